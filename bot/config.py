@@ -1,0 +1,242 @@
+"""The one place ColdCopy reads its configuration: environment variables and an optional `.env`.
+
+`load_settings(mode)` builds a frozen `Settings` once at start-up; every other module receives
+it as an argument and never reads `os.environ` itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from limits import parse_many
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Mode = Literal["serve", "socket", "worker", "migrate", "usage"]
+
+# A current Sonnet-class model from the installed SDK's model list (not one it marks deprecated).
+DEFAULT_MODEL = "claude-sonnet-5-5"
+
+# USD per million tokens: (input, output, cache write, cache read). Unknown models cost the default row.
+MODEL_PRICES_PER_MTOK: dict[str, tuple[Decimal, Decimal, Decimal, Decimal]] = {
+    "default": (Decimal("3"), Decimal("15"), Decimal("3.75"), Decimal("0.30")),
+    "claude-sonnet-5-5": (Decimal("3"), Decimal("15"), Decimal("3.75"), Decimal("0.30")),
+    "claude-sonnet-5": (Decimal("3"), Decimal("15"), Decimal("3.75"), Decimal("0.30")),
+    "claude-sonnet-4-6": (Decimal("3"), Decimal("15"), Decimal("3.75"), Decimal("0.30")),
+    "claude-haiku-5-5": (Decimal("1"), Decimal("5"), Decimal("1.25"), Decimal("0.10")),
+    "claude-haiku-4-5": (Decimal("1"), Decimal("5"), Decimal("1.25"), Decimal("0.10")),
+    "claude-opus-5-5": (Decimal("5"), Decimal("25"), Decimal("6.25"), Decimal("0.50")),
+}
+
+# What each variable is for, used in start-up error messages and mirrored by the README table.
+PURPOSE: dict[str, str] = {
+    "SLACK_BOT_TOKEN": "the bot token of a single-workspace install (xoxb-...)",
+    "SLACK_SIGNING_SECRET": "verifies that requests to /slack/events come from Slack",
+    "SLACK_APP_TOKEN": "the app-level token Socket Mode connects with (xapp-...)",
+    "SLACK_CLIENT_ID": "the app's OAuth client id, for multi-workspace installs",
+    "SLACK_CLIENT_SECRET": "the app's OAuth client secret, for multi-workspace installs",
+    "SLACK_API_URL": "the Slack Web API base URL",
+    "ANTHROPIC_API_KEY": "the key ColdCopy uses to ask Claude for sequences",
+    "ANTHROPIC_BASE_URL": "the Anthropic API base URL",
+    "COLDCOPY_MODEL": "the Claude model id that writes sequences",
+    "COLDCOPY_MODEL_TIMEOUT": "the total seconds one generation may take",
+    "DATABASE_URL": "the SQLAlchemy URL of the database",
+    "REDIS_URL": "the Redis server for rate limits, de-duplication and the job queue",
+    "COLDCOPY_FREE_QUOTA": "sequences per workspace per month on the free plan",
+    "COLDCOPY_PRO_QUOTA": "sequences per workspace per billing period on the pro plan",
+    "COLDCOPY_USER_RATE": "how often one user may generate, in limits notation",
+    "COLDCOPY_WORKSPACE_RATE": "how often one workspace may generate, in limits notation",
+    "COLDCOPY_JOB_THREADS": "generations run at once by the in-process worker pool",
+    "COLDCOPY_WEB_THREADS": "request threads of `coldcopy serve`",
+    "COLDCOPY_STUCK_AFTER": "seconds after which a queued or running generation counts as stuck",
+    "STRIPE_SECRET_KEY": "the Stripe API key that creates Checkout sessions",
+    "STRIPE_WEBHOOK_SECRET": "verifies that requests to /stripe/webhook come from Stripe",
+    "STRIPE_PRICE_ID": "the Stripe price of the pro plan",
+    "STRIPE_API_BASE": "the Stripe API base URL",
+    "COLDCOPY_PUBLIC_URL": "where this app is reachable, for Checkout return URLs",
+    "COLDCOPY_LOG_LEVEL": "the log level (DEBUG, INFO, WARNING, ERROR)",
+}
+
+
+class ConfigError(Exception):
+    """Start-up configuration is missing or invalid; the message names every problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"ColdCopy cannot start: fix these settings (environment or .env):\n{lines}")
+
+
+def _env(name: str, **kwargs):
+    return Field(validation_alias=name, **kwargs)
+
+
+class Settings(BaseSettings):
+    """Every setting ColdCopy has, validated; immutable once built."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    slack_bot_token: str | None = _env("SLACK_BOT_TOKEN", default=None)
+    slack_signing_secret: str | None = _env("SLACK_SIGNING_SECRET", default=None)
+    slack_app_token: str | None = _env("SLACK_APP_TOKEN", default=None)
+    slack_client_id: str | None = _env("SLACK_CLIENT_ID", default=None)
+    slack_client_secret: str | None = _env("SLACK_CLIENT_SECRET", default=None)
+    slack_api_url: str = _env("SLACK_API_URL", default="https://slack.com/api/")
+
+    anthropic_api_key: str | None = _env("ANTHROPIC_API_KEY", default=None)
+    anthropic_base_url: str | None = _env("ANTHROPIC_BASE_URL", default=None)
+    model: str = _env("COLDCOPY_MODEL", default=DEFAULT_MODEL, min_length=1)
+    model_timeout: float = _env("COLDCOPY_MODEL_TIMEOUT", default=90.0, gt=0)
+
+    database_url: str = _env("DATABASE_URL", default="sqlite:///coldcopy.db", min_length=1)
+    redis_url: str | None = _env("REDIS_URL", default=None)
+
+    free_quota: int = _env("COLDCOPY_FREE_QUOTA", default=3, ge=0)
+    pro_quota: int = _env("COLDCOPY_PRO_QUOTA", default=200, ge=0)
+    user_rate: str = _env("COLDCOPY_USER_RATE", default="2/minute")
+    workspace_rate: str = _env("COLDCOPY_WORKSPACE_RATE", default="30/hour")
+
+    job_threads: int = _env("COLDCOPY_JOB_THREADS", default=4, ge=1, le=64)
+    web_threads: int = _env("COLDCOPY_WEB_THREADS", default=16, ge=1, le=256)
+    stuck_after: float = _env("COLDCOPY_STUCK_AFTER", default=300.0, gt=0)
+
+    stripe_secret_key: str | None = _env("STRIPE_SECRET_KEY", default=None)
+    stripe_webhook_secret: str | None = _env("STRIPE_WEBHOOK_SECRET", default=None)
+    stripe_price_id: str | None = _env("STRIPE_PRICE_ID", default=None)
+    stripe_api_base: str | None = _env("STRIPE_API_BASE", default=None)
+    public_url: str | None = _env("COLDCOPY_PUBLIC_URL", default=None)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _env(
+        "COLDCOPY_LOG_LEVEL", default="INFO"
+    )
+
+    @field_validator("user_rate", "workspace_rate")
+    @classmethod
+    def _rate_notation(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError("must be in limits notation such as '2/minute'") from exc
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def billing_enabled(self) -> bool:
+        return bool(self.stripe_secret_key and self.stripe_price_id and self.public_url)
+
+    def quota_for(self, plan: str) -> int:
+        return self.pro_quota if plan == "pro" else self.free_quota
+
+    def missing_for(self, mode: Mode) -> list[str]:
+        """The required variables this mode lacks, each with what it is for."""
+        missing: list[str] = []
+
+        def need(var: str, value: object) -> None:
+            if not value:
+                missing.append(f"{var} is required: {PURPOSE[var]}")
+
+        if mode in ("serve", "socket", "worker"):
+            if not self.slack_bot_token and not self.oauth_enabled:
+                missing.append(
+                    "SLACK_BOT_TOKEN (single workspace) or SLACK_CLIENT_ID and "
+                    "SLACK_CLIENT_SECRET (multi-workspace OAuth) are required: "
+                    "ColdCopy needs a way to talk to Slack"
+                )
+            need("ANTHROPIC_API_KEY", self.anthropic_api_key)
+        if mode == "serve":
+            need("SLACK_SIGNING_SECRET", self.slack_signing_secret)
+        if mode == "socket":
+            need("SLACK_APP_TOKEN", self.slack_app_token)
+        if mode == "worker":
+            need("REDIS_URL", self.redis_url)
+        if self.stripe_secret_key or self.stripe_price_id:
+            for var, value in (
+                ("STRIPE_PRICE_ID", self.stripe_price_id),
+                ("COLDCOPY_PUBLIC_URL", self.public_url),
+            ):
+                if mode in ("serve", "socket") and not value:
+                    missing.append(f"{var} is required when billing is on: {PURPOSE[var]}")
+        return missing
+
+
+_RULES = {
+    "int_parsing": "must be a whole number",
+    "float_parsing": "must be a number",
+    "greater_than_equal": "must be a whole number >= {ge}",
+    "less_than_equal": "must be at most {le}",
+    "greater_than": "must be greater than {gt}",
+    "string_too_short": "must not be empty",
+    "literal_error": "must be one of {expected}",
+}
+
+
+def _describe(error: dict) -> str:
+    alias = str(error["loc"][0]) if error.get("loc") else "?"
+    ctx = error.get("ctx") or {}
+    rule = _RULES.get(error["type"])
+    if rule is not None:
+        text = rule.format(**ctx)
+        if error["type"] == "greater_than_equal" and isinstance(ctx.get("ge"), float):
+            text = text.replace("whole number", "number")
+        if error["type"] == "int_parsing":
+            field = next(
+                (f for f in Settings.model_fields.values() if f.validation_alias == alias), None
+            )
+            bound = _lower_bound(field)
+            if bound is not None:
+                text = f"must be a whole number >= {bound}"
+    else:
+        text = error["msg"].removeprefix("Value error, ")
+    got = error.get("input")
+    purpose = PURPOSE.get(alias)
+    tail = f" - {purpose}" if purpose else ""
+    return f"{alias} {text} (got {got!r}){tail}"
+
+
+def _lower_bound(field) -> int | None:
+    for meta in getattr(field, "metadata", []):
+        ge = getattr(meta, "ge", None)
+        if ge is not None:
+            return ge
+    return None
+
+
+def load_settings(mode: Mode | None = None, **overrides) -> Settings:
+    """Build the settings once; raise ConfigError naming every bad or missing variable."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+    if mode is not None:
+        missing = settings.missing_for(mode)
+        if missing:
+            raise ConfigError(missing)
+    return settings
+
+
+@dataclass(frozen=True)
+class Price:
+    input: Decimal
+    output: Decimal
+    cache_write: Decimal
+    cache_read: Decimal
+
+
+def price_for(model: str) -> Price:
+    return Price(*MODEL_PRICES_PER_MTOK.get(model, MODEL_PRICES_PER_MTOK["default"]))

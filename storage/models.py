@@ -1,0 +1,147 @@
+"""The database schema: workspaces (plan and quota), generations, processed Stripe events,
+and Slack's own installation and OAuth-state tables, all in one metadata for Alembic."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Numeric, String
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every database (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _tz_column(**kwargs: Any) -> Column:
+    return Column(UTCDateTime(), **kwargs)
+
+
+class Plan:
+    FREE = "free"
+    PRO = "pro"
+
+
+class GenerationStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class QuotaState:
+    """Where a generation's unit of quota stands: held, turned into usage, or given back."""
+
+    RESERVED = "reserved"
+    COMMITTED = "committed"
+    RELEASED = "released"
+
+
+class Workspace(SQLModel, table=True):
+    __tablename__ = "workspaces"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    enterprise_id: str | None = Field(default=None, max_length=32)
+    name: str | None = Field(default=None, max_length=200)
+    plan: str = Field(default=Plan.FREE, max_length=16)
+    period_start: datetime = Field(sa_column=_tz_column(nullable=False))
+    period_end: datetime = Field(sa_column=_tz_column(nullable=False))
+    # Units reserved or committed in the current period; the quota gate is `used < limit`.
+    used: int = Field(default=0)
+    stripe_customer_id: str | None = Field(default=None, max_length=64, unique=True)
+    stripe_subscription_id: str | None = Field(default=None, max_length=64)
+    subscription_status: str | None = Field(default=None, max_length=32)
+    # Stripe's creation time of the last billing event applied: older events arrive late.
+    billing_event_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    # While a subscription is past_due, pro access lasts until this time.
+    grace_until: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+
+
+class Generation(SQLModel, table=True):
+    __tablename__ = "generations"
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    team_id: str = Field(
+        sa_column=Column(
+            String(32), ForeignKey("workspaces.team_id"), nullable=False, index=True
+        )
+    )
+    user_id: str = Field(max_length=32, index=True)
+    channel_id: str = Field(max_length=32)
+    parent_ts: str | None = Field(default=None, max_length=32)
+    # Where the thread ended up when the chosen channel refused us (a DM), else the channel.
+    posted_channel_id: str | None = Field(default=None, max_length=32)
+    status: str = Field(default=GenerationStatus.QUEUED, max_length=16, index=True)
+    quota_state: str = Field(default=QuotaState.RESERVED, max_length=16)
+    # The period start of the workspace when the unit was reserved: a release after a
+    # rollover must not give back a unit of the new period.
+    period_start: datetime = Field(sa_column=_tz_column(nullable=False))
+    brief: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    sequence: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    model: str | None = Field(default=None, max_length=64)
+    input_tokens: int = Field(default=0)
+    output_tokens: int = Field(default=0)
+    cache_creation_tokens: int = Field(default=0)
+    cache_read_tokens: int = Field(default=0)
+    cost_usd: Decimal = Field(
+        default=Decimal(0), sa_column=Column(Numeric(12, 6), nullable=False, default=0)
+    )
+    error: str | None = Field(default=None, max_length=500)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    attempts: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+
+
+class StripeEvent(SQLModel, table=True):
+    __tablename__ = "stripe_events"
+
+    event_id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    team_id: str | None = Field(default=None, max_length=32)
+    event_created_at: datetime = Field(sa_column=_tz_column(nullable=False))
+    processed_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+
+
+# Slack's installation and OAuth state tables live in our metadata so Alembic creates them.
+slack_installations = SQLAlchemyInstallationStore.build_installations_table(
+    SQLModel.metadata, SQLAlchemyInstallationStore.default_installations_table_name
+)
+slack_bots = SQLAlchemyInstallationStore.build_bots_table(
+    SQLModel.metadata, SQLAlchemyInstallationStore.default_bots_table_name
+)
+slack_oauth_states = SQLAlchemyOAuthStateStore.build_oauth_states_table(
+    SQLModel.metadata, SQLAlchemyOAuthStateStore.default_table_name
+)
+
+metadata = SQLModel.metadata

@@ -1,0 +1,502 @@
+"""The quota ledger: reserve a unit atomically, commit it on delivery, give it back on failure.
+
+A unit is reserved by ONE conditional UPDATE that also rolls an expired period over, so two
+submissions at once can never both take the last unit. Committing and releasing are guarded by
+the generation's `quota_state`, which makes both idempotent. Nothing here knows Slack.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, literal, or_, select
+from sqlalchemy import update as sa_update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import reading, transaction
+from storage.models import (
+    Generation,
+    GenerationStatus,
+    Plan,
+    QuotaState,
+    UTCDateTime,
+    Workspace,
+    utcnow,
+)
+
+W = Workspace.__table__
+G = Generation.__table__
+
+
+@dataclass(frozen=True)
+class QuotaPolicy:
+    """Sequences per workspace per billing period, by plan."""
+
+    free: int
+    pro: int
+
+    def limit(self, plan: str) -> int:
+        return self.pro if plan == Plan.PRO else self.free
+
+
+@dataclass(frozen=True)
+class Reserved:
+    generation_id: str
+    used: int
+    limit: int
+    resets_at: datetime
+
+
+@dataclass(frozen=True)
+class QuotaExhausted:
+    plan: str
+    used: int
+    limit: int
+    resets_at: datetime
+
+
+@dataclass(frozen=True)
+class DuplicateRequest:
+    """The same idempotency key was already accepted; nothing was reserved this time."""
+
+    generation_id: str
+
+
+class CommitRefused(Exception):
+    """The reservation was already released (or never held): its usage cannot be committed."""
+
+
+def month_window(now: datetime) -> tuple[datetime, datetime]:
+    """The calendar month (UTC) that contains `now`: the free plan's billing period."""
+    now = now.astimezone(UTC)
+    start = datetime(now.year, now.month, 1, tzinfo=UTC)
+    end = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def _dialect_insert(conn: Connection, table):
+    name = conn.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"unsupported database dialect {name!r}")
+
+
+def ensure_workspace(
+    conn: Connection,
+    team_id: str,
+    *,
+    name: str | None = None,
+    enterprise_id: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Create the workspace row if it is missing; safe when many first requests race."""
+    now = now or utcnow()
+    start, end = month_window(now)
+    stmt = (
+        _dialect_insert(conn, W)
+        .values(
+            team_id=team_id,
+            name=name,
+            enterprise_id=enterprise_id,
+            plan=Plan.FREE,
+            period_start=start,
+            period_end=end,
+            used=0,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[W.c.team_id])
+    )
+    conn.execute(stmt)
+
+
+def _limit_expr(policy: QuotaPolicy, now: datetime):
+    pro_active = and_(
+        W.c.plan == Plan.PRO,
+        or_(W.c.grace_until.is_(None), W.c.grace_until > literal(now, UTCDateTime())),
+    )
+    return case((pro_active, policy.pro), else_=policy.free)
+
+
+def _limit_of(policy: QuotaPolicy, plan: str, grace_until: datetime | None, now: datetime) -> int:
+    """The same rule as `_limit_expr`, for a row already read."""
+    if plan == Plan.PRO and (grace_until is None or grace_until > now):
+        return policy.pro
+    return policy.free
+
+
+def reserve_generation(
+    engine: Engine,
+    policy: QuotaPolicy,
+    *,
+    team_id: str,
+    user_id: str,
+    channel_id: str,
+    idempotency_key: str,
+    brief: dict | None = None,
+    model: str | None = None,
+    team_name: str | None = None,
+    enterprise_id: str | None = None,
+    now: datetime | None = None,
+) -> Reserved | QuotaExhausted | DuplicateRequest:
+    """Take one unit of the workspace's quota and write the queued generation, atomically.
+
+    The unit is taken by a single UPDATE that rolls an expired period over and succeeds only
+    while `used < limit`; the generation row is inserted in the same transaction, so a
+    duplicate idempotency key rolls the reservation back with it.
+    """
+    now = now or utcnow()
+    new_start, new_end = month_window(now)
+    now_lit = literal(now, UTCDateTime())
+    expired = W.c.period_end <= now_lit
+    limit = _limit_expr(policy, now)
+    take = (
+        sa_update(W)
+        .where(W.c.team_id == team_id, or_(expired, W.c.used < limit))
+        .values(
+            used=case((expired, 1), else_=W.c.used + 1),
+            period_start=case((expired, literal(new_start, UTCDateTime())), else_=W.c.period_start),
+            period_end=case((expired, literal(new_end, UTCDateTime())), else_=W.c.period_end),
+            updated_at=now_lit,
+        )
+        # The limit is recomputed in Python: bound parameters inside RETURNING are not
+        # reliably ordered on SQLite's positional paramstyle.
+        .returning(W.c.used, W.c.period_start, W.c.period_end, W.c.plan, W.c.grace_until)
+    )
+    try:
+        with transaction(engine) as conn:
+            ensure_workspace(
+                conn, team_id, name=team_name, enterprise_id=enterprise_id, now=now
+            )
+            row = conn.execute(take).first()
+            if row is None:
+                ws = conn.execute(
+                    select(W.c.plan, W.c.used, W.c.period_end, W.c.grace_until).where(
+                        W.c.team_id == team_id
+                    )
+                ).one()
+                return QuotaExhausted(
+                    plan=ws.plan,
+                    used=ws.used,
+                    limit=_limit_of(policy, ws.plan, ws.grace_until, now),
+                    resets_at=ws.period_end,
+                )
+            generation_id = str(uuid.uuid4())
+            conn.execute(
+                insert(G).values(
+                    id=generation_id,
+                    team_id=team_id,
+                    user_id=user_id,
+                    channel_id=channel_id,
+                    status=GenerationStatus.QUEUED,
+                    quota_state=QuotaState.RESERVED,
+                    period_start=row.period_start,
+                    brief=brief,
+                    model=model,
+                    idempotency_key=idempotency_key,
+                    cost_usd=Decimal(0),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            return Reserved(
+                generation_id=generation_id,
+                used=row.used,
+                limit=_limit_of(policy, row.plan, row.grace_until, now),
+                resets_at=row.period_end,
+            )
+    except IntegrityError:
+        with reading(engine) as conn:
+            existing = conn.execute(
+                select(G.c.id).where(G.c.idempotency_key == idempotency_key)
+            ).scalar_one_or_none()
+        if existing is None:
+            raise
+        return DuplicateRequest(generation_id=existing)
+
+
+def _give_back(conn: Connection, team_id: str, period_start: datetime, now: datetime) -> None:
+    # Only a unit of the same period goes back: after a rollover the old unit is already gone.
+    conn.execute(
+        sa_update(W)
+        .where(
+            W.c.team_id == team_id,
+            W.c.period_start == literal(period_start, UTCDateTime()),
+            W.c.used > 0,
+        )
+        .values(used=W.c.used - 1, updated_at=literal(now, UTCDateTime()))
+    )
+
+
+def release_generation(
+    engine: Engine, generation_id: str, *, error: str, now: datetime | None = None
+) -> bool:
+    """Mark the generation failed and give its unit back. True only for the call that gave it
+    back; releasing twice gives back once."""
+    now = now or utcnow()
+    with transaction(engine) as conn:
+        row = conn.execute(
+            sa_update(G)
+            .where(G.c.id == generation_id, G.c.quota_state == QuotaState.RESERVED)
+            .values(
+                quota_state=QuotaState.RELEASED,
+                status=GenerationStatus.FAILED,
+                error=error[:500],
+                finished_at=now,
+                updated_at=now,
+            )
+            .returning(G.c.team_id, G.c.period_start)
+        ).first()
+        if row is None:
+            return False
+        _give_back(conn, row.team_id, row.period_start, now)
+        return True
+
+
+def withdraw_generation(engine: Engine, generation_id: str, *, now: datetime | None = None) -> bool:
+    """Undo an accepted-then-refused request (rate limited): delete its row, give the unit back."""
+    now = now or utcnow()
+    with transaction(engine) as conn:
+        row = conn.execute(
+            delete(G)
+            .where(
+                G.c.id == generation_id,
+                G.c.quota_state == QuotaState.RESERVED,
+                G.c.status == GenerationStatus.QUEUED,
+            )
+            .returning(G.c.team_id, G.c.period_start)
+        ).first()
+        if row is None:
+            return False
+        _give_back(conn, row.team_id, row.period_start, now)
+        return True
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the model delivered for a generation, recorded when it succeeds."""
+
+    sequence: list
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+
+
+def commit_generation(
+    engine: Engine, generation_id: str, delivery: Delivery, *, now: datetime | None = None
+) -> None:
+    """Mark the generation succeeded: its reserved unit becomes usage. Committing twice is a
+    no-op; committing a released reservation raises CommitRefused."""
+    now = now or utcnow()
+    with transaction(engine) as conn:
+        done = conn.execute(
+            sa_update(G)
+            .where(G.c.id == generation_id, G.c.quota_state == QuotaState.RESERVED)
+            .values(
+                quota_state=QuotaState.COMMITTED,
+                status=GenerationStatus.SUCCEEDED,
+                sequence=delivery.sequence,
+                model=delivery.model,
+                input_tokens=delivery.input_tokens,
+                output_tokens=delivery.output_tokens,
+                cache_creation_tokens=delivery.cache_creation_tokens,
+                cache_read_tokens=delivery.cache_read_tokens,
+                cost_usd=delivery.cost_usd,
+                error=None,
+                finished_at=now,
+                updated_at=now,
+            )
+        ).rowcount
+        if done:
+            return
+        state = conn.execute(
+            select(G.c.quota_state).where(G.c.id == generation_id)
+        ).scalar_one_or_none()
+    if state != QuotaState.COMMITTED:
+        raise CommitRefused(f"generation {generation_id} holds no reservation (state {state})")
+
+
+def record_usage(
+    engine: Engine, generation_id: str, delivery: Delivery, *, now: datetime | None = None
+) -> None:
+    """Store tokens and cost of a generation that failed after the model answered."""
+    now = now or utcnow()
+    with transaction(engine) as conn:
+        conn.execute(
+            sa_update(G)
+            .where(G.c.id == generation_id)
+            .values(
+                model=delivery.model,
+                input_tokens=delivery.input_tokens,
+                output_tokens=delivery.output_tokens,
+                cache_creation_tokens=delivery.cache_creation_tokens,
+                cache_read_tokens=delivery.cache_read_tokens,
+                cost_usd=delivery.cost_usd,
+                updated_at=now,
+            )
+        )
+
+
+# --- usage, for /coldcopy status and `coldcopy usage` ---------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkspaceUsage:
+    team_id: str
+    plan: str
+    used: int
+    limit: int
+    resets_at: datetime
+    in_flight: int
+    per_user: list[tuple[str, int]] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    subscription_status: str | None = None
+    name: str | None = None
+    stripe_customer_id: str | None = None
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+@dataclass(frozen=True)
+class UserUsage:
+    user_id: str
+    used: int
+    workspace: WorkspaceUsage
+
+
+def _counted():
+    return G.c.quota_state.in_((QuotaState.RESERVED, QuotaState.COMMITTED))
+
+
+def workspace_usage(
+    engine: Engine,
+    policy: QuotaPolicy,
+    team_id: str,
+    *,
+    top: int = 10,
+    now: datetime | None = None,
+) -> WorkspaceUsage:
+    """Plan, used/limit, reset time, in flight, top users, tokens and cost this period."""
+    now = now or utcnow()
+    with reading(engine) as conn:
+        ws = conn.execute(select(W).where(W.c.team_id == team_id)).first()
+        if ws is None:
+            start, end = month_window(now)
+            return WorkspaceUsage(
+                team_id=team_id,
+                plan=Plan.FREE,
+                used=0,
+                limit=policy.free,
+                resets_at=end,
+                in_flight=0,
+            )
+        limit = _limit_of(policy, ws.plan, ws.grace_until, now)
+        if ws.period_end <= now:
+            # The period has ended but no reservation has rolled it over yet.
+            period_start, resets_at = month_window(now)
+            used = 0
+        else:
+            period_start, resets_at, used = ws.period_start, ws.period_end, ws.used
+        in_period = and_(
+            G.c.team_id == team_id, G.c.period_start == literal(period_start, UTCDateTime())
+        )
+        in_flight = conn.execute(
+            select(func.count())
+            .select_from(G)
+            .where(
+                G.c.team_id == team_id,
+                G.c.status.in_((GenerationStatus.QUEUED, GenerationStatus.RUNNING)),
+            )
+        ).scalar_one()
+        per_user = [
+            (r.user_id, r.n)
+            for r in conn.execute(
+                select(G.c.user_id, func.count().label("n"))
+                .where(in_period, _counted())
+                .group_by(G.c.user_id)
+                .order_by(func.count().desc(), G.c.user_id)
+                .limit(top)
+            )
+        ]
+        totals = conn.execute(
+            select(
+                func.coalesce(func.sum(G.c.input_tokens), 0),
+                func.coalesce(func.sum(G.c.output_tokens), 0),
+                func.coalesce(func.sum(G.c.cache_creation_tokens), 0),
+                func.coalesce(func.sum(G.c.cache_read_tokens), 0),
+                func.coalesce(func.sum(G.c.cost_usd), 0),
+            ).where(in_period)
+        ).one()
+    return WorkspaceUsage(
+        team_id=team_id,
+        plan=ws.plan,
+        used=used,
+        limit=limit,
+        resets_at=resets_at,
+        in_flight=in_flight,
+        per_user=per_user,
+        input_tokens=int(totals[0]),
+        output_tokens=int(totals[1]),
+        cache_creation_tokens=int(totals[2]),
+        cache_read_tokens=int(totals[3]),
+        cost_usd=Decimal(str(totals[4])).quantize(Decimal("0.000001")),
+        subscription_status=ws.subscription_status,
+        name=ws.name,
+        stripe_customer_id=ws.stripe_customer_id,
+    )
+
+
+def user_usage(
+    engine: Engine, policy: QuotaPolicy, team_id: str, user_id: str, *, now: datetime | None = None
+) -> UserUsage:
+    """One member's generations this period, with the workspace's figures."""
+    now = now or utcnow()
+    ws = workspace_usage(engine, policy, team_id, top=0, now=now)
+    with reading(engine) as conn:
+        current = conn.execute(
+            select(W.c.period_start, W.c.period_end).where(W.c.team_id == team_id)
+        ).first()
+        if current is None or current.period_end <= now:
+            return UserUsage(user_id=user_id, used=0, workspace=ws)
+        mine = conn.execute(
+            select(func.count())
+            .select_from(G)
+            .where(
+                G.c.team_id == team_id,
+                G.c.user_id == user_id,
+                G.c.period_start == literal(current.period_start, UTCDateTime()),
+                _counted(),
+            )
+        ).scalar_one()
+    return UserUsage(user_id=user_id, used=mine, workspace=ws)
+
+
+def all_team_ids(engine: Engine) -> list[str]:
+    with reading(engine) as conn:
+        return list(conn.execute(select(W.c.team_id).order_by(W.c.team_id)).scalars())
+
+
+def quota_exhausted(
+    engine: Engine, policy: QuotaPolicy, team_id: str, *, now: datetime | None = None
+) -> QuotaExhausted | None:
+    """A read-only look, for showing the upgrade prompt instead of the form; never a gate."""
+    ws = workspace_usage(engine, policy, team_id, top=0, now=now)
+    if ws.used >= ws.limit:
+        return QuotaExhausted(plan=ws.plan, used=ws.used, limit=ws.limit, resets_at=ws.resets_at)
+    return None
