@@ -1,0 +1,348 @@
+"""The Slack fake speaks the wire format the real slack_sdk WebClient expects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.error import HTTPError
+from urllib.parse import urljoin
+from urllib.request import Request, urlopen
+
+import pytest
+from fakes.slack import FakeSlack, basic_auth_client_id
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    HeaderBlock,
+    InputBlock,
+    PlainTextInputElement,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def client(slack: FakeSlack) -> WebClient:
+    return WebClient(token="xoxb-test", base_url=slack.base_url, timeout=5)
+
+
+def section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def test_a_posted_message_arrives_with_its_blocks_decoded_and_is_echoed_like_slack(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    blocks = [
+        HeaderBlock(text="Your sequence"),
+        SectionBlock(text="*Email 1*: hello"),
+        ActionsBlock(elements=[ButtonElement(text="Regenerate", action_id="regenerate")]),
+    ]
+
+    first = client.chat_postMessage(channel="C1", text="Your sequence", blocks=blocks)
+    reply = client.chat_postMessage(channel="C1", text="more", thread_ts=first["ts"])
+
+    assert first["ok"] is True
+    assert first["channel"] == "C1"
+    assert first["ts"] == "1700000000.000100"
+    assert reply["ts"] > first["ts"]
+    assert reply["message"]["thread_ts"] == first["ts"]
+    call = slack.calls_to("chat.postMessage")[0]
+    assert call.token == "xoxb-test"
+    assert call.params["text"] == "Your sequence"
+    assert [b["type"] for b in call.params["blocks"]] == ["header", "section", "actions"]
+    assert call.params["blocks"][1]["text"]["text"] == "*Email 1*: hello"
+    assert first["message"]["blocks"] == call.params["blocks"]
+    assert slack.violations == []
+
+
+def test_blocks_sent_as_a_form_field_are_decoded_too(slack: FakeSlack, client: WebClient) -> None:
+    client.api_call(
+        "chat.postMessage",
+        params={"channel": "C1", "text": "t", "blocks": '[{"type": "divider"}]'},
+    )
+
+    call = slack.calls_to("chat.postMessage")[0]
+    assert call.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert call.params["blocks"] == [{"type": "divider"}]
+
+
+def test_files_upload_v2_runs_end_to_end_through_the_upload_url(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    response = client.files_upload_v2(
+        channel="C1",
+        thread_ts="1700000000.000100",
+        content="Subject: hello\n\nBody ✓",
+        filename="sequence.txt",
+        title="Sequence",
+        initial_comment="Here it is",
+    )
+
+    assert response["file"]["title"] == "Sequence"
+    assert [c.method for c in slack.calls] == [
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ]
+    (upload,) = slack.uploads
+    assert upload.filename == "sequence.txt"
+    assert upload.data == "Subject: hello\n\nBody ✓".encode()
+    assert upload.channel_id == "C1"
+    assert upload.thread_ts == "1700000000.000100"
+    assert upload.initial_comment == "Here it is"
+    assert response["file"]["id"] == upload.file_id
+    assert slack.violations == []
+
+
+def test_a_rate_limited_call_is_retried_after_retry_after_and_recorded_twice(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
+    slack.rate_limit("chat.postMessage", retry_after=1)
+
+    response = client.chat_postMessage(channel="C1", text="hi")
+
+    assert response["ok"] is True
+    first, second = slack.calls_to("chat.postMessage")
+    assert (first.outcome, first.status) == ("429", 429)
+    assert second.ok
+    assert second.at - first.at >= 1.0
+
+
+def test_a_rate_limit_without_a_retry_handler_surfaces_the_429(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    slack.rate_limit("users.info", retry_after=7)
+
+    with pytest.raises(SlackApiError) as raised:
+        client.users_info(user="U1")
+
+    assert raised.value.response.status_code == 429
+    assert raised.value.response.headers["Retry-After"] == "7"
+    assert raised.value.response["error"] == "ratelimited"
+
+
+def test_a_scripted_error_raises_slack_api_error_once(slack: FakeSlack, client: WebClient) -> None:
+    slack.fail("chat.postMessage", "not_in_channel", when=lambda p: p["channel"] == "C2")
+
+    client.chat_postMessage(channel="C1", text="other channel is fine")
+    with pytest.raises(SlackApiError) as raised:
+        client.chat_postMessage(channel="C2", text="hi")
+    client.chat_postMessage(channel="C2", text="second try works")
+
+    assert raised.value.response["error"] == "not_in_channel"
+    assert [c.outcome for c in slack.calls] == ["ok", "not_in_channel", "ok"]
+
+
+def test_missing_scope_names_the_needed_and_provided_scopes(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    slack.fail("conversations.join", "missing_scope")
+
+    with pytest.raises(SlackApiError) as raised:
+        client.conversations_join(channel="C1")
+
+    assert raised.value.response["needed"] == "channels:join"
+    assert "chat:write" in raised.value.response["provided"]
+
+
+def test_a_server_error_is_an_html_page_with_that_status(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    slack.server_error("auth.test", status=503)
+
+    with pytest.raises(SlackApiError) as raised:
+        client.auth_test()
+
+    assert raised.value.response.status_code == 503
+    assert slack.calls[0].outcome == "503"
+    assert client.auth_test()["user_id"] == "U0BOT"
+
+
+def test_a_3001_character_section_is_refused_as_invalid_blocks(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        client.chat_postMessage(channel="C1", text="fallback", blocks=[section("x" * 3001)])
+
+    assert raised.value.response["error"] == "invalid_blocks"
+    assert slack.violations == [
+        "chat.postMessage: must be less than 3001 characters [json-pointer:/blocks/0/text/text]"
+    ]
+    assert slack.calls[0].outcome == "invalid_blocks"
+
+
+@pytest.mark.parametrize(
+    ("blocks", "pointer"),
+    [
+        ([section("x")] * 51, "/blocks"),
+        ([{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}], "/blocks/0/text"),
+        (
+            [
+                {
+                    "type": "actions",
+                    "elements": [
+                        {"type": "button", "text": {"type": "plain_text", "text": "b" * 76}}
+                    ],
+                }
+            ],
+            "/blocks/0/elements/0/text",
+        ),
+        ([{"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 11}], "/blocks/0"),
+        ([{"type": "no_such_block"}], "/blocks/0/type"),
+    ],
+    ids=["51 blocks", "151-char header", "76-char button", "11 context elements", "unknown type"],
+)
+def test_block_kit_limits_are_enforced(
+    slack: FakeSlack, client: WebClient, blocks: list[dict], pointer: str
+) -> None:
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel="C1", text="fallback", blocks=blocks)
+
+    assert len(slack.violations) == 1
+    assert f"[json-pointer:{pointer}" in slack.violations[0]
+
+
+def test_blocks_without_a_text_fallback_break_the_product_rule(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    with pytest.warns(UserWarning), pytest.raises(SlackApiError):
+        client.chat_postMessage(channel="C1", blocks=[section("hi")])
+
+    assert slack.violations == [
+        "chat.postMessage: (product rule) blocks need a non-empty text fallback "
+        "[json-pointer:/text]"
+    ]
+
+
+def test_a_modal_is_echoed_with_an_id_and_a_bad_one_is_refused(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    good = View(
+        type="modal",
+        title="New sequence",
+        submit="Write",
+        callback_id="brief",
+        blocks=[
+            InputBlock(
+                label="Prospect",
+                element=PlainTextInputElement(action_id="prospect", max_length=3000),
+            )
+        ],
+    )
+    opened = client.views_open(trigger_id="123.456", view=good)
+    updated = client.views_update(view_id=opened["view"]["id"], view=good)
+
+    assert opened["view"]["id"].startswith("V")
+    assert opened["view"]["callback_id"] == "brief"
+    assert updated["view"]["id"] == opened["view"]["id"]
+    assert updated["view"]["hash"] != opened["view"]["hash"]
+
+    too_long_title = {**good.to_dict(), "title": {"type": "plain_text", "text": "t" * 25}}
+    with pytest.raises(SlackApiError) as raised:
+        client.views_open(trigger_id="123.456", view=too_long_title)
+    assert raised.value.response["error"] == "invalid_arguments"
+    assert slack.violations == [
+        "views.open: must be less than 25 characters [json-pointer:/view/title/text]"
+    ]
+
+
+def test_users_info_reports_the_admin_flags_as_configured(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    slack.add_user("U1", is_admin=True)
+    slack.add_user("U2", is_primary_owner=True)
+    slack.add_user("U3")
+
+    admin = client.users_info(user="U1")["user"]
+    owner = client.users_info(user="U2")["user"]
+    member = client.users_info(user="U3")["user"]
+
+    assert (admin["is_admin"], admin["is_owner"], admin["is_primary_owner"]) == (True, False, False)
+    assert (owner["is_admin"], owner["is_owner"], owner["is_primary_owner"]) == (True, True, True)
+    assert (member["is_admin"], member["is_owner"]) == (False, False)
+    assert admin["team_id"] == "T0001"
+    assert admin["tz"] == "America/New_York"
+    with pytest.raises(SlackApiError) as raised:
+        client.users_info(user="U404")
+    assert raised.value.response["error"] == "user_not_found"
+
+
+def test_channel_state_drives_posting_and_joining(slack: FakeSlack, client: WebClient) -> None:
+    slack.add_channel("C1", is_member=False)
+    slack.add_channel("C2", is_archived=True)
+
+    with pytest.raises(SlackApiError) as not_in:
+        client.chat_postMessage(channel="C1", text="hi")
+    client.conversations_join(channel="C1")
+    client.chat_postMessage(channel="C1", text="hi")
+    with pytest.raises(SlackApiError) as archived:
+        client.chat_postMessage(channel="C2", text="hi")
+
+    assert not_in.value.response["error"] == "not_in_channel"
+    assert archived.value.response["error"] == "is_archived"
+    assert client.conversations_info(channel="C1")["channel"]["is_member"] is True
+    assert client.conversations_open(users="U7")["channel"]["id"] == slack.dm_channel_for("U7")
+
+
+def test_an_oauth_install_is_answered_and_its_token_is_recognised(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    slack.oauth_response = {
+        **slack.oauth_response,
+        "access_token": "xoxb-T0002-fake",
+        "team": {"id": "T0002", "name": "Acme"},
+    }
+    anonymous = WebClient(base_url=slack.base_url)
+
+    install = anonymous.oauth_v2_access(client_id="cid", client_secret="secret", code="c0de")
+    who = WebClient(token=install["access_token"], base_url=slack.base_url).auth_test()
+
+    assert install["team"]["id"] == "T0002"
+    assert install["enterprise"] is None
+    assert who["team_id"] == "T0002"
+    assert basic_auth_client_id(slack.calls_to("oauth.v2.access")[0]) == "cid"
+
+
+def test_unknown_methods_and_missing_tokens_answer_like_slack(slack: FakeSlack) -> None:
+    tokenless = WebClient(base_url=slack.base_url)
+
+    with pytest.raises(SlackApiError) as unknown:
+        WebClient(token="xoxb-test", base_url=slack.base_url).api_call("reactions.nope")
+    with pytest.raises(SlackApiError) as not_authed:
+        tokenless.auth_test()
+
+    assert unknown.value.response["error"] == "unknown_method"
+    assert not_authed.value.response["error"] == "not_authed"
+    assert [c.method for c in slack.calls] == ["reactions.nope", "auth.test"]
+
+
+def test_wait_for_names_the_calls_it_saw_when_it_times_out(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    client.auth_test()
+
+    assert len(slack.wait_for("auth.test")) == 1
+    with pytest.raises(AssertionError, match=r"calls seen: \['auth.test'\]"):
+        slack.wait_for("chat.postMessage", timeout=0.05)
+    slack.reset()
+    assert slack.calls == []
+
+
+def test_a_request_outside_the_api_path_is_a_404_and_a_violation(slack: FakeSlack) -> None:
+    # WebClient appends the missing "/" itself; a hand-built URL does not.
+    url = urljoin(slack.base_url.rstrip("/"), "chat.postMessage")
+
+    with pytest.raises(HTTPError) as raised:
+        urlopen(Request(url, data=b"channel=C1", method="POST"), timeout=5)
+
+    assert raised.value.code == 404
+    assert "outside /api/" in slack.violations[0]
