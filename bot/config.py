@@ -19,7 +19,8 @@ Mode = Literal["serve", "socket", "worker", "migrate", "usage"]
 # A current Sonnet-class model from the installed SDK's model list (not one it marks deprecated).
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
-# USD per million tokens: (input, output, cache write, cache read). Unknown models cost the default row.
+# USD per million tokens: (input, output, cache write, cache read).
+# A model missing from the table is priced as the default row.
 MODEL_PRICES_PER_MTOK: dict[str, tuple[Decimal, Decimal, Decimal, Decimal]] = {
     "default": (Decimal("3"), Decimal("15"), Decimal("3.75"), Decimal("0.30")),
     "claude-sonnet-5-5": (Decimal("3"), Decimal("15"), Decimal("3.75"), Decimal("0.30")),
@@ -66,7 +67,9 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"ColdCopy cannot start: fix these settings (environment or .env):\n{lines}")
+        super().__init__(
+            f"ColdCopy cannot start: fix these settings (environment or .env):\n{lines}"
+        )
 
 
 def _env(name: str, **kwargs):

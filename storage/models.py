@@ -90,9 +90,7 @@ class Generation(SQLModel, table=True):
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
     team_id: str = Field(
-        sa_column=Column(
-            String(32), ForeignKey("workspaces.team_id"), nullable=False, index=True
-        )
+        sa_column=Column(String(32), ForeignKey("workspaces.team_id"), nullable=False, index=True)
     )
     user_id: str = Field(max_length=32, index=True)
     channel_id: str = Field(max_length=32)
@@ -104,8 +102,12 @@ class Generation(SQLModel, table=True):
     # The period start of the workspace when the unit was reserved: a release after a
     # rollover must not give back a unit of the new period.
     period_start: datetime = Field(sa_column=_tz_column(nullable=False))
-    brief: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    sequence: list | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    brief: dict | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
+    sequence: list | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
     model: str | None = Field(default=None, max_length=64)
     input_tokens: int = Field(default=0)
     output_tokens: int = Field(default=0)

@@ -7,6 +7,7 @@ on a developer machine it is skipped with a message saying how to start the serv
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -120,3 +121,7 @@ def make_settings(**overrides) -> Settings:
     }
     base.update(overrides)
     return Settings(_env_file=None, **base)
+
+
+# The fakes and the HTTP harness are imported as top-level modules from tests/.
+sys.path.insert(0, os.path.dirname(__file__))

@@ -1,0 +1,60 @@
+"""The Bolt app, assembled the same way for `coldcopy serve` (HTTP) and `coldcopy socket`."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+
+from bot import listeners
+from bot.runtime import Runtime, make_slack_client
+
+# Exactly the bot scopes the code's Web API calls need; manifest.yml lists the same set.
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "channels:join",
+    "users:read",
+    "im:write",
+    "files:write",
+)
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+OAUTH_STATE_SECONDS = 600
+
+
+def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
+    settings = rt.settings
+    if settings.oauth_enabled:
+        client = make_slack_client(settings)
+        oauth = OAuthSettings(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret,
+            scopes=list(BOT_SCOPES),
+            install_path=INSTALL_PATH,
+            redirect_uri_path=REDIRECT_PATH,
+            installation_store=rt.installation_store,
+            state_store=SQLAlchemyOAuthStateStore(
+                expiration_seconds=OAUTH_STATE_SECONDS, engine=rt.engine
+            ),
+        )
+        app = App(
+            signing_secret=settings.slack_signing_secret,
+            client=client,
+            oauth_settings=oauth,
+            installation_store=rt.installation_store,
+            logger=logging.getLogger("coldcopy.bolt"),
+        )
+    else:
+        # Bolt takes the token from the client it is given, so the client carries it.
+        app = App(
+            signing_secret=settings.slack_signing_secret,
+            client=make_slack_client(settings, settings.slack_bot_token),
+            token_verification_enabled=token_verification,
+            logger=logging.getLogger("coldcopy.bolt"),
+        )
+    listeners.register(app, rt)
+    return app

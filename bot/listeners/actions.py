@@ -1,0 +1,169 @@
+"""Button clicks: Upgrade, Manage billing, Export CSV and Try again. Every click is acked
+first; the work happens after."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import slack_constants as K
+from bot.blocks import plain_message, rate_limited_text, upgrade_message
+from bot.brief import BriefErrors
+from bot.limits import RateLimited
+from bot.listeners.billing_flow import STRIPE_DOWN, billing_link, send_upgrade_link
+from bot.modal import checkout_view, message_view
+from bot.runtime import Runtime
+from bot.submission import Accepted, QueueUnavailable, Submissions
+from bot.thread import count_error
+from storage.generations import get_generation
+from storage.models import GenerationStatus
+from storage.quota import DuplicateRequest, QuotaExhausted
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("step", "day", "subject_a", "subject_b", "body")
+EXPORT_DEDUP_SECONDS = 30
+
+
+def register(app: App, rt: Runtime, submissions: Submissions) -> None:
+    @app.action(K.UPGRADE_ACTION)
+    @app.action(K.MANAGE_BILLING_ACTION)
+    def upgrade(ack: Ack, body: dict, client: WebClient, respond: Respond, context: BoltContext):
+        ack()
+        view = body.get("view")
+        if view is None:
+            send_upgrade_link(rt, respond, context.team_id, context.user_id)
+            return
+        # Clicked inside the modal: show the link in the modal itself.
+        if not rt.billing.enabled:
+            client.views_update(
+                view_id=view["id"],
+                view=message_view(
+                    "Billing isn't set up here. Ask a workspace admin about ColdCopy Pro."
+                ),
+            )
+            return
+        try:
+            url = billing_link(rt, context.team_id, context.user_id)
+            client.views_update(view_id=view["id"], view=checkout_view(url))
+        except SlackApiError as exc:
+            count_error("views.update", exc)
+        except Exception:
+            log.exception("could not create a Stripe session", extra={"team_id": context.team_id})
+            client.views_update(view_id=view["id"], view=message_view(STRIPE_DOWN))
+
+    @app.action(K.CHECKOUT_LINK_ACTION)
+    def checkout_link(ack: Ack):
+        ack()  # a URL button: Slack opens the link; we only acknowledge the click
+
+    @app.action(K.EXPORT_CSV_ACTION)
+    def export_csv(
+        ack: Ack, action: dict, client: WebClient, respond: Respond, context: BoltContext
+    ):
+        ack()
+        generation_id = action.get("value") or ""
+        if not rt.dedup.first_time(f"export:{generation_id}", EXPORT_DEDUP_SECONDS):
+            return  # a double click: the first upload is on its way
+        gen = get_generation(rt.engine, generation_id)
+        if gen is None or gen.team_id != context.team_id or not gen.sequence:
+            respond(
+                text="That sequence is no longer available to export.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+            return
+        company = (gen.brief or {}).get("company", "sequence")
+        try:
+            client.files_upload_v2(
+                channel=gen.posted_channel_id or gen.channel_id,
+                thread_ts=gen.parent_ts,
+                content=sequence_csv(gen.sequence),
+                filename=f"coldcopy-{slug(company)}.csv",
+                title=f"Cold email sequence: {company}",
+                initial_comment="Here's the sequence as CSV, ready to import into your "
+                "sequencing tool.",
+            )
+        except SlackApiError as exc:
+            count_error("files.upload_v2", exc)
+            respond(
+                text="I couldn't upload the CSV here. Check that ColdCopy is in this "
+                "channel and try again.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+
+    @app.action(K.RETRY_ACTION)
+    def retry(ack: Ack, action: dict, respond: Respond, context: BoltContext):
+        ack()
+        gen = get_generation(rt.engine, action.get("value") or "")
+        if gen is None or gen.team_id != context.team_id or not gen.brief:
+            respond(
+                text="That brief is no longer available. Run /coldcopy to start again.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+            return
+        if gen.status != GenerationStatus.FAILED:
+            return
+        outcome = submissions.submit(
+            team_id=context.team_id,
+            user_id=context.user_id,
+            channel_id=gen.channel_id,
+            fields=gen.brief,
+            idempotency_key=f"retry:{gen.id}",
+            enterprise_id=context.enterprise_id,
+        )
+        message = retry_answer(outcome, rt.billing.enabled)
+        if message is not None:
+            respond(
+                text=message.text,
+                blocks=message.blocks,
+                response_type="ephemeral",
+                replace_original=False,
+            )
+
+
+def retry_answer(outcome, billing_enabled: bool):
+    if isinstance(outcome, Accepted):
+        return plain_message(":repeat: Trying again: a new thread will appear in a moment.")
+    if isinstance(outcome, QuotaExhausted):
+        return upgrade_message(outcome, billing_enabled)
+    if isinstance(outcome, RateLimited):
+        return plain_message(rate_limited_text(outcome.minutes))
+    if isinstance(outcome, DuplicateRequest):
+        return None  # already retried once; that thread is on its way
+    if isinstance(outcome, QueueUnavailable):
+        return plain_message(
+            "ColdCopy is busy right now and nothing was counted. Please try again in a minute."
+        )
+    if isinstance(outcome, BriefErrors):
+        return plain_message("That brief can't be used any more. Run /coldcopy to start again.")
+    return None
+
+
+def sequence_csv(sequence: list[dict]) -> str:
+    """The sequence in the column order sequencing tools import."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for step, email in enumerate(sequence, 1):
+        writer.writerow(
+            [
+                step,
+                email.get("day"),
+                email.get("subject_a"),
+                email.get("subject_b"),
+                email.get("body"),
+            ]
+        )
+    return out.getvalue()
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "sequence"

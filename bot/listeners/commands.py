@@ -1,0 +1,81 @@
+"""`/coldcopy` and its subcommands: the form, status, upgrade and help."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import slack_constants as K
+from bot.admins import AdminDirectory
+from bot.blocks import admin_status_message, help_message, member_status_message
+from bot.listeners.billing_flow import send_upgrade_link
+from bot.modal import brief_view, upgrade_view
+from bot.runtime import Runtime
+from bot.thread import count_error
+from storage.generations import previous_brief
+from storage.quota import quota_exhausted, user_usage, workspace_usage
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, rt: Runtime, admins: AdminDirectory) -> None:
+    @app.command(K.COMMAND)
+    def coldcopy(
+        ack: Ack, command: dict, client: WebClient, respond: Respond, context: BoltContext
+    ):
+        words = (command.get("text") or "").split()
+        subcommand = words[0].lower() if words else ""
+        if subcommand == "":
+            ack()
+            open_form(rt, client, respond, context, command)
+        elif subcommand == "status":
+            ack()
+            show_status(rt, admins, client, respond, context)
+        elif subcommand == "upgrade":
+            ack()
+            send_upgrade_link(rt, respond, context.team_id, context.user_id)
+        elif subcommand == "help":
+            ack(**_reply(help_message()))
+        else:
+            ack(**_reply(help_message(unknown=" ".join(words)[:50])))
+
+
+def _reply(message) -> dict:
+    return {"text": message.text, "blocks": message.blocks, "response_type": "ephemeral"}
+
+
+def open_form(
+    rt: Runtime, client: WebClient, respond: Respond, context: BoltContext, command: dict
+) -> None:
+    """The brief form, or the upgrade prompt when the form could not be used anyway."""
+    exhausted = quota_exhausted(rt.engine, rt.policy, context.team_id)
+    if exhausted is not None:
+        view = upgrade_view(exhausted, rt.billing.enabled)
+    else:
+        view = brief_view(
+            previous_brief(rt.engine, context.team_id, context.user_id),
+            command.get("channel_id"),
+        )
+    try:
+        client.views_open(trigger_id=command["trigger_id"], view=view)
+    except SlackApiError as exc:
+        count_error("views.open", exc)
+        log.warning("could not open the form", extra={"team_id": context.team_id})
+        respond("Slack didn't let me open the form in time. Please run /coldcopy again.")
+
+
+def show_status(
+    rt: Runtime, admins: AdminDirectory, client: WebClient, respond: Respond, context: BoltContext
+) -> None:
+    if admins.is_admin(client, context.team_id, context.user_id):
+        usage = workspace_usage(rt.engine, rt.policy, context.team_id)
+        paying = usage.plan == "pro" and usage.stripe_customer_id is not None
+        message = admin_status_message(usage, rt.billing.enabled, paying)
+    else:
+        message = member_status_message(
+            user_usage(rt.engine, rt.policy, context.team_id, context.user_id)
+        )
+    respond(text=message.text, blocks=message.blocks, response_type="ephemeral")

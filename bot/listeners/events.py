@@ -1,0 +1,37 @@
+"""Workspace lifecycle events: an uninstall or revoked tokens erase the workspace's tokens
+and personal data (briefs, sequences); usage and billing records stay."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import Ack, App, BoltContext
+
+from bot.runtime import Runtime
+from storage.generations import erase_personal_data
+
+log = logging.getLogger(__name__)
+
+EVENT_DEDUP_SECONDS = 3600
+
+
+def register(app: App, rt: Runtime) -> None:
+    def forget_workspace(ack: Ack, body: dict, context: BoltContext) -> None:
+        ack()
+        event_id = body.get("event_id") or ""
+        # Slack retries events it thinks we missed (X-Slack-Retry-Num); handle each once.
+        if event_id and not rt.dedup.first_time(f"event:{event_id}", EVENT_DEDUP_SECONDS):
+            return
+        team_id = context.team_id
+        if rt.installation_store is not None:
+            rt.installation_store.delete_all(enterprise_id=context.enterprise_id, team_id=team_id)
+        rt.forget_client(team_id)
+        erased = erase_personal_data(rt.engine, team_id)
+        log.info(
+            "workspace data erased (%d generations)",
+            erased,
+            extra={"team_id": team_id, "event_id": event_id},
+        )
+
+    app.event("app_uninstalled")(forget_workspace)
+    app.event("tokens_revoked")(forget_workspace)

@@ -1,0 +1,42 @@
+"""Structured JSON logs: one object per line, carrying team and generation ids.
+
+Only the whitelisted context keys below are ever written, so a brief, an email or a token
+passed by mistake in `extra` never reaches the logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+CONTEXT_KEYS = ("team_id", "generation_id", "user_id", "slack_error", "kind", "event_id")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in CONTEXT_KEYS:
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Client libraries log request bodies at DEBUG; keep them quiet at any level.
+    for noisy in ("slack_sdk", "slack_bolt", "anthropic", "httpx2", "stripe", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))

@@ -1,0 +1,156 @@
+"""The brief form as a Slack modal, the views that replace it, and reading a submission back.
+
+Block ids and action ids are the brief's own field keys, so the form, the validation errors
+and the prompt can never disagree about a field's name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.blocks.block_elements import ConversationSelectElement
+from slack_sdk.models.views import View
+
+from bot import slack_constants as K
+from bot.blocks import checkout_link_message, escape, upgrade_blocks
+from bot.brief import BRIEF_FIELDS, DEFAULT_TONE, TONES
+from storage.quota import QuotaExhausted
+
+TITLE = "ColdCopy"
+
+
+def _view(blocks: list[Block], *, submit: str | None, close: str, metadata: str = "") -> dict:
+    view = View(
+        type="modal",
+        callback_id=K.BRIEF_VIEW if submit else K.INFO_VIEW,
+        title=TITLE,
+        submit=submit,
+        close=close,
+        blocks=blocks,
+        private_metadata=metadata or None,
+    )
+    return view.to_dict()  # validates title/button lengths and every block
+
+
+def brief_view(previous: dict | None, channel_id: str | None) -> dict:
+    """The form, pre-filled with this user's previous brief and posting to `channel_id`."""
+    previous = previous or {}
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="Tell me about the prospect and your offer; I'll write a 7-email "
+                "sequence and post it as a thread."
+            )
+        )
+    ]
+    for field in BRIEF_FIELDS:
+        initial = previous.get(field.key)
+        if not isinstance(initial, str) or len(initial) > field.max_length:
+            initial = None
+        blocks.append(
+            InputBlock(
+                block_id=field.key,
+                label=field.label,
+                element=PlainTextInputElement(
+                    action_id=field.key,
+                    placeholder=field.placeholder,
+                    initial_value=initial,
+                    multiline=field.multiline,
+                    max_length=field.max_length,
+                ),
+            )
+        )
+    tone = previous.get("tone") if previous.get("tone") in TONES else DEFAULT_TONE
+    options = [Option(text=t, value=t) for t in TONES]
+    blocks.append(
+        InputBlock(
+            block_id=K.TONE_BLOCK,
+            label="Tone",
+            element=StaticSelectElement(
+                action_id=K.TONE_BLOCK,
+                options=options,
+                initial_option=next(o for o in options if o.value == tone),
+            ),
+        )
+    )
+    blocks.append(
+        InputBlock(
+            block_id=K.CHANNEL_BLOCK,
+            label="Post to",
+            element=ConversationSelectElement(
+                action_id=K.CHANNEL_BLOCK,
+                initial_conversation=channel_id or None,
+                default_to_current_conversation=True,
+                placeholder="Pick a channel",
+            ),
+            hint="The sequence is posted here as a thread.",
+        )
+    )
+    metadata = json.dumps({"channel_id": channel_id}) if channel_id else ""
+    return _view(blocks, submit="Write sequence", close="Cancel", metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the user typed, as raw text (validation happens in bot.brief), and where to post."""
+
+    fields: dict[str, str | None]
+    channel_id: str | None
+
+
+def read_submission(view: dict) -> Submission:
+    values = (view.get("state") or {}).get("values") or {}
+    fields: dict[str, str | None] = {}
+    for field in BRIEF_FIELDS:
+        fields[field.key] = (values.get(field.key, {}).get(field.key) or {}).get("value")
+    tone = (values.get(K.TONE_BLOCK, {}).get(K.TONE_BLOCK) or {}).get("selected_option") or {}
+    fields["tone"] = tone.get("value")
+    channel = (values.get(K.CHANNEL_BLOCK, {}).get(K.CHANNEL_BLOCK) or {}).get(
+        "selected_conversation"
+    )
+    if not channel:
+        try:
+            channel = json.loads(view.get("private_metadata") or "{}").get("channel_id")
+        except ValueError:
+            channel = None
+    return Submission(fields=fields, channel_id=channel)
+
+
+def writing_view(company: str, channel_id: str) -> dict:
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f":writing_hand: Writing your sequence for *{escape(company)}*. It will "
+                f"appear in <#{channel_id}> in a few seconds, one email at a time."
+            )
+        )
+    ]
+    return _view(blocks, submit=None, close="Done")
+
+
+def upgrade_view(exhausted: QuotaExhausted, billing_enabled: bool) -> dict:
+    return _view(upgrade_blocks(exhausted, billing_enabled), submit=None, close="Close")
+
+
+def message_view(text: str) -> dict:
+    return _view([SectionBlock(text=MarkdownTextObject(text=text))], submit=None, close="Close")
+
+
+def checkout_view(url: str) -> dict:
+    message = checkout_link_message(url)
+    blocks = [Block.parse(b) for b in message.blocks]
+    blocks.append(
+        ContextBlock(elements=[MarkdownTextObject(text="Pro applies the moment you've paid.")])
+    )
+    return _view(blocks, submit=None, close="Close")

@@ -1,0 +1,189 @@
+"""`coldcopy serve` and `coldcopy socket`: the WSGI routes around the Bolt app, served by
+waitress (a production WSGI server), plus health, readiness, metrics and Stripe's webhook."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.errors import SlackApiError
+
+from bot.app import build_app
+from bot.config import Settings
+from bot.jobs import Sweeper, start_dispatcher
+from bot.logs import configure_logging
+from bot.metrics import render
+from bot.runtime import Runtime, build_runtime
+from bot.thread import count_error
+from storage.db import make_engine, ping
+from storage.migrate import pending, upgrade
+
+log = logging.getLogger(__name__)
+
+MAX_WEBHOOK_BYTES = 1_000_000
+
+
+def _respond(start_response, status: int, body: bytes, content_type: str) -> Iterable[bytes]:
+    reason = {
+        200: "OK",
+        400: "Bad Request",
+        404: "Not Found",
+        413: "Payload Too Large",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+    }.get(status, "")
+    start_response(
+        f"{status} {reason}".strip(),
+        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+class ColdCopyWSGI:
+    """Routes our own endpoints and hands everything else to Bolt's WSGI adapter."""
+
+    def __init__(self, rt: Runtime, slack: Callable):
+        self.rt = rt
+        self.slack = slack
+
+    def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "GET" and path == "/healthz":
+            return _respond(start_response, 200, b'{"status":"ok"}', "application/json")
+        if method == "GET" and path == "/readyz":
+            status, body = self.readiness()
+            return _respond(start_response, status, json.dumps(body).encode(), "application/json")
+        if method == "GET" and path == "/metrics":
+            return _respond(start_response, 200, render(), "text/plain; version=0.0.4")
+        if method == "POST" and path == "/stripe/webhook":
+            return self.stripe_webhook(environ, start_response)
+        if method == "GET" and path in ("/billing/success", "/billing/cancelled"):
+            text = (
+                "Thanks! ColdCopy Pro is active. You can close this tab and go back to Slack."
+                if path.endswith("success")
+                else "Checkout was cancelled; nothing was charged. You can close this tab."
+            )
+            return _respond(start_response, 200, text.encode(), "text/plain; charset=utf-8")
+        return self.slack(environ, start_response)
+
+    def readiness(self) -> tuple[int, dict]:
+        checks: dict[str, str] = {}
+        try:
+            ping(self.rt.engine)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        if self.rt.redis is not None:
+            checks["redis"] = "ok" if self.rt.limiter.ping() else "unreachable"
+        ready = all(v == "ok" for v in checks.values())
+        return (200 if ready else 503), {"ready": ready, "checks": checks}
+
+    def stripe_webhook(self, environ: dict, start_response) -> Iterable[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_WEBHOOK_BYTES:
+            return _respond(start_response, 413, b"payload too large", "text/plain")
+        payload = environ["wsgi.input"].read(length) if length else b""
+        outcome = self.rt.billing.handle_webhook(payload, environ.get("HTTP_STRIPE_SIGNATURE"))
+        if outcome.notify_admins and outcome.team_id:
+            threading.Thread(
+                target=notify_admins,
+                args=(self.rt, outcome.team_id, outcome.notify_admins),
+                daemon=True,
+            ).start()
+        return _respond(
+            start_response,
+            outcome.status,
+            json.dumps({"message": outcome.message}).encode(),
+            "application/json",
+        )
+
+
+def notify_admins(rt: Runtime, team_id: str, text: str) -> None:
+    """DM every admin and owner of the workspace (billing problems are theirs to fix)."""
+    try:
+        client = rt.slack_client(team_id)
+        cursor = None
+        while True:
+            page = client.users_list(cursor=cursor, limit=200)
+            for member in page.get("members", []):
+                if member.get("deleted") or member.get("is_bot"):
+                    continue
+                if member.get("is_admin") or member.get("is_owner"):
+                    dm = client.conversations_open(users=member["id"])["channel"]["id"]
+                    client.chat_postMessage(channel=dm, text=text)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+    except SlackApiError as exc:
+        count_error("users.list", exc)
+        log.error("could not tell the admins about billing", extra={"team_id": team_id})
+    except LookupError:
+        log.error("billing notice for a workspace without an install", extra={"team_id": team_id})
+
+
+def prepare(settings: Settings) -> Runtime:
+    """Logging, migrations (applied here on SQLite; PostgreSQL needs `coldcopy migrate`), the
+    runtime and its dispatcher."""
+    configure_logging(settings.log_level)
+    engine = make_engine(settings.database_url, pool_size=settings.web_threads)
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)
+    elif pending(engine):
+        raise SystemExit("The database has pending migrations: run `coldcopy migrate` first.")
+    rt = build_runtime(settings, engine=engine)
+    start_dispatcher(rt)
+    return rt
+
+
+def make_wsgi_app(rt: Runtime, **app_options) -> ColdCopyWSGI:
+    return ColdCopyWSGI(rt, SlackRequestHandler(build_app(rt, **app_options)))
+
+
+def serve(settings: Settings, host: str, port: int) -> int:
+    from waitress.server import create_server
+
+    rt = prepare(settings)
+    server = create_server(
+        make_wsgi_app(rt), host=host, port=port, threads=settings.web_threads, ident="coldcopy"
+    )
+    sweeper = Sweeper(rt).start()
+
+    def stop(signum, _frame) -> None:
+        log.info("shutting down (signal %d): finishing in-flight generations", signum)
+        server.close()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("coldcopy serve listening on http://%s:%d", host, server.effective_port)
+    try:
+        server.run()
+    except OSError:
+        pass  # the socket was closed by the signal handler
+    finally:
+        sweeper.stop()
+        rt.dispatch.shutdown(wait=True)
+        rt.close()
+    return 0
+
+
+def run_socket_mode(settings: Settings) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    rt = prepare(settings)
+    sweeper = Sweeper(rt).start()
+    handler = SocketModeHandler(build_app(rt), settings.slack_app_token)
+    try:
+        handler.start()
+    finally:
+        sweeper.stop()
+        rt.dispatch.shutdown(wait=True)
+        rt.close()
+    return 0

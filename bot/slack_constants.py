@@ -1,0 +1,44 @@
+"""Slack platform limits and the app's Slack-facing identifiers, named once."""
+
+# Block Kit limits (https://api.slack.com/reference/block-kit).
+MAX_BLOCKS_PER_MESSAGE = 50
+MAX_BLOCKS_PER_MODAL = 100
+MAX_SECTION_TEXT = 3000
+MAX_HEADER_TEXT = 150
+MAX_BUTTON_TEXT = 75
+MAX_CONTEXT_ELEMENTS = 10
+MAX_MODAL_TITLE = 24
+MAX_MODAL_BUTTON = 24
+MAX_PRIVATE_METADATA = 3000
+MAX_NOTIFICATION_TEXT = 3000
+MAX_OPTION_TEXT = 75
+
+COMMAND = "/coldcopy"
+
+# Callback and action ids: the listeners and the block builders share these names.
+BRIEF_VIEW = "coldcopy_brief"
+INFO_VIEW = "coldcopy_info"
+CHANNEL_BLOCK = "post_to"
+TONE_BLOCK = "tone"
+UPGRADE_ACTION = "coldcopy_upgrade"
+MANAGE_BILLING_ACTION = "coldcopy_manage_billing"
+CHECKOUT_LINK_ACTION = "coldcopy_checkout_link"
+EXPORT_CSV_ACTION = "coldcopy_export_csv"
+RETRY_ACTION = "coldcopy_retry"
+OPEN_FORM_ACTION = "coldcopy_open_form"
+
+# Errors that mean "this conversation won't take our message" rather than a transient failure.
+UNPOSTABLE_ERRORS = frozenset(
+    {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "ekm_access_denied",
+        "cannot_dm_bot",
+        "missing_scope",
+    }
+)

@@ -1,0 +1,114 @@
+"""Accepting a brief: validate, reserve quota, check the rate limit, de-duplicate, dispatch.
+
+The order is a product decision (LESSONS 1): an exhausted quota always wins and shows the
+upgrade prompt; only then does the rate limit speak, and a rate denial gives the reserved
+unit back. A submission delivered twice (same view id) is stopped by the generation's unique
+idempotency key in the same transaction as the reservation, so it holds even while Redis is
+down. Plain Python: the Slack listeners translate the typed results into views.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from bot.brief import BriefErrors, validate_brief
+from bot.limits import RateLimited, RateLimiter
+from bot.metrics import QUOTA_DENIALS
+from storage.quota import (
+    DuplicateRequest,
+    QuotaExhausted,
+    QuotaPolicy,
+    release_generation,
+    reserve_generation,
+    withdraw_generation,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    generation_id: str
+    company: str
+    channel_id: str
+    used: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class QueueUnavailable:
+    """The job could not be handed to a worker; the unit was given back."""
+
+    generation_id: str
+
+
+Outcome = (
+    Accepted | BriefErrors | QuotaExhausted | RateLimited | DuplicateRequest | QueueUnavailable
+)
+
+
+@dataclass
+class Submissions:
+    engine: Engine
+    policy: QuotaPolicy
+    limiter: RateLimiter
+    dispatch: Callable[[str], None]
+    model: str
+
+    def submit(
+        self,
+        *,
+        team_id: str,
+        user_id: str,
+        channel_id: str,
+        fields: dict,
+        idempotency_key: str,
+        team_name: str | None = None,
+        enterprise_id: str | None = None,
+    ) -> Outcome:
+        brief = validate_brief(fields)
+        if isinstance(brief, BriefErrors):
+            return brief
+
+        reserved = reserve_generation(
+            self.engine,
+            self.policy,
+            team_id=team_id,
+            user_id=user_id,
+            channel_id=channel_id,
+            idempotency_key=idempotency_key,
+            brief=brief.model_dump(),
+            model=self.model,
+            team_name=team_name,
+            enterprise_id=enterprise_id,
+        )
+        if isinstance(reserved, QuotaExhausted):
+            QUOTA_DENIALS.inc()
+            return reserved
+        if isinstance(reserved, DuplicateRequest):
+            return reserved
+
+        limited = self.limiter.check(team_id, user_id)
+        if isinstance(limited, RateLimited):
+            withdraw_generation(self.engine, reserved.generation_id)
+            return limited
+
+        try:
+            self.dispatch(reserved.generation_id)
+        except Exception:
+            log.exception(
+                "could not queue generation", extra={"generation_id": reserved.generation_id}
+            )
+            release_generation(self.engine, reserved.generation_id, error="job queue unavailable")
+            return QueueUnavailable(generation_id=reserved.generation_id)
+        return Accepted(
+            generation_id=reserved.generation_id,
+            company=brief.company,
+            channel_id=channel_id,
+            used=reserved.used,
+            limit=reserved.limit,
+        )

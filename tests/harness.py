@@ -1,0 +1,198 @@
+"""ColdCopy served for real over HTTP, wired to the local Slack and Anthropic fakes, with a
+client that sends Slack's signed requests (slash commands, view submissions, clicks)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+from waitress.server import create_server
+
+from bot import slack_constants as K
+from bot.jobs import start_dispatcher
+from bot.runtime import Runtime, build_runtime
+from bot.server import make_wsgi_app
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: dict
+
+    def json(self) -> dict:
+        return json.loads(self.body) if self.body else {}
+
+
+class ServedApp:
+    """`coldcopy serve`'s WSGI app on a free port, in a background thread."""
+
+    def __init__(self, settings, engine, *, queue: bool = False):
+        self.rt: Runtime = build_runtime(settings, engine=engine)
+        self.dispatcher = start_dispatcher(self.rt, use_queue=queue)
+        self.server = create_server(
+            make_wsgi_app(self.rt), host="127.0.0.1", port=0, threads=8, ident="coldcopy-test"
+        )
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.verifier = SignatureVerifier(settings.slack_signing_secret or SIGNING_SECRET)
+        self.team_id = "T0001"
+        self._ids = itertools.count(1)
+
+    def __enter__(self) -> ServedApp:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.close()
+        self.dispatcher.shutdown(wait=True)
+        self.thread.join(timeout=5)
+        self.rt.close()
+
+    # -- raw HTTP ------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+        req = urllib.request.Request(self.url + path, data=body or None, method=method)
+        for key, value in (headers or {}).items():
+            req.add_header(key, value)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return Reply(resp.status, resp.read(), dict(resp.headers))
+        except urllib.error.HTTPError as err:
+            return Reply(err.code, err.read(), dict(err.headers))
+
+    def signed_post(self, body: str, *, timestamp: int | None = None, signature: str | None = None,
+                    content_type: str = "application/x-www-form-urlencoded", retry_num=None):
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        signature = signature or self.verifier.generate_signature(
+            timestamp=str(timestamp), body=body
+        )
+        headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(timestamp),
+            "X-Slack-Signature": signature,
+        }
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        return self.request("POST", "/slack/events", body.encode(), headers)
+
+    # -- Slack's payloads ----------------------------------------------------------------
+
+    def slash(self, text: str = "", *, user: str = "U1", channel: str = "C1", **kw) -> Reply:
+        n = next(self._ids)
+        body = urlencode(
+            {
+                "token": "legacy",
+                "team_id": self.team_id,
+                "team_domain": "coldcopy-test",
+                "channel_id": channel,
+                "channel_name": "general",
+                "user_id": user,
+                "user_name": user.lower(),
+                "command": K.COMMAND,
+                "text": text,
+                "api_app_id": "A0COLDCOPY",
+                "response_url": f"{self.response_base}/commands/{n}",
+                "trigger_id": f"trigger-{n}",
+            }
+        )
+        return self.signed_post(body, **kw)
+
+    response_base = "http://127.0.0.1:9/response"  # replaced by tests that read responses
+
+    def interact(self, payload: dict, **kw) -> Reply:
+        return self.signed_post(urlencode({"payload": json.dumps(payload)}), **kw)
+
+    def submit(self, view: dict, values: dict, *, user: str = "U1", view_id: str | None = None,
+               channel: str | None = "C1") -> Reply:
+        """Submit `view` (as the app opened it) with `values`: field key -> typed text, plus
+        optional "tone" and "channel"."""
+        state: dict = {}
+        for block in view["blocks"]:
+            if block.get("type") != "input":
+                continue
+            block_id = block["block_id"]
+            element = block["element"]
+            action_id = element["action_id"]
+            if element["type"] == "plain_text_input":
+                state[block_id] = {action_id: {"type": "plain_text_input",
+                                               "value": values.get(block_id)}}
+            elif element["type"] == "static_select":
+                tone = values.get("tone", element.get("initial_option", {}).get("value"))
+                state[block_id] = {action_id: {
+                    "type": "static_select",
+                    "selected_option": {"text": {"type": "plain_text", "text": tone},
+                                        "value": tone} if tone else None}}
+            elif element["type"] == "conversations_select":
+                picked = values.get("channel", channel)
+                state[block_id] = {action_id: {"type": "conversations_select",
+                                               "selected_conversation": picked}}
+        submitted = dict(view)
+        submitted.update(
+            id=view_id or view.get("id") or f"V{next(self._ids):06d}",
+            team_id=self.team_id,
+            state={"values": state},
+            hash="h",
+        )
+        return self.interact(
+            {
+                "type": "view_submission",
+                "team": {"id": self.team_id, "domain": "coldcopy-test"},
+                "user": {"id": user, "team_id": self.team_id, "name": user.lower()},
+                "api_app_id": "A0COLDCOPY",
+                "token": "legacy",
+                "trigger_id": f"trigger-{next(self._ids)}",
+                "view": submitted,
+                "response_urls": [],
+            }
+        )
+
+    def click(self, action_id: str, value: str, *, user: str = "U1", channel: str = "C1",
+              message_ts: str = "1700000000.000100", view: dict | None = None) -> Reply:
+        n = next(self._ids)
+        payload = {
+            "type": "block_actions",
+            "team": {"id": self.team_id, "domain": "coldcopy-test"},
+            "user": {"id": user, "team_id": self.team_id, "name": user.lower()},
+            "api_app_id": "A0COLDCOPY",
+            "token": "legacy",
+            "trigger_id": f"trigger-{n}",
+            "response_url": f"{self.response_base}/actions/{n}",
+            "actions": [
+                {"action_id": action_id, "block_id": "b", "value": value, "type": "button",
+                 "action_ts": f"{time.time():.6f}"}
+            ],
+        }
+        if view is not None:
+            payload["container"] = {"type": "view", "view_id": view["id"]}
+            payload["view"] = view
+        else:
+            payload["container"] = {"type": "message", "message_ts": message_ts,
+                                    "channel_id": channel, "is_ephemeral": False}
+            payload["channel"] = {"id": channel, "name": "general"}
+            payload["message"] = {"ts": message_ts, "text": "", "type": "message"}
+        return self.interact(payload)
+
+    def event(self, event: dict, *, event_id: str = "Ev1", retry_num=None) -> Reply:
+        body = {
+            "token": "legacy",
+            "team_id": self.team_id,
+            "api_app_id": "A0COLDCOPY",
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": self.team_id, "user_id": "U0BOT", "is_bot": True}],
+        }
+        return self.signed_post(json.dumps(body), content_type="application/json",
+                                retry_num=retry_num)

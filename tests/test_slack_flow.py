@@ -1,0 +1,419 @@
+"""The Slack experience end to end: signed requests to the real HTTP endpoint, the Slack Web
+API and Claude as local HTTP fakes, a real database and (where named) real Redis."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from fakes.anthropic import FakeAnthropic, sample_sequence
+from fakes.slack import FakeSlack
+from harness import ServedApp
+from sqlalchemy import select
+
+from bot import slack_constants as K
+from bot.brief import BRIEF_FIELDS
+from bot.writer import DEFAULT_MAX_RETRIES
+from conftest import make_settings
+from storage.db import reading
+from storage.models import Generation, Workspace
+
+BRIEF = {
+    "company": "Northwind Logistics",
+    "job_title": "Head of Operations",
+    "problem": "Dispatchers re-key every order into three systems.",
+    "product": "RouteSync connects order intake to dispatch.",
+    "benefit": "Cuts order handling time by 40%.",
+    "call_to_action": "A 15-minute call next week",
+}
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        fake.add_user("UADMIN", is_admin=True)
+        fake.add_user("U1")
+        fake.add_user("U2")
+        yield fake
+
+
+@pytest.fixture
+def claude() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as fake:
+        fake.default_reply = None
+        yield fake
+
+
+@pytest.fixture
+def make_app(slack, claude, sqlite_engine):
+    """Start ColdCopy against the fakes; settings overrides per test."""
+    started: list[ServedApp] = []
+
+    def start(engine=None, **overrides) -> ServedApp:
+        settings = make_settings(
+            slack_api_url=slack.base_url,
+            anthropic_base_url=claude.base_url,
+            database_url=str((engine or sqlite_engine).url),
+            **overrides,
+        )
+        app = ServedApp(settings, engine or sqlite_engine)
+        app.response_base = slack.response_url_base
+        started.append(app.__enter__())
+        return app
+
+    yield start
+    for app in started:
+        app.__exit__(None, None, None)
+
+
+def open_form(app: ServedApp, slack: FakeSlack, *, user="U1", channel="C1") -> dict:
+    before = len(slack.calls_to("views.open"))
+    reply = app.slash("", user=user, channel=channel)
+    assert reply.status == 200
+    call = slack.wait_for("views.open", count=before + 1)[-1]
+    return call.params["view"]
+
+
+def thread_posts(slack: FakeSlack, count: int) -> list:
+    return slack.wait_for("chat.postMessage", count=count, timeout=15)
+
+
+def wait_until(predicate, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def generations(engine) -> list:
+    with reading(engine) as conn:
+        return conn.execute(select(Generation.__table__)).all()
+
+
+def used(engine, team="T0001") -> int:
+    with reading(engine) as conn:
+        return conn.execute(
+            select(Workspace.__table__.c.used).where(Workspace.__table__.c.team_id == team)
+        ).scalar_one()
+
+
+def all_text(calls) -> str:
+    return json.dumps([c.params for c in calls], ensure_ascii=False)
+
+
+# --- the form ---------------------------------------------------------------------------------
+
+
+def test_slash_command_opens_the_form_with_every_field(make_app, slack):
+    app = make_app()
+    view = open_form(app, slack, channel="C42")
+    ids = [b.get("block_id") for b in view["blocks"] if b["type"] == "input"]
+    assert ids == [f.key for f in BRIEF_FIELDS] + [K.TONE_BLOCK, K.CHANNEL_BLOCK]
+    tone = next(b for b in view["blocks"] if b.get("block_id") == K.TONE_BLOCK)["element"]
+    assert [o["value"] for o in tone["options"]] == [
+        "Professional", "Friendly", "Casual", "Bold", "Consultative"
+    ]
+    assert tone["initial_option"]["value"] == "Professional"
+    post_to = next(b for b in view["blocks"] if b.get("block_id") == K.CHANNEL_BLOCK)["element"]
+    assert post_to["type"] == "conversations_select"
+    assert post_to["initial_conversation"] == "C42"
+    assert slack.violations == []
+
+
+def test_the_form_is_prefilled_with_the_users_previous_brief(make_app, slack, claude):
+    app = make_app()
+    claude.enqueue_sequence()
+    view = open_form(app, slack)
+    app.submit(view, {**BRIEF, "tone": "Bold"})
+    thread_posts(slack, 8)
+    again = open_form(app, slack)
+    by_id = {b.get("block_id"): b["element"] for b in again["blocks"] if b["type"] == "input"}
+    assert by_id["company"]["initial_value"] == BRIEF["company"]
+    assert by_id["call_to_action"]["initial_value"] == BRIEF["call_to_action"]
+    assert by_id[K.TONE_BLOCK]["initial_option"]["value"] == "Bold"
+    # another user's form starts empty
+    other = open_form(app, slack, user="U2")
+    first = next(b for b in other["blocks"] if b.get("block_id") == "company")["element"]
+    assert "initial_value" not in first
+
+
+def test_a_workspace_out_of_quota_gets_the_upgrade_prompt_instead_of_the_form(
+    make_app, slack, claude
+):
+    app = make_app(free_quota=0)
+    view = open_form(app, slack)
+    assert view["callback_id"] == K.INFO_VIEW
+    assert "submit" not in view
+    assert "used all" in json.dumps(view)
+
+
+# --- submission -------------------------------------------------------------------------------
+
+
+def test_a_valid_brief_is_acked_and_written_as_a_thread(make_app, slack, claude, sqlite_engine):
+    app = make_app()
+    claude.enqueue_sequence()
+    view = open_form(app, slack)
+    reply = app.submit(view, BRIEF)
+    assert reply.status == 200
+    answer = reply.json()
+    assert answer["response_action"] == "update"
+    assert "Writing your sequence" in json.dumps(answer["view"])
+
+    posts = thread_posts(slack, 8)
+    parent, replies = posts[0], posts[1:]
+    assert parent.params["channel"] == "C1"
+    assert "thread_ts" not in parent.params
+    parent_ts = parent.params.get("ts") or slack_parent_ts(slack)
+    assert [p.params["thread_ts"] for p in replies] == [parent_ts] * 7
+    headers = [p.params["blocks"][0]["text"]["text"] for p in replies]
+    days = [e["day"] for e in sample_sequence()]
+    assert headers == [f"Email {k} · Day {d}" for k, d in zip(range(1, 8), days, strict=True)]
+    for post, email in zip(replies, sample_sequence(), strict=True):
+        text = all_text([post])
+        assert email["subject_a"].replace("[", "[") in text
+        assert post.params["text"]  # a notification fallback on every message
+
+    wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
+    final = slack.calls_to("chat.update")[-1]
+    assert "7 emails · 1 of 3 used this month" in all_text([final])
+    assert any(
+        e.get("action_id") == K.EXPORT_CSV_ACTION
+        for b in final.params["blocks"] if b["type"] == "actions" for e in b["elements"]
+    )
+    progress = [c for c in slack.calls_to("chat.update") if "Writing email" in all_text([c])]
+    assert "Writing email 3 of 7" in all_text(progress)
+    assert used(sqlite_engine) == 1
+    assert slack.violations == []
+
+
+def slack_parent_ts(slack: FakeSlack) -> str:
+    return slack.calls_to("chat.update")[0].params["ts"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("company", "", "Company is required."),
+        ("job_title", "   ", "Target job title can't be only spaces."),
+        ("problem", "x" * 601, "Problem they face must be at most 600 characters (it has 601)."),
+    ],
+)
+def test_bad_fields_get_a_message_that_names_them(
+    make_app, slack, sqlite_engine, field, value, message
+):
+    app = make_app()
+    view = open_form(app, slack)
+    reply = app.submit(view, {**BRIEF, field: value})
+    assert reply.json() == {"response_action": "errors", "errors": {field: message}}
+    assert generations(sqlite_engine) == []
+    assert slack.calls_to("chat.postMessage") == []
+
+
+def test_a_submission_without_a_conversation_asks_for_one(make_app, slack, sqlite_engine):
+    app = make_app()
+    view = open_form(app, slack)
+    view["private_metadata"] = ""
+    reply = app.submit(view, {**BRIEF, "channel": None})
+    assert reply.json()["errors"] == {K.CHANNEL_BLOCK: "Pick a conversation to post the sequence in."}
+    assert generations(sqlite_engine) == []
+
+
+def test_out_of_quota_and_rate_limited_sees_the_upgrade_prompt(make_app, slack, claude):
+    app = make_app(free_quota=1, user_rate="1/minute")
+    claude.enqueue_sequence()
+    view = open_form(app, slack)
+    assert app.submit(view, BRIEF).json()["response_action"] == "update"
+    thread_posts(slack, 8)
+    # This user is now both out of quota and over the rate limit: quota wins.
+    answer = app.submit(open_form_anyway(app, slack), BRIEF).json()
+    assert answer["response_action"] == "update"
+    text = json.dumps(answer["view"])
+    assert "used all" in text
+    assert K.UPGRADE_ACTION in text or "Ask a workspace admin" in text
+    assert "again in" not in text
+
+
+def open_form_anyway(app: ServedApp, slack: FakeSlack) -> dict:
+    """The brief form as it was before quota ran out (a form left open in another tab)."""
+    return next(
+        c.params["view"] for c in slack.calls_to("views.open")
+        if c.params["view"]["callback_id"] == K.BRIEF_VIEW
+    )
+
+
+def test_rate_limited_gets_try_again_in_n_minutes_and_no_upgrade_button(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app(free_quota=10, user_rate="1/minute")
+    claude.enqueue_sequence()
+    app.submit(open_form(app, slack), BRIEF)
+    thread_posts(slack, 8)
+    answer = app.submit(open_form(app, slack), BRIEF).json()
+    assert answer == {
+        "response_action": "errors",
+        "errors": {"company": "You're going fast! You can run /coldcopy again in 1 minute."},
+    }
+    assert K.UPGRADE_ACTION not in json.dumps(answer)
+    wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
+    assert used(sqlite_engine) == 1  # the refused one gave its unit back
+    assert len(generations(sqlite_engine)) == 1
+
+
+def test_the_same_view_submitted_twice_makes_one_generation(make_app, slack, claude, sqlite_engine):
+    app = make_app()
+    claude.enqueue_sequence()
+    view = open_form(app, slack)
+    first = app.submit(view, BRIEF, view_id="VSAME")
+    second = app.submit(view, BRIEF, view_id="VSAME")
+    assert first.json()["response_action"] == "update"
+    assert second.json() == {"response_action": "clear"}
+    thread_posts(slack, 8)
+    assert len(generations(sqlite_engine)) == 1
+    assert used(sqlite_engine) == 1
+
+
+def test_mentions_typed_into_the_form_never_ping(make_app, slack, claude):
+    app = make_app()
+    claude.enqueue_sequence()
+    app.submit(
+        open_form(app, slack),
+        {**BRIEF, "company": "<!channel> & <@U999> Inc", "job_title": "<!here|here> lead"},
+    )
+    posts = thread_posts(slack, 8)
+    wait_until(lambda: any("7 emails" in all_text([c]) for c in slack.calls_to("chat.update")))
+    sent = all_text(posts + slack.calls_to("chat.update"))
+    assert "<!channel>" not in sent and "<@U999>" not in sent and "<!here" not in sent
+    assert "&lt;!channel&gt; &amp; &lt;@U999&gt; Inc" in sent
+    assert slack.violations == []
+
+
+def test_a_6000_character_body_is_split_at_paragraphs(make_app, slack, claude):
+    app = make_app()
+    emails = sample_sequence()
+    paragraph = ("Long paragraph " * 100).strip()  # ~1,500 characters
+    emails[2]["body"] = "\n\n".join([paragraph] * 4) + "\n\n" + "x" * 400  # > 6,000
+    assert len(emails[2]["body"]) > 6000
+    claude.enqueue_sequence(emails)
+    app.submit(open_form(app, slack), BRIEF)
+    posts = thread_posts(slack, 8)
+    third = posts[3].params["blocks"]
+    bodies = [b["text"]["text"] for b in third if b["type"] == "section"][1:]
+    assert len(bodies) >= 3
+    assert all(len(text) <= 3000 for text in bodies)
+    assert "".join(bodies).replace("\n", "") == emails[2]["body"].replace("\n", "")
+    assert slack.violations == []
+
+
+def test_not_in_channel_falls_back_to_a_dm_with_a_note(make_app, slack, claude):
+    slack.add_channel("GSECRET", is_private=True, is_member=False)
+    app = make_app()
+    claude.enqueue_sequence()
+    app.submit(open_form(app, slack, channel="GSECRET"), {**BRIEF, "channel": "GSECRET"})
+    posts = thread_posts(slack, 9)  # the refused attempt, then parent + 7 in the DM
+    delivered = [p for p in posts if p.ok]
+    dm = slack.dm_channel_for("U1")
+    assert {p.params["channel"] for p in delivered} == {dm}
+    assert len(delivered) == 8
+    assert "I couldn't post in <#GSECRET>" in all_text(delivered[:1])
+    assert slack.calls_to("conversations.open")
+
+
+def test_a_429_with_retry_after_still_delivers_every_message(make_app, slack, claude):
+    slack.rate_limit("chat.postMessage", retry_after=1, times=1)
+    app = make_app()
+    claude.enqueue_sequence()
+    app.submit(open_form(app, slack), BRIEF)
+    posts = thread_posts(slack, 9)
+    assert posts[0].outcome == "429"
+    assert sum(1 for p in posts if p.ok) == 8
+
+
+def test_a_failed_generation_releases_quota_and_offers_try_again(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app()
+    claude.enqueue_error(529, "overloaded_error", times=1 + DEFAULT_MAX_RETRIES)
+    app.submit(open_form(app, slack), BRIEF)
+    wait_until(lambda: generations(sqlite_engine)[0].status == "failed")
+    wait_until(lambda: any(K.RETRY_ACTION in all_text([p]) for p in slack.calls_to("chat.postMessage")))
+    failure = next(p for p in slack.calls_to("chat.postMessage") if K.RETRY_ACTION in all_text([p]))
+    assert "Nothing was counted" in all_text([failure])
+    assert used(sqlite_engine) == 0
+
+    gen_id = generations(sqlite_engine)[0].id
+    claude.enqueue_sequence()
+    reply = app.click(K.RETRY_ACTION, gen_id)
+    assert reply.status == 200
+    wait_until(lambda: any(g.status == "succeeded" for g in generations(sqlite_engine)))
+    assert used(sqlite_engine) == 1
+
+
+def test_export_csv_uploads_the_sequence_into_the_thread(make_app, slack, claude, sqlite_engine):
+    app = make_app()
+    claude.enqueue_sequence()
+    app.submit(open_form(app, slack), BRIEF)
+    thread_posts(slack, 8)
+    wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
+    gen = generations(sqlite_engine)[0]
+    assert app.click(K.EXPORT_CSV_ACTION, gen.id).status == 200
+    slack.wait_for("files.completeUploadExternal")
+    wait_until(lambda: slack.uploads)
+    upload = slack.uploads[0]
+    assert upload.thread_ts == gen.parent_ts and upload.channel_id == gen.posted_channel_id
+    rows = list(csv.DictReader(io.StringIO(upload.data.decode())))
+    assert [r["step"] for r in rows] == [str(i) for i in range(1, 8)]
+    assert rows[0]["subject_a"] == sample_sequence()[0]["subject_a"]
+    assert rows[6]["body"] == sample_sequence()[6]["body"]
+
+
+# --- status and help --------------------------------------------------------------------------
+
+
+def test_status_for_an_admin_shows_the_workspace(make_app, slack, claude):
+    app = make_app()
+    claude.enqueue_sequence()
+    app.submit(open_form(app, slack, user="U1"), BRIEF, user="U1")
+    thread_posts(slack, 8)
+    wait_until(lambda: any("7 emails" in all_text([c]) for c in slack.calls_to("chat.update")))
+    app.slash("status", user="UADMIN")
+    reply = slack.wait_for("response_url")[-1].params
+    text = json.dumps(reply)
+    assert reply.get("response_type") == "ephemeral"
+    assert "1 of 3" in text and "<@U1>: 1" in text and "Model cost" in text
+
+
+def test_status_for_a_member_shows_only_their_own_usage(make_app, slack, claude):
+    app = make_app()
+    app.slash("status", user="U2")
+    reply = slack.wait_for("response_url")[-1].params
+    assert "You've written *0* sequences" in json.dumps(reply)
+    assert "Top users" not in json.dumps(reply)
+
+
+def test_help_and_unknown_subcommands_answer_with_usage(make_app, slack):
+    app = make_app()
+    help_reply = app.slash("help").json()
+    assert help_reply["response_type"] == "ephemeral"
+    assert "/coldcopy status" in json.dumps(help_reply)
+    unknown = app.slash("frobnicate").json()
+    assert "I don't know `frobnicate`" in json.dumps(unknown)
+
+
+# --- request verification ---------------------------------------------------------------------
+
+
+def test_a_bad_signature_is_rejected_without_side_effects(make_app, slack):
+    app = make_app()
+    reply = app.slash("", signature="v0=" + "0" * 64)
+    assert reply.status == 401
+    stale = app.slash("", timestamp=int(time.time()) - 6 * 60)
+    assert stale.status == 401
+    time.sleep(0.3)
+    assert slack.calls_to("views.open") == []
