@@ -104,7 +104,9 @@ def _usage(settings: Settings, args: argparse.Namespace) -> int:
     if not rows:
         print("No workspaces yet.")
         return 0
-    header = f"{'team':<12} {'plan':<5} {'used':>9} {'in flight':>9} {'tokens':>10} {'cost':>10}  resets"
+    header = (
+        f"{'team':<12} {'plan':<5} {'used':>9} {'in flight':>9} {'tokens':>10} {'cost':>10}  resets"
+    )
     print(header)
     for u in rows:
         tokens = u.input_tokens + u.output_tokens

@@ -8,7 +8,6 @@ the generation's `quota_state`, which makes both idempotent. Nothing here knows 
 from __future__ import annotations
 
 import uuid
-
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -172,9 +171,7 @@ def reserve_generation(
     )
     try:
         with transaction(engine) as conn:
-            ensure_workspace(
-                conn, team_id, name=team_name, enterprise_id=enterprise_id, now=now
-            )
+            ensure_workspace(conn, team_id, name=team_name, enterprise_id=enterprise_id, now=now)
             row = conn.execute(take).first()
             if row is None:
                 ws = conn.execute(
@@ -397,7 +394,7 @@ def workspace_usage(
     with reading(engine) as conn:
         ws = conn.execute(select(W).where(W.c.team_id == team_id)).first()
         if ws is None:
-            start, end = month_window(now)
+            _, end = month_window(now)
             return WorkspaceUsage(
                 team_id=team_id,
                 plan=Plan.FREE,
