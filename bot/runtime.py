@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.limits import Deduplicator, RateLimiter, connect_redis
 from storage.db import make_engine
+from storage.installations import WorkspaceInstallationStore
 from storage.quota import QuotaPolicy
 
 log = logging.getLogger(__name__)
@@ -94,9 +95,7 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None) -> Runtim
     engine = engine or make_engine(settings.database_url, pool_size=settings.web_threads)
     client = connect_redis(settings.redis_url) if settings.redis_url else None
     installation_store = (
-        SQLAlchemyInstallationStore(
-            client_id=settings.slack_client_id, engine=engine, logger=logging.getLogger("slack")
-        )
+        WorkspaceInstallationStore(client_id=settings.slack_client_id, engine=engine)
         if settings.oauth_enabled
         else None
     )

@@ -147,6 +147,17 @@ def make_wsgi_app(rt: Runtime, **app_options) -> ColdCopyWSGI:
     return ColdCopyWSGI(rt, SlackRequestHandler(build_app(rt, **app_options)))
 
 
+def close_server(server) -> None:
+    """Stop a waitress server from any thread: close its sockets inside its own loop."""
+    from waitress import wasyncore
+
+    try:
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map, ignore_all=True))
+    except OSError:
+        pass  # already closed
+    server.task_dispatcher.shutdown()
+
+
 def serve(settings: Settings, host: str, port: int) -> int:
     from waitress.server import create_server
 
@@ -157,17 +168,18 @@ def serve(settings: Settings, host: str, port: int) -> int:
     sweeper = Sweeper(rt).start()
 
     def stop(signum, _frame) -> None:
+        # waitress leaves its loop on SystemExit and stops taking requests; the finally
+        # below then lets in-flight generations finish before the process exits.
         log.info("shutting down (signal %d): finishing in-flight generations", signum)
-        server.close()
+        raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("coldcopy serve listening on http://%s:%d", host, server.effective_port)
     try:
         server.run()
-    except OSError:
-        pass  # the socket was closed by the signal handler
     finally:
+        close_server(server)
         sweeper.stop()
         rt.dispatch.shutdown(wait=True)
         rt.close()

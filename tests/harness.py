@@ -18,7 +18,7 @@ from waitress.server import create_server
 from bot import slack_constants as K
 from bot.jobs import start_dispatcher
 from bot.runtime import Runtime, build_runtime
-from bot.server import make_wsgi_app
+from bot.server import close_server, make_wsgi_app
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -53,7 +53,7 @@ class ServedApp:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.server.close()
+        close_server(self.server)
         self.dispatcher.shutdown(wait=True)
         self.thread.join(timeout=5)
         self.rt.close()
@@ -70,8 +70,15 @@ class ServedApp:
         except urllib.error.HTTPError as err:
             return Reply(err.code, err.read(), dict(err.headers))
 
-    def signed_post(self, body: str, *, timestamp: int | None = None, signature: str | None = None,
-                    content_type: str = "application/x-www-form-urlencoded", retry_num=None):
+    def signed_post(
+        self,
+        body: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        content_type: str = "application/x-www-form-urlencoded",
+        retry_num=None,
+    ):
         timestamp = int(time.time()) if timestamp is None else timestamp
         signature = signature or self.verifier.generate_signature(
             timestamp=str(timestamp), body=body
@@ -113,8 +120,15 @@ class ServedApp:
     def interact(self, payload: dict, **kw) -> Reply:
         return self.signed_post(urlencode({"payload": json.dumps(payload)}), **kw)
 
-    def submit(self, view: dict, values: dict, *, user: str = "U1", view_id: str | None = None,
-               channel: str | None = "C1") -> Reply:
+    def submit(
+        self,
+        view: dict,
+        values: dict,
+        *,
+        user: str = "U1",
+        view_id: str | None = None,
+        channel: str | None = "C1",
+    ) -> Reply:
         """Submit `view` (as the app opened it) with `values`: field key -> typed text, plus
         optional "tone" and "channel"."""
         state: dict = {}
@@ -125,18 +139,27 @@ class ServedApp:
             element = block["element"]
             action_id = element["action_id"]
             if element["type"] == "plain_text_input":
-                state[block_id] = {action_id: {"type": "plain_text_input",
-                                               "value": values.get(block_id)}}
+                state[block_id] = {
+                    action_id: {"type": "plain_text_input", "value": values.get(block_id)}
+                }
             elif element["type"] == "static_select":
                 tone = values.get("tone", element.get("initial_option", {}).get("value"))
-                state[block_id] = {action_id: {
-                    "type": "static_select",
-                    "selected_option": {"text": {"type": "plain_text", "text": tone},
-                                        "value": tone} if tone else None}}
+                state[block_id] = {
+                    action_id: {
+                        "type": "static_select",
+                        "selected_option": {
+                            "text": {"type": "plain_text", "text": tone},
+                            "value": tone,
+                        }
+                        if tone
+                        else None,
+                    }
+                }
             elif element["type"] == "conversations_select":
                 picked = values.get("channel", channel)
-                state[block_id] = {action_id: {"type": "conversations_select",
-                                               "selected_conversation": picked}}
+                state[block_id] = {
+                    action_id: {"type": "conversations_select", "selected_conversation": picked}
+                }
         submitted = dict(view)
         submitted.update(
             id=view_id or view.get("id") or f"V{next(self._ids):06d}",
@@ -157,8 +180,16 @@ class ServedApp:
             }
         )
 
-    def click(self, action_id: str, value: str, *, user: str = "U1", channel: str = "C1",
-              message_ts: str = "1700000000.000100", view: dict | None = None) -> Reply:
+    def click(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str = "U1",
+        channel: str = "C1",
+        message_ts: str = "1700000000.000100",
+        view: dict | None = None,
+    ) -> Reply:
         n = next(self._ids)
         payload = {
             "type": "block_actions",
@@ -169,16 +200,25 @@ class ServedApp:
             "trigger_id": f"trigger-{n}",
             "response_url": f"{self.response_base}/actions/{n}",
             "actions": [
-                {"action_id": action_id, "block_id": "b", "value": value, "type": "button",
-                 "action_ts": f"{time.time():.6f}"}
+                {
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": value,
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
             ],
         }
         if view is not None:
             payload["container"] = {"type": "view", "view_id": view["id"]}
             payload["view"] = view
         else:
-            payload["container"] = {"type": "message", "message_ts": message_ts,
-                                    "channel_id": channel, "is_ephemeral": False}
+            payload["container"] = {
+                "type": "message",
+                "message_ts": message_ts,
+                "channel_id": channel,
+                "is_ephemeral": False,
+            }
             payload["channel"] = {"id": channel, "name": "general"}
             payload["message"] = {"ts": message_ts, "text": "", "type": "message"}
         return self.interact(payload)
@@ -194,5 +234,6 @@ class ServedApp:
             "event_time": int(time.time()),
             "authorizations": [{"team_id": self.team_id, "user_id": "U0BOT", "is_bot": True}],
         }
-        return self.signed_post(json.dumps(body), content_type="application/json",
-                                retry_num=retry_num)
+        return self.signed_post(
+            json.dumps(body), content_type="application/json", retry_num=retry_num
+        )

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from conftest import make_settings
 from fakes.anthropic import FakeAnthropic, sample_sequence
 from fakes.slack import FakeSlack
 from harness import ServedApp
@@ -18,7 +19,6 @@ from sqlalchemy import select
 from bot import slack_constants as K
 from bot.brief import BRIEF_FIELDS
 from bot.writer import DEFAULT_MAX_RETRIES
-from conftest import make_settings
 from storage.db import reading
 from storage.models import Generation, Workspace
 
@@ -117,7 +117,11 @@ def test_slash_command_opens_the_form_with_every_field(make_app, slack):
     assert ids == [f.key for f in BRIEF_FIELDS] + [K.TONE_BLOCK, K.CHANNEL_BLOCK]
     tone = next(b for b in view["blocks"] if b.get("block_id") == K.TONE_BLOCK)["element"]
     assert [o["value"] for o in tone["options"]] == [
-        "Professional", "Friendly", "Casual", "Bold", "Consultative"
+        "Professional",
+        "Friendly",
+        "Casual",
+        "Bold",
+        "Consultative",
     ]
     assert tone["initial_option"]["value"] == "Professional"
     post_to = next(b for b in view["blocks"] if b.get("block_id") == K.CHANNEL_BLOCK)["element"]
@@ -185,7 +189,9 @@ def test_a_valid_brief_is_acked_and_written_as_a_thread(make_app, slack, claude,
     assert "7 emails · 1 of 3 used this month" in all_text([final])
     assert any(
         e.get("action_id") == K.EXPORT_CSV_ACTION
-        for b in final.params["blocks"] if b["type"] == "actions" for e in b["elements"]
+        for b in final.params["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
     )
     progress = [c for c in slack.calls_to("chat.update") if "Writing email" in all_text([c])]
     assert "Writing email 3 of 7" in all_text(progress)
@@ -221,7 +227,9 @@ def test_a_submission_without_a_conversation_asks_for_one(make_app, slack, sqlit
     view = open_form(app, slack)
     view["private_metadata"] = ""
     reply = app.submit(view, {**BRIEF, "channel": None})
-    assert reply.json()["errors"] == {K.CHANNEL_BLOCK: "Pick a conversation to post the sequence in."}
+    assert reply.json()["errors"] == {
+        K.CHANNEL_BLOCK: "Pick a conversation to post the sequence in."
+    }
     assert generations(sqlite_engine) == []
 
 
@@ -243,7 +251,8 @@ def test_out_of_quota_and_rate_limited_sees_the_upgrade_prompt(make_app, slack, 
 def open_form_anyway(app: ServedApp, slack: FakeSlack) -> dict:
     """The brief form as it was before quota ran out (a form left open in another tab)."""
     return next(
-        c.params["view"] for c in slack.calls_to("views.open")
+        c.params["view"]
+        for c in slack.calls_to("views.open")
         if c.params["view"]["callback_id"] == K.BRIEF_VIEW
     )
 
@@ -342,7 +351,9 @@ def test_a_failed_generation_releases_quota_and_offers_try_again(
     claude.enqueue_error(529, "overloaded_error", times=1 + DEFAULT_MAX_RETRIES)
     app.submit(open_form(app, slack), BRIEF)
     wait_until(lambda: generations(sqlite_engine)[0].status == "failed")
-    wait_until(lambda: any(K.RETRY_ACTION in all_text([p]) for p in slack.calls_to("chat.postMessage")))
+    wait_until(
+        lambda: any(K.RETRY_ACTION in all_text([p]) for p in slack.calls_to("chat.postMessage"))
+    )
     failure = next(p for p in slack.calls_to("chat.postMessage") if K.RETRY_ACTION in all_text([p]))
     assert "Nothing was counted" in all_text([failure])
     assert used(sqlite_engine) == 0

@@ -1,0 +1,262 @@
+"""Running in production: OAuth installs, uninstalls, health, readiness, metrics, the sweeper
+and the operator's usage command."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from conftest import make_settings
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack
+from harness import ServedApp
+from sqlalchemy import func, select, update
+from test_slack_flow import BRIEF, all_text, generations, open_form, thread_posts, used, wait_until
+
+from bot import slack_constants as K
+from bot.jobs import sweep
+from storage.db import reading, transaction
+from storage.models import Generation, slack_bots, slack_installations
+from storage.quota import reserve_generation
+
+G = Generation.__table__
+
+
+@pytest.fixture
+def slack():
+    with FakeSlack() as fake:
+        fake.add_user("U1")
+        yield fake
+
+
+@pytest.fixture
+def claude():
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+def serve(slack, claude, engine, **overrides) -> ServedApp:
+    settings = make_settings(
+        slack_api_url=slack.base_url,
+        anthropic_base_url=claude.base_url,
+        database_url=str(engine.url),
+        **overrides,
+    )
+    app = ServedApp(settings, engine)
+    app.response_base = slack.response_url_base
+    return app
+
+
+def oauth_overrides() -> dict:
+    return {
+        "slack_bot_token": None,
+        "slack_client_id": "111.222",
+        "slack_client_secret": "oauth-secret",
+    }
+
+
+def install(app: ServedApp) -> None:
+    page = app.request("GET", "/slack/install")
+    assert page.status == 200
+    state = parse_qs(
+        urlsplit(
+            re.search(r'href="(https://slack.com/oauth[^"]+)"', page.body.decode())[1].replace(
+                "&amp;", "&"
+            )
+        ).query
+    )["state"][0]
+    cookie = SimpleCookie(page.headers.get("Set-Cookie"))
+    jar = "; ".join(f"{k}={v.value}" for k, v in cookie.items())
+    done = app.request(
+        "GET", f"/slack/oauth_redirect?code=fake-code&state={state}", headers={"Cookie": jar}
+    )
+    assert done.status == 200, done.body
+
+
+def count(engine, table) -> int:
+    with reading(engine) as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_an_oauth_install_is_stored_and_a_reinstall_updates_it(slack, claude, engine):
+    with serve(slack, claude, engine, **oauth_overrides()) as app:
+        install(app)
+        assert count(engine, slack_bots) == 1
+        assert count(engine, slack_installations) == 1
+        access = slack.calls_to("oauth.v2.access")[-1]
+        assert access.params["code"] == "fake-code"
+
+        install(app)
+        assert count(engine, slack_bots) == 1
+        assert count(engine, slack_installations) == 1
+
+        # The stored token now authorises the workspace's commands.
+        view = open_form(app, slack)
+        assert view["callback_id"] == K.BRIEF_VIEW
+        assert slack.calls_to("views.open")[-1].token == slack.oauth_response["access_token"]
+
+
+def test_uninstall_erases_tokens_and_personal_data_but_keeps_usage(slack, claude, engine):
+    with serve(slack, claude, engine, **oauth_overrides()) as app:
+        install(app)
+        claude.enqueue_sequence()
+        app.submit(open_form(app, slack), BRIEF)
+        thread_posts(slack, 8)
+        wait_until(lambda: generations(engine)[0].status == "succeeded")
+
+        reply = app.event({"type": "app_uninstalled"}, event_id="EvUninstall")
+        assert reply.status == 200
+        wait_until(lambda: generations(engine)[0].brief is None)
+        gen = generations(engine)[0]
+        assert gen.sequence is None
+        assert gen.output_tokens > 0 and gen.status == "succeeded"
+        assert used(engine) == 1
+        assert count(engine, slack_bots) == 0
+        assert count(engine, slack_installations) == 0
+
+
+def test_health_readiness_and_metrics(slack, claude, sqlite_engine):
+    with serve(slack, claude, sqlite_engine) as app:
+        assert app.request("GET", "/healthz").status == 200
+        ready = app.request("GET", "/readyz")
+        assert ready.status == 200 and ready.json()["checks"] == {"database": "ok"}
+
+        claude.enqueue_sequence()
+        app.submit(open_form(app, slack), BRIEF)
+        thread_posts(slack, 8)
+        wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
+        metrics = app.request("GET", "/metrics").body.decode()
+        assert 'coldcopy_generations_total{status="succeeded"}' in metrics
+        assert "coldcopy_time_to_first_email_seconds_bucket" in metrics
+        assert 'coldcopy_model_tokens_total{kind="output"}' in metrics
+
+
+def test_readyz_is_503_when_redis_is_unreachable(slack, claude, sqlite_engine):
+    with serve(slack, claude, sqlite_engine, redis_url="redis://127.0.0.1:1/0") as app:
+        ready = app.request("GET", "/readyz")
+        assert ready.status == 503
+        assert ready.json()["checks"]["redis"] == "unreachable"
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(slack, claude, sqlite_engine, tmp_path):
+    with serve(slack, claude, sqlite_engine) as app:
+        app.rt.engine.dispose()
+        app.rt.engine = type(sqlite_engine)  # replaced below with an engine that cannot connect
+        from storage.db import make_engine
+
+        app.rt.engine = make_engine(f"sqlite:///{tmp_path}/missing-dir/x.db")
+        ready = app.request("GET", "/readyz")
+        assert ready.status == 503
+        assert ready.json()["checks"]["database"].startswith("unreachable")
+
+
+def test_the_sweeper_fails_a_generation_stuck_running_and_tells_the_user(
+    slack, claude, sqlite_engine
+):
+    with serve(slack, claude, sqlite_engine, stuck_after=1.0) as app:
+        claude.enqueue_sequence()
+        app.submit(open_form(app, slack), BRIEF)
+        thread_posts(slack, 8)
+        wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
+        # A second generation whose worker died mid-stream: running, parent posted, stale.
+        gen_id = reserve_generation(
+            sqlite_engine,
+            app.rt.policy,
+            team_id="T0001",
+            user_id="U1",
+            channel_id="C1",
+            idempotency_key="crashed",
+            brief=dict(BRIEF, tone="Professional"),
+        ).generation_id
+        with transaction(sqlite_engine) as conn:
+            conn.execute(
+                update(G)
+                .where(G.c.id == gen_id)
+                .values(
+                    status="running",
+                    parent_ts="1700000000.000100",
+                    posted_channel_id="C1",
+                    updated_at=G.c.updated_at,
+                )
+            )
+        assert used(sqlite_engine) == 2
+        time.sleep(1.1)
+        assert sweep(app.rt) == 1
+        assert used(sqlite_engine) == 1
+        notice = slack.calls_to("chat.postMessage")[-1]
+        assert notice.params["thread_ts"] == "1700000000.000100"
+        assert "ColdCopy restarted" in all_text([notice]) and K.RETRY_ACTION in all_text([notice])
+        assert sweep(app.rt) == 0  # handled once
+
+
+def test_the_sweeper_redispatches_a_generation_that_never_started(slack, claude, sqlite_engine):
+    with serve(slack, claude, sqlite_engine, stuck_after=1.0) as app:
+        gen_id = reserve_generation(
+            sqlite_engine,
+            app.rt.policy,
+            team_id="T0001",
+            user_id="U1",
+            channel_id="C1",
+            idempotency_key="lost",
+            brief=dict(BRIEF, tone="Professional"),
+        ).generation_id
+        claude.enqueue_sequence()
+        time.sleep(1.1)
+        assert sweep(app.rt) == 1
+        thread_posts(slack, 8)
+        wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
+        assert generations(sqlite_engine)[0].id == gen_id
+
+
+def test_usage_command_prints_each_workspace(sqlite_engine, sqlite_url, tmp_path, policy):
+    for i in range(2):
+        reserve_generation(
+            sqlite_engine,
+            policy,
+            team_id="TA",
+            user_id=f"U{i}",
+            channel_id="C",
+            idempotency_key=f"a{i}",
+        )
+    reserve_generation(
+        sqlite_engine, policy, team_id="TB", user_id="U9", channel_id="C", idempotency_key="b0"
+    )
+    env = {"DATABASE_URL": sqlite_url, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "usage", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=True,
+    ).stdout
+    rows = {r["team_id"]: r for r in json.loads(out)}
+    assert rows["TA"]["used"] == 2 and rows["TA"]["limit"] == 3 and rows["TA"]["in_flight"] == 2
+    assert rows["TB"]["per_user"] == [{"user_id": "U9", "generations": 1}]
+    one = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "usage", "--team", "TB"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=True,
+    )
+    assert "TB" in one.stdout and "TA" not in one.stdout and "1/3" in one.stdout
+
+
+def test_stuck_detection_ignores_fresh_work(sqlite_engine, policy):
+    from storage.generations import stuck_generations
+
+    reserve_generation(
+        sqlite_engine, policy, team_id="T", user_id="U", channel_id="C", idempotency_key="fresh"
+    )
+    assert stuck_generations(sqlite_engine, timedelta(minutes=5)) == []
