@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import redis
 from slack_sdk.errors import SlackApiError
 
 from bot.brief import Brief
@@ -170,7 +171,12 @@ class RQDispatcher:
     def __init__(self, rt: Runtime):
         from rq import Queue
 
-        self.queue = Queue(QUEUE_NAME, connection=rt.redis)
+        # Its own connection: the limiter's 100 ms timeouts suit fail-open checks, not a
+        # queue write that must not be lost. Two seconds still answers Slack in time.
+        connection = redis.Redis.from_url(
+            rt.settings.redis_url, socket_connect_timeout=1, socket_timeout=2
+        )
+        self.queue = Queue(QUEUE_NAME, connection=connection)
         self.timeout = int(rt.settings.model_timeout) + 120
 
     def __call__(self, generation_id: str) -> None:
@@ -249,9 +255,9 @@ def _notify_stuck(rt: Runtime, gen) -> None:
 class Sweeper:
     """Runs `sweep` every `interval` seconds in a daemon thread until stopped."""
 
-    def __init__(self, rt: Runtime, interval: float = 30.0):
+    def __init__(self, rt: Runtime, interval: float | None = None):
         self.rt = rt
-        self.interval = interval
+        self.interval = interval or min(30.0, rt.settings.stuck_after / 2)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
 
@@ -297,7 +303,9 @@ def run_worker(settings) -> int:
     sweeper = Sweeper(rt).start()
     # SimpleWorker runs jobs in this process, sharing its engine pool; scale out with more
     # worker processes. A worker killed mid-job leaves a running row the sweeper recovers.
-    worker = SimpleWorker([QUEUE_NAME], connection=rt.redis)
+    # Its connection has no read timeout: the worker blocks on the queue between jobs.
+    connection = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    worker = SimpleWorker([QUEUE_NAME], connection=connection)
     try:
         worker.work(with_scheduler=False)
     finally:

@@ -33,30 +33,14 @@ class Reply:
         return json.loads(self.body) if self.body else {}
 
 
-class ServedApp:
-    """`coldcopy serve`'s WSGI app on a free port, in a background thread."""
+class SignedSlackClient:
+    """Sends what Slack sends: signed slash commands, view submissions, clicks and events."""
 
-    def __init__(self, settings, engine, *, queue: bool = False):
-        self.rt: Runtime = build_runtime(settings, engine=engine)
-        self.dispatcher = start_dispatcher(self.rt, use_queue=queue)
-        self.server = create_server(
-            make_wsgi_app(self.rt), host="127.0.0.1", port=0, threads=8, ident="coldcopy-test"
-        )
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.verifier = SignatureVerifier(settings.slack_signing_secret or SIGNING_SECRET)
-        self.team_id = "T0001"
+    def __init__(self, url: str, signing_secret: str = SIGNING_SECRET, team_id: str = "T0001"):
+        self.url = url
+        self.verifier = SignatureVerifier(signing_secret)
+        self.team_id = team_id
         self._ids = itertools.count(1)
-
-    def __enter__(self) -> ServedApp:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        close_server(self.server)
-        self.dispatcher.shutdown(wait=True)
-        self.thread.join(timeout=5)
-        self.rt.close()
 
     # -- raw HTTP ------------------------------------------------------------------------
 
@@ -115,7 +99,7 @@ class ServedApp:
         )
         return self.signed_post(body, **kw)
 
-    response_base = "http://127.0.0.1:9/response"  # replaced by tests that read responses
+    response_base = "http://127.0.0.1:9/response"  # set to FakeSlack.response_url_base
 
     def interact(self, payload: dict, **kw) -> Reply:
         return self.signed_post(urlencode({"payload": json.dumps(payload)}), **kw)
@@ -237,3 +221,29 @@ class ServedApp:
         return self.signed_post(
             json.dumps(body), content_type="application/json", retry_num=retry_num
         )
+
+
+class ServedApp(SignedSlackClient):
+    """`coldcopy serve`'s WSGI app on a free port, in a background thread of this process."""
+
+    def __init__(self, settings, engine, *, queue: bool = False):
+        self.rt: Runtime = build_runtime(settings, engine=engine)
+        self.dispatcher = start_dispatcher(self.rt, use_queue=queue)
+        self.server = create_server(
+            make_wsgi_app(self.rt), host="127.0.0.1", port=0, threads=8, ident="coldcopy-test"
+        )
+        super().__init__(
+            f"http://127.0.0.1:{self.server.effective_port}",
+            settings.slack_signing_secret or SIGNING_SECRET,
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServedApp:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        close_server(self.server)
+        self.dispatcher.shutdown(wait=True)
+        self.thread.join(timeout=5)
+        self.rt.close()

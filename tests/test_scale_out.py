@@ -1,0 +1,209 @@
+"""Scale-out for real: `coldcopy serve` and `coldcopy worker` processes on one PostgreSQL and
+one Redis, with the Slack and Claude fakes. No over-grant, no lost request, and a worker
+killed mid-generation leaves the user informed and the quota consistent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from fakes.anthropic import FakeAnthropic, SequenceReply, sequence_json, sample_sequence
+from fakes.slack import FakeSlack
+from harness import SignedSlackClient
+from sqlalchemy import select
+
+from bot import slack_constants as K
+from bot.modal import brief_view
+from storage.db import make_engine, reading
+from storage.migrate import upgrade
+from storage.models import Generation, Workspace
+from test_slack_flow import BRIEF, all_text, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+G = Generation.__table__
+W = Workspace.__table__
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Processes:
+    """Starts coldcopy subcommands with one environment and stops them all at the end."""
+
+    def __init__(self, env: dict[str, str], tmp: Path):
+        self.env = env
+        self.tmp = tmp
+        self.running: list[subprocess.Popen] = []
+
+    def start(self, *args: str, name: str) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", *args],
+            cwd=self.tmp,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        proc.log_path = self.tmp / f"{name}.log"
+        self.running.append(proc)
+        return proc
+
+    def serve(self, name: str) -> SignedSlackClient:
+        port = free_port()
+        proc = self.start("serve", "--host", "127.0.0.1", "--port", str(port), name=name)
+        client = SignedSlackClient(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited:\n{proc.log_path.read_text()}")
+            try:
+                if client.request("GET", "/healthz").status == 200:
+                    return client
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"{name} did not start:\n{proc.log_path.read_text()}")
+
+    def stop_all(self) -> None:
+        for proc in self.running:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.running:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def cluster(postgres_url, redis_url, tmp_path):
+    with FakeSlack() as slack, FakeAnthropic() as claude:
+        engine = make_engine(postgres_url)
+        upgrade(engine)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(ROOT),
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": "test-signing-secret",
+            "SLACK_API_URL": slack.base_url,
+            "ANTHROPIC_API_KEY": "sk-ant-test",
+            "ANTHROPIC_BASE_URL": claude.base_url,
+            "DATABASE_URL": postgres_url,
+            "REDIS_URL": redis_url,
+            "COLDCOPY_FREE_QUOTA": "5",
+            "COLDCOPY_USER_RATE": "1000/minute",
+            "COLDCOPY_WORKSPACE_RATE": "1000/minute",
+            "COLDCOPY_STUCK_AFTER": "3",
+        }
+        procs = Processes(env, tmp_path)
+        try:
+            yield procs, slack, claude, engine
+        finally:
+            procs.stop_all()
+            engine.dispose()
+
+
+def submit(client: SignedSlackClient, team: str, user: str, view_id: str) -> dict:
+    client.team_id = team
+    view = brief_view(None, "C1")
+    view["id"] = view_id
+    return client.submit(view, BRIEF, user=user, view_id=view_id).json()
+
+
+def test_two_servers_and_two_workers_never_over_grant_or_lose_a_request(cluster):
+    procs, slack, claude, engine = cluster
+    claude.default_reply = SequenceReply(tool_input=sequence_json(sample_sequence())[0])
+    servers = [procs.serve("serve-1"), procs.serve("serve-2")]
+    procs.start("worker", name="worker-1")
+    procs.start("worker", name="worker-2")
+
+    started = time.monotonic()
+    jobs = [
+        (f"T{t:02d}", f"U{t:02d}{n:02d}", f"V{t:02d}{n:02d}") for t in range(10) for n in range(10)
+    ]
+
+    def one(i_job):
+        i, (team, user, view_id) = i_job
+        # Each submission gets its own client: the harness client is not thread-safe.
+        client = SignedSlackClient(servers[i % 2].url)
+        return team, submit(client, team, user, view_id)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(one, enumerate(jobs)))
+    ack_seconds = time.monotonic() - started
+
+    accepted = Counter(team for team, a in answers if "Writing your sequence" in str(a))
+    upgrade_prompts = Counter(team for team, a in answers if "used all" in str(a))
+    assert accepted == {f"T{t:02d}": 5 for t in range(10)}
+    assert upgrade_prompts == {f"T{t:02d}": 5 for t in range(10)}
+
+    def all_finished() -> bool:
+        with reading(engine) as conn:
+            statuses = conn.execute(select(G.c.status)).scalars().all()
+        return len(statuses) == 50 and all(s in ("succeeded", "failed") for s in statuses)
+
+    wait_until(all_finished, timeout=240)
+    finished_seconds = time.monotonic() - started
+
+    with reading(engine) as conn:
+        used = dict(conn.execute(select(W.c.team_id, W.c.used)).all())
+        statuses = Counter(conn.execute(select(G.c.status)).scalars())
+    assert used == {f"T{t:02d}": 5 for t in range(10)}
+    assert statuses == {"succeeded": 50}
+
+    posts = [c for c in slack.calls_to("chat.postMessage") if c.ok]
+    parents = [c for c in posts if "thread_ts" not in c.params]
+    replies = defaultdict(int)
+    for c in posts:
+        if "thread_ts" in c.params:
+            replies[c.params["thread_ts"]] += 1
+    assert len(parents) == 50
+    assert sorted(replies.values()) == [7] * 50
+    print(
+        f"\n100 submissions acked in {ack_seconds:.1f}s; 50 threads done in {finished_seconds:.1f}s"
+    )
+
+
+def test_a_worker_killed_mid_generation_leaves_the_user_told_and_quota_consistent(cluster):
+    procs, slack, claude, engine = cluster
+    claude.enqueue_sequence(tokens_per_second=150)  # about six seconds of streaming
+    server = procs.serve("serve-1")
+    worker = procs.start("worker", name="worker-1")
+    answer = submit(server, "T0001", "U1", "VKILL")
+    assert "Writing your sequence" in str(answer)
+
+    wait_until(
+        lambda: (
+            len([c for c in slack.calls_to("chat.postMessage") if "thread_ts" in c.params]) >= 2
+        ),
+        timeout=30,
+    )
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+
+    def failed() -> bool:
+        with reading(engine) as conn:
+            return conn.execute(select(G.c.status)).scalar_one() == "failed"
+
+    wait_until(failed, timeout=30)  # the sweeper in `serve` notices the dead worker
+    with reading(engine) as conn:
+        assert conn.execute(select(W.c.used)).scalar_one() == 0
+        assert conn.execute(select(G.c.quota_state)).scalar_one() == "released"
+    wait_until(
+        lambda: any(K.RETRY_ACTION in all_text([c]) for c in slack.calls_to("chat.postMessage")),
+        timeout=10,
+    )
+    notice = next(c for c in slack.calls_to("chat.postMessage") if K.RETRY_ACTION in all_text([c]))
+    assert "ColdCopy restarted" in all_text([notice])
+    parent_ts = slack.calls_to("chat.postMessage")[0].params.get("ts") or notice.params["thread_ts"]
+    assert notice.params["thread_ts"] == parent_ts
