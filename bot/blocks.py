@@ -258,21 +258,23 @@ def rate_limited_text(minutes: int) -> str:
     return f"You're going fast! You can run /coldcopy again in {minutes} {unit}."
 
 
-def checkout_link_message(url: str) -> Message:
+def checkout_link_message(url: str, *, portal: bool = False) -> Message:
+    """A link button to Stripe: Checkout to upgrade, or the portal to manage a subscription."""
+    if portal:
+        intro, label = "Manage your ColdCopy Pro subscription on Stripe.", "Open billing portal"
+    else:
+        intro, label = "Your secure Stripe Checkout page is ready.", "Continue to Checkout"
     blocks: list[Block] = [
-        SectionBlock(text=_mrkdwn("Your secure Stripe Checkout page is ready.")),
+        SectionBlock(text=_mrkdwn(intro)),
         ActionsBlock(
             elements=[
                 ButtonElement(
-                    text="Continue to Checkout",
-                    action_id=K.CHECKOUT_LINK_ACTION,
-                    url=url,
-                    style="primary",
+                    text=label, action_id=K.CHECKOUT_LINK_ACTION, url=url, style="primary"
                 )
             ]
         ),
     ]
-    return Message(text=f"Continue to Stripe Checkout: {url}", blocks=_render(blocks))
+    return Message(text=f"{intro} {url}", blocks=_render(blocks))
 
 
 def plain_message(text: str) -> Message:

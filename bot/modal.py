@@ -23,7 +23,7 @@ from slack_sdk.models.blocks.block_elements import ConversationSelectElement
 from slack_sdk.models.views import View
 
 from bot import slack_constants as K
-from bot.blocks import checkout_link_message, escape, upgrade_blocks
+from bot.blocks import escape, upgrade_blocks
 from bot.brief import BRIEF_FIELDS, DEFAULT_TONE, TONES
 from storage.quota import QuotaExhausted
 
@@ -147,8 +147,8 @@ def message_view(text: str) -> dict:
     return _view([SectionBlock(text=MarkdownTextObject(text=text))], submit=None, close="Close")
 
 
-def checkout_view(url: str) -> dict:
-    message = checkout_link_message(url)
+def checkout_view(message) -> dict:
+    """The Stripe link (a `blocks.Message` from checkout_link_message) inside the modal."""
     blocks = [Block.parse(b) for b in message.blocks]
     blocks.append(
         ContextBlock(elements=[MarkdownTextObject(text="Pro applies the moment you've paid.")])

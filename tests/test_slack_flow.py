@@ -428,3 +428,37 @@ def test_a_bad_signature_is_rejected_without_side_effects(make_app, slack):
     assert stale.status == 401
     time.sleep(0.3)
     assert slack.calls_to("views.open") == []
+
+
+# --- rate limits on Redis, and Redis failing ------------------------------------------------
+
+
+def test_rate_limits_hold_on_redis(make_app, slack, claude, redis_url, sqlite_engine):
+    app = make_app(redis_url=redis_url, free_quota=10, user_rate="1/minute")
+    claude.enqueue_sequence()
+    assert app.submit(open_form(app, slack), BRIEF).json()["response_action"] == "update"
+    second = app.submit(open_form(app, slack), BRIEF).json()
+    assert "again in 1 minute" in json.dumps(second)
+    # another user of the same workspace is not held back by U1's limit
+    claude.enqueue_sequence()
+    third = app.submit(open_form(app, slack, user="U2"), BRIEF, user="U2").json()
+    assert third["response_action"] == "update"
+    wait_until(lambda: len([g for g in generations(sqlite_engine) if g.status == "succeeded"]) == 2)
+
+
+def test_with_redis_down_requests_go_through_and_the_quota_still_holds(
+    make_app, slack, claude, sqlite_engine
+):
+    from bot.metrics import REDIS_FAIL_OPEN
+
+    before = REDIS_FAIL_OPEN.labels(operation="rate_limit")._value.get()
+    app = make_app(redis_url="redis://127.0.0.1:1/0", free_quota=2, user_rate="1/minute")
+    for _ in range(2):
+        claude.enqueue_sequence()
+        answer = app.submit(open_form(app, slack), BRIEF).json()
+        assert "Writing your sequence" in json.dumps(answer)  # never "slow down"
+    third = app.submit(open_form_anyway(app, slack), BRIEF).json()
+    assert "used all" in json.dumps(third)
+    assert REDIS_FAIL_OPEN.labels(operation="rate_limit")._value.get() >= before + 2
+    wait_until(lambda: len([g for g in generations(sqlite_engine) if g.status == "succeeded"]) == 2)
+    assert used(sqlite_engine) == 2

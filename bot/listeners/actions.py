@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import slack_constants as K
+from bot.billing import BillingError
 from bot.blocks import plain_message, rate_limited_text, upgrade_message
 from bot.brief import BriefErrors
 from bot.limits import RateLimited
@@ -50,13 +51,17 @@ def register(app: App, rt: Runtime, submissions: Submissions) -> None:
             )
             return
         try:
-            url = billing_link(rt, context.team_id, context.user_id)
-            client.views_update(view_id=view["id"], view=checkout_view(url))
+            link = billing_link(rt, context.team_id, context.user_id)
+        except BillingError as exc:
+            log.warning("no Stripe session: %s", exc, extra={"team_id": context.team_id})
+            link = None
+        try:
+            client.views_update(
+                view_id=view["id"],
+                view=checkout_view(link) if link else message_view(STRIPE_DOWN),
+            )
         except SlackApiError as exc:
             count_error("views.update", exc)
-        except Exception:
-            log.exception("could not create a Stripe session", extra={"team_id": context.team_id})
-            client.views_update(view_id=view["id"], view=message_view(STRIPE_DOWN))
 
     @app.action(K.CHECKOUT_LINK_ACTION)
     def checkout_link(ack: Ack):

@@ -6,7 +6,8 @@ import logging
 
 from slack_bolt import Respond
 
-from bot.blocks import checkout_link_message, plain_message
+from bot.billing import BillingError, NoCustomer
+from bot.blocks import Message, checkout_link_message, plain_message
 from bot.runtime import Runtime
 from storage.quota import workspace_usage
 
@@ -19,12 +20,12 @@ NOT_CONFIGURED = (
 STRIPE_DOWN = "I couldn't reach Stripe just now. Please try again in a minute."
 
 
-def billing_link(rt: Runtime, team_id: str, user_id: str) -> str | None:
+def billing_link(rt: Runtime, team_id: str, user_id: str) -> Message:
     """Checkout for a free workspace, the customer portal for a paying one."""
     usage = workspace_usage(rt.engine, rt.policy, team_id, top=0)
     if usage.plan == "pro" and usage.stripe_customer_id:
-        return rt.billing.portal_url(team_id)
-    return rt.billing.checkout_url(team_id, user_id, team_name=usage.name)
+        return checkout_link_message(rt.billing.portal_url(team_id), portal=True)
+    return checkout_link_message(rt.billing.checkout_url(team_id, user_id, team_name=usage.name))
 
 
 def send_upgrade_link(rt: Runtime, respond: Respond, team_id: str, user_id: str) -> None:
@@ -32,12 +33,10 @@ def send_upgrade_link(rt: Runtime, respond: Respond, team_id: str, user_id: str)
         respond(text=NOT_CONFIGURED, response_type="ephemeral", replace_original=False)
         return
     try:
-        url = billing_link(rt, team_id, user_id)
-    except Exception:
-        log.exception("could not create a Stripe session", extra={"team_id": team_id})
-        message = plain_message(STRIPE_DOWN)
-    else:
-        message = checkout_link_message(url)
+        message = billing_link(rt, team_id, user_id)
+    except BillingError as exc:
+        log.warning("no Stripe session: %s", exc, extra={"team_id": team_id})
+        message = plain_message(str(exc) if isinstance(exc, NoCustomer) else STRIPE_DOWN)
     respond(
         text=message.text,
         blocks=message.blocks,

@@ -123,6 +123,36 @@ class Upload:
     completed: bool = False
 
 
+def _user_object(user: FakeUser) -> dict[str, Any]:
+    """A user as users.info and users.list return it."""
+    profile: dict[str, Any] = {
+        "real_name": user.real_name,
+        "display_name": user.name,
+        "team": user.team_id,
+    }
+    if user.email:
+        profile["email"] = user.email
+    return {
+        "id": user.id,
+        "team_id": user.team_id,
+        "name": user.name,
+        "deleted": user.deleted,
+        "real_name": user.real_name,
+        "tz": user.tz,
+        "tz_label": user.tz,
+        "tz_offset": _tz_offset(user.tz),
+        "is_admin": user.is_admin,
+        "is_owner": user.is_owner,
+        "is_primary_owner": user.is_primary_owner,
+        "is_restricted": False,
+        "is_ultra_restricted": False,
+        "is_bot": user.is_bot,
+        "is_app_user": False,
+        "updated": 1_700_000_000,
+        "profile": profile,
+    }
+
+
 @dataclass
 class FakeUser:
     id: str
@@ -605,6 +635,7 @@ class FakeSlack:
             "views.update": self._views_update,
             "views.publish": self._views_publish,
             "users.info": self._users_info,
+            "users.list": self._users_list,
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
             "conversations.open": self._conversations_open,
@@ -863,35 +894,22 @@ class FakeSlack:
             user = self._users.get(params.get("user") or "")
         if user is None:
             return _error("user_not_found")
-        profile: dict[str, Any] = {
-            "real_name": user.real_name,
-            "display_name": user.name,
-            "team": user.team_id,
-        }
-        if user.email:
-            profile["email"] = user.email
+        return _Answer({"ok": True, "user": _user_object(user)})
+
+    def _users_list(self, params: dict[str, Any], install: _Install) -> _Answer:
+        """Every configured user, in pages of `limit` with Slack's cursor pagination."""
+        with self._lock:
+            users = sorted(self._users.values(), key=lambda u: u.id)
+        limit = int(params.get("limit") or 200)
+        start = int(params.get("cursor") or 0)
+        page = users[start : start + limit]
+        following = start + limit
+        cursor = str(following) if following < len(users) else ""
         return _Answer(
             {
                 "ok": True,
-                "user": {
-                    "id": user.id,
-                    "team_id": user.team_id,
-                    "name": user.name,
-                    "deleted": user.deleted,
-                    "real_name": user.real_name,
-                    "tz": user.tz,
-                    "tz_label": user.tz,
-                    "tz_offset": _tz_offset(user.tz),
-                    "is_admin": user.is_admin,
-                    "is_owner": user.is_owner,
-                    "is_primary_owner": user.is_primary_owner,
-                    "is_restricted": False,
-                    "is_ultra_restricted": False,
-                    "is_bot": user.is_bot,
-                    "is_app_user": False,
-                    "updated": 1_700_000_000,
-                    "profile": profile,
-                },
+                "members": [_user_object(u) for u in page],
+                "response_metadata": {"next_cursor": cursor},
             }
         )
 

@@ -1,0 +1,73 @@
+"""manifest.yml agrees with the code: the command, the events, the request URLs, and exactly
+the bot scopes that the Web API methods the code calls need."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from bot import slack_constants as K
+from bot.app import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
+
+# The scope each Web API method needs (Slack's method reference). A call the code makes
+# that is missing here fails the test, so a new call cannot ship without its scope.
+SCOPE_OF_METHOD = {
+    "chat_postMessage": "chat:write",
+    "chat_update": "chat:write",
+    "chat_postEphemeral": "chat:write",
+    "conversations_join": "channels:join",
+    "conversations_open": "im:write",
+    "users_info": "users:read",
+    "users_list": "users:read",
+    "files_upload_v2": "files:write",
+    "views_open": None,
+    "views_update": None,
+}
+# Scopes no method call shows: the slash command itself, and posting to public channels
+# the bot has not joined.
+IMPLIED_SCOPES = {"commands", "chat:write.public"}
+
+
+def web_api_calls() -> set[str]:
+    methods: set[str] = set()
+    for path in [*ROOT.glob("bot/**/*.py")]:
+        methods |= set(re.findall(r"client\.([a-z]+_[A-Za-z0-9_]+)\(", path.read_text()))
+    return methods
+
+
+def test_the_slash_command_is_the_one_the_code_listens_to():
+    (command,) = MANIFEST["features"]["slash_commands"]
+    assert command["command"] == K.COMMAND
+    assert command["url"].endswith("/slack/events")
+
+
+def test_every_request_url_is_slack_events_and_the_redirect_is_ours():
+    settings = MANIFEST["settings"]
+    assert settings["event_subscriptions"]["request_url"].endswith("/slack/events")
+    assert settings["interactivity"]["is_enabled"] is True
+    assert settings["interactivity"]["request_url"].endswith("/slack/events")
+    (redirect,) = MANIFEST["oauth_config"]["redirect_urls"]
+    assert redirect.endswith(REDIRECT_PATH)
+    assert INSTALL_PATH == "/slack/install"
+
+
+def test_the_events_are_the_ones_the_code_handles():
+    events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
+    source = (ROOT / "bot/listeners/events.py").read_text()
+    handled = set(re.findall(r'app\.event\("([a-z_]+)"\)', source))
+    assert events == handled == {"app_uninstalled", "tokens_revoked"}
+
+
+def test_the_scopes_are_exactly_what_the_code_calls_need():
+    calls = web_api_calls()
+    unknown = calls - SCOPE_OF_METHOD.keys()
+    assert not unknown, f"add these Web API methods and their scopes to the table: {unknown}"
+    needed = {SCOPE_OF_METHOD[m] for m in calls} - {None}
+    manifest_scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
+    assert needed | IMPLIED_SCOPES == manifest_scopes
+    assert manifest_scopes == set(BOT_SCOPES)
