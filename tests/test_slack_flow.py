@@ -184,9 +184,10 @@ def test_a_valid_brief_is_acked_and_written_as_a_thread(make_app, slack, claude,
         assert email["subject_a"].replace("[", "[") in text
         assert post.params["text"]  # a notification fallback on every message
 
-    wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
+    wait_until(lambda: "7 emails" in all_text(slack.calls_to("chat.update")[-1:]))
     final = slack.calls_to("chat.update")[-1]
     assert "7 emails · 1 of 3 used this month" in all_text([final])
+    assert generations(sqlite_engine)[0].status == "succeeded"
     assert any(
         e.get("action_id") == K.EXPORT_CSV_ACTION
         for b in final.params["blocks"]
