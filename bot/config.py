@@ -52,6 +52,7 @@ PURPOSE: dict[str, str] = {
     "COLDCOPY_JOB_THREADS": "generations run at once by the in-process worker pool",
     "COLDCOPY_WEB_THREADS": "request threads of `coldcopy serve`",
     "COLDCOPY_STUCK_AFTER": "seconds after which a queued or running generation counts as stuck",
+    "COLDCOPY_WORKER_METRICS_PORT": "the port where `coldcopy worker` serves /metrics (0: none)",
     "STRIPE_SECRET_KEY": "the Stripe API key that creates Checkout sessions",
     "STRIPE_WEBHOOK_SECRET": "verifies that requests to /stripe/webhook come from Stripe",
     "STRIPE_PRICE_ID": "the Stripe price of the pro plan",
@@ -110,6 +111,7 @@ class Settings(BaseSettings):
     job_threads: int = _env("COLDCOPY_JOB_THREADS", default=4, ge=1, le=64)
     web_threads: int = _env("COLDCOPY_WEB_THREADS", default=16, ge=1, le=256)
     stuck_after: float = _env("COLDCOPY_STUCK_AFTER", default=300.0, gt=0)
+    worker_metrics_port: int = _env("COLDCOPY_WORKER_METRICS_PORT", default=9464, ge=0, le=65535)
 
     stripe_secret_key: str | None = _env("STRIPE_SECRET_KEY", default=None)
     stripe_webhook_secret: str | None = _env("STRIPE_WEBHOOK_SECRET", default=None)

@@ -24,8 +24,8 @@ from bot.thread import SequenceThread, count_error, slack_error
 from bot.writer import WriterError, WriterSummary
 from storage.generations import (
     claim_generation,
+    mark_redispatched,
     record_thread,
-    requeue_generation,
     stuck_generations,
     touch_generation,
 )
@@ -43,10 +43,9 @@ log = logging.getLogger(__name__)
 
 SEQUENCE_LENGTH = 7
 QUEUE_NAME = "coldcopy"
-# A generation that was queued but never started is dispatched again at most this often.
-MAX_ATTEMPTS = 2
 GENERIC_FAILURE = "Something went wrong on our side while writing this sequence."
 CRASH_FAILURE = "ColdCopy restarted while writing this sequence."
+NEVER_STARTED = "ColdCopy couldn't start writing this sequence: no worker picked it up."
 NOT_COUNTED = " Nothing was counted against your quota."
 
 
@@ -157,9 +156,25 @@ class InProcessDispatcher:
     def __init__(self, rt: Runtime, threads: int):
         self.rt = rt
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="generation")
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
 
     def __call__(self, generation_id: str) -> None:
-        self.pool.submit(run_generation, self.rt, generation_id)
+        with self._lock:
+            self._pending.add(generation_id)
+        self.pool.submit(self._run, generation_id)
+
+    def _run(self, generation_id: str) -> None:
+        try:
+            run_generation(self.rt, generation_id)
+        finally:
+            with self._lock:
+                self._pending.discard(generation_id)
+
+    def is_pending(self, generation_id: str) -> bool:
+        """Still waiting in (or running from) this process's pool: a backlog, not a loss."""
+        with self._lock:
+            return generation_id in self._pending
 
     def shutdown(self, wait: bool = True) -> None:
         self.pool.shutdown(wait=wait, cancel_futures=False)
@@ -184,10 +199,34 @@ class RQDispatcher:
         self.queue.enqueue(
             "bot.jobs.perform_generation",
             generation_id,
-            job_id=f"generation-{generation_id}",
+            job_id=self.job_id(generation_id),
             job_timeout=self.timeout,
             result_ttl=0,
             failure_ttl=7 * 24 * 3600,
+        )
+
+    @staticmethod
+    def job_id(generation_id: str) -> str:
+        return f"generation-{generation_id}"
+
+    def is_pending(self, generation_id: str) -> bool:
+        """Waiting in the queue or being run: a backlog, not a loss. When Redis cannot say,
+        assume pending: a sick Redis must not fail users' requests."""
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job, JobStatus
+
+        try:
+            job = Job.fetch(self.job_id(generation_id), connection=self.queue.connection)
+            status = job.get_status(refresh=False)
+        except NoSuchJobError:
+            return False
+        except redis.RedisError:
+            return True
+        return status in (
+            JobStatus.QUEUED,
+            JobStatus.STARTED,
+            JobStatus.DEFERRED,
+            JobStatus.SCHEDULED,
         )
 
     def shutdown(self, wait: bool = True) -> None:
@@ -198,10 +237,7 @@ def start_dispatcher(rt: Runtime, *, use_queue: bool | None = None):
     """RQ when Redis is configured (unless told otherwise), else the in-process pool."""
     if use_queue is None:
         use_queue = rt.redis is not None
-    if use_queue:
-        dispatcher = RQDispatcher(rt)
-    else:
-        dispatcher = InProcessDispatcher(rt, rt.settings.job_threads)
+    dispatcher = RQDispatcher(rt) if use_queue else InProcessDispatcher(rt, rt.settings.job_threads)
     rt.dispatch = dispatcher
     return dispatcher
 
@@ -212,18 +248,25 @@ def start_dispatcher(rt: Runtime, *, use_queue: bool | None = None):
 def sweep(rt: Runtime) -> int:
     """Recover generations a crash left behind; returns how many it handled.
 
-    Queued ones never started: dispatch them again (once more at most). Running ones died
-    mid-stream, maybe with emails posted: fail them, give the unit back and tell the user."""
+    A queued one still waiting in the queue is a backlog and is left alone. One that is
+    in no queue (its process died, or the queue lost it) is dispatched once more; if that
+    is lost too, or it was running when its worker died (maybe with emails posted), it is
+    failed: the unit goes back and the user is told."""
     handled = 0
+    is_pending = getattr(rt.dispatch, "is_pending", lambda _id: False)
     for gen in stuck_generations(rt.engine, timedelta(seconds=rt.settings.stuck_after)):
         context = {"generation_id": gen.id, "team_id": gen.team_id}
-        if gen.status == GenerationStatus.QUEUED and gen.attempts < MAX_ATTEMPTS:
-            if requeue_generation(rt.engine, gen.id, max_attempts=MAX_ATTEMPTS):
-                log.warning("re-dispatching a generation that never started", extra=context)
-                rt.dispatch(gen.id)
-                handled += 1
+        if gen.status == GenerationStatus.QUEUED and is_pending(gen.id):
             continue
-        if not release_generation(rt.engine, gen.id, error="stuck: worker stopped"):
+        if gen.status == GenerationStatus.QUEUED and mark_redispatched(rt.engine, gen.id):
+            log.warning("re-dispatching a generation that never started", extra=context)
+            try:
+                rt.dispatch(gen.id)
+            except Exception:
+                log.exception("could not re-dispatch", extra=context)
+            handled += 1
+            continue
+        if not release_generation(rt.engine, gen.id, error=f"stuck {gen.status}: no worker"):
             continue
         GENERATIONS.labels(status=GenerationStatus.FAILED).inc()
         handled += 1
@@ -243,7 +286,8 @@ def _notify_stuck(rt: Runtime, gen) -> None:
             channel_id=gen.channel_id,
         )
         thread.channel, thread.ts = gen.posted_channel_id, gen.parent_ts
-        thread.fail(CRASH_FAILURE + NOT_COUNTED)
+        reason = CRASH_FAILURE if gen.status == GenerationStatus.RUNNING else NEVER_STARTED
+        thread.fail(reason + NOT_COUNTED)
     except Exception as exc:
         log.error(
             "could not tell the user about a stuck generation: %s",
@@ -290,16 +334,31 @@ def perform_generation(generation_id: str) -> None:
 
 
 def run_worker(settings) -> int:
+    from prometheus_client import start_http_server
     from rq import SimpleWorker
 
     from bot.logs import configure_logging
+    from bot.metrics import REGISTRY
     from bot.runtime import build_runtime
+    from storage.db import make_engine
+    from storage.migrate import pending
 
     global _worker_runtime
     configure_logging(settings.log_level)
-    rt = build_runtime(settings)
+    # A worker runs one generation at a time: a small pool is plenty.
+    engine = make_engine(settings.database_url, pool_size=2)
+    if pending(engine):
+        log.error("the database has pending migrations: run `coldcopy migrate` first")
+        return 1
+    rt = build_runtime(settings, engine=engine)
     start_dispatcher(rt)
     _worker_runtime = rt
+    # Workers serve no HTTP of their own, so their metrics get a port of their own.
+    if settings.worker_metrics_port:
+        try:
+            start_http_server(settings.worker_metrics_port, registry=REGISTRY)
+        except OSError as exc:
+            log.error("no /metrics for this worker: port %d: %s", settings.worker_metrics_port, exc)
     sweeper = Sweeper(rt).start()
     # SimpleWorker runs jobs in this process, sharing its engine pool; scale out with more
     # worker processes. A worker killed mid-job leaves a running row the sweeper recovers.

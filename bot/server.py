@@ -3,6 +3,7 @@ waitress (a production WSGI server), plus health, readiness, metrics and Stripe'
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -151,10 +152,8 @@ def close_server(server) -> None:
     """Stop a waitress server from any thread: close its sockets inside its own loop."""
     from waitress import wasyncore
 
-    try:
+    with contextlib.suppress(OSError):  # already closed
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map, ignore_all=True))
-    except OSError:
-        pass  # already closed
     server.task_dispatcher.shutdown()
 
 

@@ -17,7 +17,8 @@ from sqlalchemy import Engine
 
 from bot.brief import BriefErrors, validate_brief
 from bot.limits import RateLimited, RateLimiter
-from bot.metrics import QUOTA_DENIALS
+from bot.metrics import GENERATIONS, QUOTA_DENIALS
+from storage.models import GenerationStatus
 from storage.quota import (
     DuplicateRequest,
     QuotaExhausted,
@@ -104,6 +105,7 @@ class Submissions:
                 "could not queue generation", extra={"generation_id": reserved.generation_id}
             )
             release_generation(self.engine, reserved.generation_id, error="job queue unavailable")
+            GENERATIONS.labels(status=GenerationStatus.FAILED).inc()
             return QueueUnavailable(generation_id=reserved.generation_id)
         return Accepted(
             generation_id=reserved.generation_id,

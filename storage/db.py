@@ -23,7 +23,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             parsed,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_size=pool_size,
-            max_overflow=pool_size * 2,
+            max_overflow=pool_size,
             pool_timeout=60,
         )
         _tune_sqlite(engine)
@@ -34,7 +34,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     return create_engine(
         parsed,
         pool_size=pool_size,
-        max_overflow=pool_size * 2,
+        max_overflow=pool_size // 2,
         pool_pre_ping=True,
         pool_timeout=30,
     )

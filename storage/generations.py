@@ -113,8 +113,9 @@ def stuck_generations(
     return [_row(r) for r in rows]
 
 
-def requeue_generation(engine: Engine, generation_id: str, *, max_attempts: int) -> bool:
-    """Put a stuck running generation back in the queue, once; False if it used its attempts."""
+def mark_redispatched(engine: Engine, generation_id: str) -> bool:
+    """Count one re-dispatch of a generation that was queued but never claimed; False if it
+    was claimed meanwhile or already re-dispatched once (`attempts` counts both)."""
     now = utcnow()
     with transaction(engine) as conn:
         return bool(
@@ -122,10 +123,10 @@ def requeue_generation(engine: Engine, generation_id: str, *, max_attempts: int)
                 sa_update(G)
                 .where(
                     G.c.id == generation_id,
-                    G.c.status.in_((GenerationStatus.RUNNING, GenerationStatus.QUEUED)),
-                    G.c.attempts < max_attempts,
+                    G.c.status == GenerationStatus.QUEUED,
+                    G.c.attempts == 0,
                 )
-                .values(status=GenerationStatus.QUEUED, updated_at=now)
+                .values(attempts=G.c.attempts + 1, updated_at=now)
             ).rowcount
         )
 

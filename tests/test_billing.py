@@ -11,16 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import make_settings
-from fakes.stripe import (
-    FakeStripe,
-    checkout_session_completed,
-    invoice_payment_failed,
-    signed_event,
-    subscription,
-    subscription_deleted,
-    subscription_updated,
-)
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import OperationalError
 from stripe import WebhookSignature
@@ -32,6 +22,16 @@ from bot.billing import (
     NoCustomer,
     StripeUnavailable,
     WebhookOutcome,
+)
+from conftest import make_settings
+from fakes.stripe import (
+    FakeStripe,
+    checkout_session_completed,
+    invoice_payment_failed,
+    signed_event,
+    subscription,
+    subscription_deleted,
+    subscription_updated,
 )
 from storage.billing import set_customer_id, team_of_customer
 from storage.db import reading, transaction

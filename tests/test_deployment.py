@@ -18,7 +18,6 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 import yaml
-from conftest import make_settings
 
 from bot.app import INSTALL_PATH, REDIRECT_PATH
 from bot.cli import _parser
@@ -26,6 +25,7 @@ from bot.config import PURPOSE
 from bot.metrics import REGISTRY
 from bot.runtime import build_runtime
 from bot.server import ColdCopyWSGI
+from conftest import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

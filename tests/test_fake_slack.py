@@ -8,7 +8,6 @@ from urllib.parse import urljoin
 from urllib.request import Request, urlopen
 
 import pytest
-from fakes.slack import FakeSlack, basic_auth_client_id
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -21,6 +20,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 from slack_sdk.models.views import View
+
+from fakes.slack import FakeSlack, basic_auth_client_id
 
 
 @pytest.fixture

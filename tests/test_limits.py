@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
-from conftest import make_settings, service_missing
 from freezegun import freeze_time
 
 from bot.limits import Allowed, Deduplicator, RateLimited, RateLimiter
 from bot.metrics import REGISTRY
+from conftest import make_settings, service_missing
 
 # One fail-open check may cost at most this much (one connect plus one read timeout).
 FAIL_OPEN_BUDGET = 0.25

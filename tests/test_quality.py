@@ -7,7 +7,6 @@ import dataclasses
 import json
 
 import pytest
-from fakes.anthropic import sample_sequence
 
 from bot.prompt import SYSTEM_PROMPT
 from bot.quality import (
@@ -18,6 +17,7 @@ from bot.quality import (
     SUBJECT_MAX_CHARS,
     assess_email,
 )
+from fakes.anthropic import sample_sequence
 
 
 def words(n: int) -> str:

@@ -13,18 +13,18 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import func, select, update
+
+from bot import slack_constants as K
+from bot.jobs import sweep
 from conftest import make_settings
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 from harness import ServedApp
-from sqlalchemy import func, select, update
-from test_slack_flow import BRIEF, all_text, generations, open_form, thread_posts, used, wait_until
-
-from bot import slack_constants as K
-from bot.jobs import sweep
 from storage.db import reading, transaction
 from storage.models import Generation, slack_bots, slack_installations
 from storage.quota import reserve_generation
+from test_slack_flow import BRIEF, all_text, generations, open_form, thread_posts, used, wait_until
 
 G = Generation.__table__
 
@@ -260,3 +260,38 @@ def test_stuck_detection_ignores_fresh_work(sqlite_engine, policy):
         sqlite_engine, policy, team_id="T", user_id="U", channel_id="C", idempotency_key="fresh"
     )
     assert stuck_generations(sqlite_engine, timedelta(minutes=5)) == []
+
+
+def test_a_generation_no_worker_claims_is_redispatched_once_then_failed(
+    slack, claude, sqlite_engine
+):
+    from bot.runtime import build_runtime
+
+    settings = make_settings(
+        slack_api_url=slack.base_url,
+        anthropic_base_url=claude.base_url,
+        database_url=str(sqlite_engine.url),
+        stuck_after=0.5,
+    )
+    rt = build_runtime(settings, engine=sqlite_engine)
+    dispatched: list[str] = []
+    rt.dispatch = dispatched.append  # a queue nobody consumes: every worker is down
+    gen_id = reserve_generation(
+        sqlite_engine,
+        rt.policy,
+        team_id="T0001",
+        user_id="U1",
+        channel_id="C1",
+        idempotency_key="orphan",
+        brief=dict(BRIEF, tone="Professional"),
+    ).generation_id
+    time.sleep(0.6)
+    assert sweep(rt) == 1 and dispatched == [gen_id]
+    assert generations(sqlite_engine)[0].status == "queued"
+    time.sleep(0.6)
+    assert sweep(rt) == 1 and dispatched == [gen_id]  # not dispatched a second time
+    gen = generations(sqlite_engine)[0]
+    assert (gen.status, gen.quota_state) == ("failed", "released")
+    assert used(sqlite_engine) == 0
+    notice = slack.wait_for("chat.postMessage", count=2)[-1]
+    assert "no worker picked it up" in all_text([notice])

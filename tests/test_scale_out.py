@@ -15,13 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from fakes.anthropic import FakeAnthropic, SequenceReply, sequence_json, sample_sequence
-from fakes.slack import FakeSlack
-from harness import SignedSlackClient
 from sqlalchemy import select
 
 from bot import slack_constants as K
 from bot.modal import brief_view
+from fakes.anthropic import FakeAnthropic, SequenceReply, sample_sequence, sequence_json
+from fakes.slack import FakeSlack
+from harness import SignedSlackClient
 from storage.db import make_engine, reading
 from storage.migrate import upgrade
 from storage.models import Generation, Workspace
@@ -104,6 +104,7 @@ def cluster(postgres_url, redis_url, tmp_path):
             "COLDCOPY_USER_RATE": "1000/minute",
             "COLDCOPY_WORKSPACE_RATE": "1000/minute",
             "COLDCOPY_STUCK_AFTER": "3",
+            "COLDCOPY_WORKER_METRICS_PORT": "0",  # several workers share this host
         }
         procs = Processes(env, tmp_path)
         try:

@@ -10,15 +10,15 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import make_settings
-from fakes.anthropic import FakeAnthropic, sample_sequence
-from fakes.slack import FakeSlack
-from harness import ServedApp
 from sqlalchemy import select
 
 from bot import slack_constants as K
 from bot.brief import BRIEF_FIELDS
 from bot.writer import DEFAULT_MAX_RETRIES
+from conftest import make_settings
+from fakes.anthropic import FakeAnthropic, sample_sequence
+from fakes.slack import FakeSlack
+from harness import ServedApp
 from storage.db import reading
 from storage.models import Generation, Workspace
 

@@ -11,6 +11,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+
+from bot.brief import BRIEF_FIELDS, TONES, Brief
+from bot.metrics import REGISTRY
+from bot.prompt import SEQUENCE_LENGTH, SYSTEM_PROMPT, TOOL_NAME, system_blocks
+from bot.writer import MISCONFIGURED_MESSAGE, SequenceEmail, Writer, WriterError, WriterSummary
 from conftest import make_settings
 from fakes.anthropic import (
     FakeAnthropic,
@@ -19,11 +24,6 @@ from fakes.anthropic import (
     sample_sequence,
     sequence_json,
 )
-
-from bot.brief import BRIEF_FIELDS, TONES, Brief
-from bot.metrics import REGISTRY
-from bot.prompt import SEQUENCE_LENGTH, SYSTEM_PROMPT, TOOL_NAME, system_blocks
-from bot.writer import MISCONFIGURED_MESSAGE, SequenceEmail, Writer, WriterError, WriterSummary
 
 SAMPLE_DAYS = [1, 3, 5, 8, 12, 16, 21]
 
