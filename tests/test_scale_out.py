@@ -4,6 +4,7 @@ killed mid-generation leaves the user informed and the quota consistent."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -208,3 +209,59 @@ def test_a_worker_killed_mid_generation_leaves_the_user_told_and_quota_consisten
     assert "ColdCopy restarted" in all_text([notice])
     parent_ts = slack.calls_to("chat.postMessage")[0].params.get("ts") or notice.params["thread_ts"]
     assert notice.params["thread_ts"] == parent_ts
+
+
+def test_logs_are_json_lines_with_ids_and_never_the_brief_or_a_token(cluster):
+    procs, slack, claude, engine = cluster
+    claude.default_reply = SequenceReply(tool_input=sequence_json(sample_sequence())[0])
+    server = procs.serve("serve-1")
+    procs.start("worker", name="worker-1")
+    assert "Writing your sequence" in str(submit(server, "T0001", "U1", "VLOG"))
+
+    def done() -> bool:
+        with reading(engine) as conn:
+            return conn.execute(select(G.c.status)).scalar_one() == "succeeded"
+
+    wait_until(done, timeout=60)
+    procs.stop_all()
+    lines = []
+    for name in ("serve-1", "worker-1"):
+        text = (procs.tmp / f"{name}.log").read_text()
+        for forbidden in (BRIEF["company"], BRIEF["problem"], "xoxb-test", "sk-ant-test"):
+            assert forbidden not in text
+        lines += [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    started = [entry for entry in lines if entry["message"] == "generation started"]
+    assert started and started[0]["team_id"] == "T0001" and started[0]["generation_id"]
+    assert all({"ts", "level", "logger", "message"} <= entry.keys() for entry in lines)
+
+
+def test_sigterm_lets_an_in_flight_generation_finish(postgres_url, tmp_path):
+    """The embedded mode: `serve` runs generations itself and finishes them on SIGTERM."""
+    with FakeSlack() as slack, FakeAnthropic() as claude:
+        engine = make_engine(postgres_url)
+        upgrade(engine)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(ROOT),
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": "test-signing-secret",
+            "SLACK_API_URL": slack.base_url,
+            "ANTHROPIC_API_KEY": "sk-ant-test",
+            "ANTHROPIC_BASE_URL": claude.base_url,
+            "DATABASE_URL": postgres_url,
+        }
+        procs = Processes(env, tmp_path)
+        try:
+            claude.enqueue_sequence(tokens_per_second=300)  # about three seconds
+            server = procs.serve("serve-1")
+            assert "Writing your sequence" in str(submit(server, "T0001", "U1", "VTERM"))
+            wait_until(lambda: len(slack.calls_to("chat.postMessage")) >= 2, timeout=20)
+            serve = procs.running[0]
+            serve.send_signal(signal.SIGTERM)
+            assert serve.wait(timeout=60) == 0
+            with reading(engine) as conn:
+                assert conn.execute(select(G.c.status)).scalar_one() == "succeeded"
+            assert len(slack.calls_to("chat.postMessage")) == 8
+        finally:
+            procs.stop_all()
+            engine.dispose()

@@ -463,3 +463,15 @@ def test_with_redis_down_requests_go_through_and_the_quota_still_holds(
     assert REDIS_FAIL_OPEN.labels(operation="rate_limit")._value.get() >= before + 2
     wait_until(lambda: len([g for g in generations(sqlite_engine) if g.status == "succeeded"]) == 2)
     assert used(sqlite_engine) == 2
+
+
+def test_a_public_channel_the_app_is_not_in_is_joined_then_posted_to(make_app, slack, claude):
+    slack.add_channel("CPUBLIC", is_private=False, is_member=False)
+    app = make_app()
+    claude.enqueue_sequence()
+    app.submit(open_form(app, slack, channel="CPUBLIC"), {**BRIEF, "channel": "CPUBLIC"})
+    posts = thread_posts(slack, 9)  # refused once, joined, then parent + 7
+    assert posts[0].outcome == "not_in_channel"
+    assert [c.params["channel"] for c in slack.calls_to("conversations.join")] == ["CPUBLIC"]
+    assert {p.params["channel"] for p in posts[1:]} == {"CPUBLIC"}
+    assert slack.calls_to("conversations.open") == []

@@ -1,0 +1,71 @@
+"""The README's two set-up commands are the ones that work: CI runs the test command
+verbatim, and here the run command's server starts from a `.env` file and answers."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from fakes.slack import FakeSlack
+from test_foundation import clean_env
+from test_scale_out import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def marked(name: str) -> str:
+    block = re.search(rf"<!-- {name} -->\n```\n(.+?)\n```\n<!-- /{name} -->", README, re.S)
+    assert block, f"README.md has no {name} block"
+    return block[1].strip()
+
+
+def test_the_readme_has_exactly_two_setup_commands():
+    assert README.count("```\npython3 -m venv") == 2
+    run, test = marked("run-command"), marked("test-command")
+    assert run.startswith("python3 -m venv .venv && .venv/bin/pip install -e . && ")
+    assert test.startswith("python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && ")
+    assert "test-command" in (ROOT / ".ci/run").read_text()
+
+
+def test_the_run_command_starts_a_server_configured_by_a_dot_env_file(tmp_path):
+    run = marked("run-command").split(" && ")[-1]
+    assert run == ".venv/bin/coldcopy serve --port 3000"
+    coldcopy = Path(sys.executable).parent / "coldcopy"  # the console script pip installed
+    port = free_port()
+    with FakeSlack() as slack:
+        (tmp_path / ".env").write_text(
+            "SLACK_BOT_TOKEN=xoxb-test\n"
+            "SLACK_SIGNING_SECRET=test-signing-secret\n"
+            "ANTHROPIC_API_KEY=sk-ant-test\n"
+            f"SLACK_API_URL={slack.base_url}\n"
+        )
+        proc = subprocess.Popen(
+            [str(coldcopy), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            status = None
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as resp:
+                        status = resp.status
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            assert status == 200, proc.stdout.read() if proc.poll() is not None else ""
+            assert slack.calls_to("auth.test")  # the token was checked at start-up
+            assert (tmp_path / "coldcopy.db").exists()  # SQLite, migrated at start
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
