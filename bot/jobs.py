@@ -71,11 +71,12 @@ def run_generation(rt: Runtime, generation_id: str) -> None:
     started = time.monotonic()
     context = {"generation_id": gen.id, "team_id": gen.team_id}
     log.info("generation started", extra=context)
-    brief = Brief(**gen.brief)
     thread: SequenceThread | None = None
     emails: list = []
     summary: WriterSummary | None = None
     try:
+        # The brief is gone if the workspace uninstalled while this waited in the queue.
+        brief = Brief(**(gen.brief or {}))
         client = rt.slack_client(gen.team_id)
         thread = SequenceThread(
             client,

@@ -295,3 +295,28 @@ def test_a_generation_no_worker_claims_is_redispatched_once_then_failed(
     assert used(sqlite_engine) == 0
     notice = slack.wait_for("chat.postMessage", count=2)[-1]
     assert "no worker picked it up" in all_text([notice])
+
+
+def test_a_queued_generation_whose_workspace_uninstalled_fails_quietly(slack, claude, engine):
+    from bot.jobs import run_generation
+    from bot.runtime import build_runtime
+    from storage.generations import erase_personal_data
+
+    settings = make_settings(slack_api_url=slack.base_url, anthropic_base_url=claude.base_url)
+    rt = build_runtime(settings, engine=engine)
+    gen_id = reserve_generation(
+        engine,
+        rt.policy,
+        team_id="T0001",
+        user_id="U1",
+        channel_id="C1",
+        idempotency_key="gone",
+        brief=dict(BRIEF, tone="Professional"),
+    ).generation_id
+    erase_personal_data(engine, "T0001")
+    run_generation(rt, gen_id)
+    gen = generations(engine)[0]
+    assert (gen.status, gen.quota_state) == ("failed", "released")
+    assert used(engine) == 0
+    assert slack.calls_to("chat.postMessage") == []
+    assert claude.requests == []
