@@ -475,3 +475,11 @@ def test_a_public_channel_the_app_is_not_in_is_joined_then_posted_to(make_app, s
     assert [c.params["channel"] for c in slack.calls_to("conversations.join")] == ["CPUBLIC"]
     assert {p.params["channel"] for p in posts[1:]} == {"CPUBLIC"}
     assert slack.calls_to("conversations.open") == []
+
+
+def test_admin_checks_are_cached_between_status_calls(make_app, slack):
+    app = make_app()
+    for n in range(1, 4):
+        app.slash("status", user="UADMIN")
+        slack.wait_for("response_url", count=n)
+    assert len(slack.calls_to("users.info")) == 1
