@@ -288,6 +288,18 @@ class Delivery:
     cache_read_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
 
+    def usage_columns(self, now: datetime) -> dict:
+        """The generation columns that record what the model call cost."""
+        return {
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_creation_tokens": self.cache_creation_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cost_usd": self.cost_usd,
+            "updated_at": now,
+        }
+
 
 def commit_generation(
     engine: Engine, generation_id: str, delivery: Delivery, *, now: datetime | None = None
@@ -303,15 +315,9 @@ def commit_generation(
                 quota_state=QuotaState.COMMITTED,
                 status=GenerationStatus.SUCCEEDED,
                 sequence=delivery.sequence,
-                model=delivery.model,
-                input_tokens=delivery.input_tokens,
-                output_tokens=delivery.output_tokens,
-                cache_creation_tokens=delivery.cache_creation_tokens,
-                cache_read_tokens=delivery.cache_read_tokens,
-                cost_usd=delivery.cost_usd,
                 error=None,
                 finished_at=now,
-                updated_at=now,
+                **delivery.usage_columns(now),
             )
         ).rowcount
         if done:
@@ -330,17 +336,7 @@ def record_usage(
     now = now or utcnow()
     with transaction(engine) as conn:
         conn.execute(
-            sa_update(G)
-            .where(G.c.id == generation_id)
-            .values(
-                model=delivery.model,
-                input_tokens=delivery.input_tokens,
-                output_tokens=delivery.output_tokens,
-                cache_creation_tokens=delivery.cache_creation_tokens,
-                cache_read_tokens=delivery.cache_read_tokens,
-                cost_usd=delivery.cost_usd,
-                updated_at=now,
-            )
+            sa_update(G).where(G.c.id == generation_id).values(**delivery.usage_columns(now))
         )
 
 

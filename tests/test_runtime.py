@@ -80,6 +80,19 @@ def install(app: ServedApp) -> None:
     assert done.status == 200, done.body
 
 
+def accepted_generation(engine, policy, key: str) -> str:
+    """A generation accepted for U1 in T0001 (reserved and queued), as a submission leaves it."""
+    return reserve_generation(
+        engine,
+        policy,
+        team_id="T0001",
+        user_id="U1",
+        channel_id="C1",
+        idempotency_key=key,
+        brief=dict(BRIEF, tone="Professional"),
+    ).generation_id
+
+
 def count(engine, table) -> int:
     with reading(engine) as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
@@ -166,15 +179,7 @@ def test_the_sweeper_fails_a_generation_stuck_running_and_tells_the_user(
         thread_posts(slack, 8)
         wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
         # A second generation whose worker died mid-stream: running, parent posted, stale.
-        gen_id = reserve_generation(
-            sqlite_engine,
-            app.rt.policy,
-            team_id="T0001",
-            user_id="U1",
-            channel_id="C1",
-            idempotency_key="crashed",
-            brief=dict(BRIEF, tone="Professional"),
-        ).generation_id
+        gen_id = accepted_generation(sqlite_engine, app.rt.policy, "crashed")
         with transaction(sqlite_engine) as conn:
             conn.execute(
                 update(G)
@@ -198,15 +203,7 @@ def test_the_sweeper_fails_a_generation_stuck_running_and_tells_the_user(
 
 def test_the_sweeper_redispatches_a_generation_that_never_started(slack, claude, sqlite_engine):
     with serve(slack, claude, sqlite_engine, stuck_after=1.0) as app:
-        gen_id = reserve_generation(
-            sqlite_engine,
-            app.rt.policy,
-            team_id="T0001",
-            user_id="U1",
-            channel_id="C1",
-            idempotency_key="lost",
-            brief=dict(BRIEF, tone="Professional"),
-        ).generation_id
+        gen_id = accepted_generation(sqlite_engine, app.rt.policy, "lost")
         claude.enqueue_sequence()
         time.sleep(1.1)
         assert sweep(app.rt) == 1
@@ -276,15 +273,7 @@ def test_a_generation_no_worker_claims_is_redispatched_once_then_failed(
     rt = build_runtime(settings, engine=sqlite_engine)
     dispatched: list[str] = []
     rt.dispatch = dispatched.append  # a queue nobody consumes: every worker is down
-    gen_id = reserve_generation(
-        sqlite_engine,
-        rt.policy,
-        team_id="T0001",
-        user_id="U1",
-        channel_id="C1",
-        idempotency_key="orphan",
-        brief=dict(BRIEF, tone="Professional"),
-    ).generation_id
+    gen_id = accepted_generation(sqlite_engine, rt.policy, "orphan")
     time.sleep(0.6)
     assert sweep(rt) == 1 and dispatched == [gen_id]
     assert generations(sqlite_engine)[0].status == "queued"
@@ -304,15 +293,7 @@ def test_a_queued_generation_whose_workspace_uninstalled_fails_quietly(slack, cl
 
     settings = make_settings(slack_api_url=slack.base_url, anthropic_base_url=claude.base_url)
     rt = build_runtime(settings, engine=engine)
-    gen_id = reserve_generation(
-        engine,
-        rt.policy,
-        team_id="T0001",
-        user_id="U1",
-        channel_id="C1",
-        idempotency_key="gone",
-        brief=dict(BRIEF, tone="Professional"),
-    ).generation_id
+    gen_id = accepted_generation(engine, rt.policy, "gone")
     erase_personal_data(engine, "T0001")
     run_generation(rt, gen_id)
     gen = generations(engine)[0]

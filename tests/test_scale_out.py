@@ -39,6 +39,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_env(slack: FakeSlack, claude: FakeAnthropic, database_url: str, **extra: str):
+    """The environment of a coldcopy process wired to the fakes."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT),
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "test-signing-secret",
+        "SLACK_API_URL": slack.base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-test",
+        "ANTHROPIC_BASE_URL": claude.base_url,
+        "DATABASE_URL": database_url,
+        **extra,
+    }
+
+
 class Processes:
     """Starts coldcopy subcommands with one environment and stops them all at the end."""
 
@@ -91,22 +106,17 @@ def cluster(postgres_url, redis_url, tmp_path):
     with FakeSlack() as slack, FakeAnthropic() as claude:
         engine = make_engine(postgres_url)
         upgrade(engine)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(ROOT),
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_SIGNING_SECRET": "test-signing-secret",
-            "SLACK_API_URL": slack.base_url,
-            "ANTHROPIC_API_KEY": "sk-ant-test",
-            "ANTHROPIC_BASE_URL": claude.base_url,
-            "DATABASE_URL": postgres_url,
-            "REDIS_URL": redis_url,
-            "COLDCOPY_FREE_QUOTA": "5",
-            "COLDCOPY_USER_RATE": "1000/minute",
-            "COLDCOPY_WORKSPACE_RATE": "1000/minute",
-            "COLDCOPY_STUCK_AFTER": "3",
-            "COLDCOPY_WORKER_METRICS_PORT": "0",  # several workers share this host
-        }
+        env = process_env(
+            slack,
+            claude,
+            postgres_url,
+            REDIS_URL=redis_url,
+            COLDCOPY_FREE_QUOTA="5",
+            COLDCOPY_USER_RATE="1000/minute",
+            COLDCOPY_WORKSPACE_RATE="1000/minute",
+            COLDCOPY_STUCK_AFTER="3",
+            COLDCOPY_WORKER_METRICS_PORT="0",  # several workers share this host
+        )
         procs = Processes(env, tmp_path)
         try:
             yield procs, slack, claude, engine
@@ -240,17 +250,7 @@ def test_sigterm_lets_an_in_flight_generation_finish(postgres_url, tmp_path):
     with FakeSlack() as slack, FakeAnthropic() as claude:
         engine = make_engine(postgres_url)
         upgrade(engine)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(ROOT),
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_SIGNING_SECRET": "test-signing-secret",
-            "SLACK_API_URL": slack.base_url,
-            "ANTHROPIC_API_KEY": "sk-ant-test",
-            "ANTHROPIC_BASE_URL": claude.base_url,
-            "DATABASE_URL": postgres_url,
-        }
-        procs = Processes(env, tmp_path)
+        procs = Processes(process_env(slack, claude, postgres_url), tmp_path)
         try:
             claude.enqueue_sequence(tokens_per_second=300)  # about three seconds
             server = procs.serve("serve-1")
