@@ -12,7 +12,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, literal, or_, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy import update as sa_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -87,6 +99,38 @@ def _dialect_insert(conn: Connection, table):
     raise NotImplementedError(f"unsupported database dialect {name!r}")
 
 
+# The hot path's statements are built once with bound parameters: building SQLAlchemy
+# constructs per request cost more CPU than the database round trips themselves.
+_NOW = bindparam("now", type_=UTCDateTime())
+_EXPIRED = W.c.period_end <= _NOW
+_PRO_ACTIVE = and_(W.c.plan == Plan.PRO, or_(W.c.grace_until.is_(None), W.c.grace_until > _NOW))
+_LIMIT = case((_PRO_ACTIVE, bindparam("pro_quota")), else_=bindparam("free_quota"))
+
+# ONE statement rolls an expired period over and takes a unit only while one is left.
+_TAKE_UNIT = (
+    sa_update(W)
+    .where(W.c.team_id == bindparam("team"), or_(_EXPIRED, W.c.used < _LIMIT))
+    .values(
+        used=case((_EXPIRED, 1), else_=W.c.used + 1),
+        period_start=case(
+            (_EXPIRED, bindparam("new_start", type_=UTCDateTime())), else_=W.c.period_start
+        ),
+        period_end=case(
+            (_EXPIRED, bindparam("new_end", type_=UTCDateTime())), else_=W.c.period_end
+        ),
+        updated_at=_NOW,
+    )
+    # The limit is recomputed in Python: bound parameters inside RETURNING are not
+    # reliably ordered on SQLite's positional paramstyle.
+    .returning(W.c.used, W.c.period_start, W.c.period_end, W.c.plan, W.c.grace_until)
+)
+_READ_QUOTA = select(W.c.plan, W.c.used, W.c.period_end, W.c.grace_until).where(
+    W.c.team_id == bindparam("team")
+)
+_INSERT_GENERATION = insert(G)
+_NEW_WORKSPACE: dict[str, object] = {}
+
+
 def ensure_workspace(
     conn: Connection,
     team_id: str,
@@ -98,34 +142,28 @@ def ensure_workspace(
     """Create the workspace row if it is missing; safe when many first requests race."""
     now = now or utcnow()
     start, end = month_window(now)
-    stmt = (
-        _dialect_insert(conn, W)
-        .values(
-            team_id=team_id,
-            name=name,
-            enterprise_id=enterprise_id,
-            plan=Plan.FREE,
-            period_start=start,
-            period_end=end,
-            used=0,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[W.c.team_id])
+    stmt = _NEW_WORKSPACE.get(conn.dialect.name)
+    if stmt is None:
+        stmt = _dialect_insert(conn, W).on_conflict_do_nothing(index_elements=[W.c.team_id])
+        _NEW_WORKSPACE[conn.dialect.name] = stmt
+    conn.execute(
+        stmt,
+        {
+            "team_id": team_id,
+            "name": name,
+            "enterprise_id": enterprise_id,
+            "plan": Plan.FREE,
+            "period_start": start,
+            "period_end": end,
+            "used": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    conn.execute(stmt)
-
-
-def _limit_expr(policy: QuotaPolicy, now: datetime):
-    pro_active = and_(
-        W.c.plan == Plan.PRO,
-        or_(W.c.grace_until.is_(None), W.c.grace_until > literal(now, UTCDateTime())),
-    )
-    return case((pro_active, policy.pro), else_=policy.free)
 
 
 def _limit_of(policy: QuotaPolicy, plan: str, grace_until: datetime | None, now: datetime) -> int:
-    """The same rule as `_limit_expr`, for a row already read."""
+    """The same rule as `_LIMIT`, for a row already read."""
     if plan == Plan.PRO and (grace_until is None or grace_until > now):
         return policy.pro
     return policy.free
@@ -149,36 +187,32 @@ def reserve_generation(
 
     The unit is taken by a single UPDATE that rolls an expired period over and succeeds only
     while `used < limit`; the generation row is inserted in the same transaction, so a
-    duplicate idempotency key rolls the reservation back with it.
+    duplicate idempotency key rolls the reservation back with it. A brand-new workspace's
+    row is created (race-safely) only when the UPDATE finds none.
     """
     now = now or utcnow()
     new_start, new_end = month_window(now)
-    now_lit = literal(now, UTCDateTime())
-    expired = W.c.period_end <= now_lit
-    limit = _limit_expr(policy, now)
-    take = (
-        sa_update(W)
-        .where(W.c.team_id == team_id, or_(expired, W.c.used < limit))
-        .values(
-            used=case((expired, 1), else_=W.c.used + 1),
-            period_start=case((expired, literal(new_start, UTCDateTime())), else_=W.c.period_start),
-            period_end=case((expired, literal(new_end, UTCDateTime())), else_=W.c.period_end),
-            updated_at=now_lit,
-        )
-        # The limit is recomputed in Python: bound parameters inside RETURNING are not
-        # reliably ordered on SQLite's positional paramstyle.
-        .returning(W.c.used, W.c.period_start, W.c.period_end, W.c.plan, W.c.grace_until)
-    )
+    params = {
+        "team": team_id,
+        "now": now,
+        "new_start": new_start,
+        "new_end": new_end,
+        "pro_quota": policy.pro,
+        "free_quota": policy.free,
+    }
     try:
         with transaction(engine) as conn:
-            ensure_workspace(conn, team_id, name=team_name, enterprise_id=enterprise_id, now=now)
-            row = conn.execute(take).first()
+            row = conn.execute(_TAKE_UNIT, params).first()
             if row is None:
-                ws = conn.execute(
-                    select(W.c.plan, W.c.used, W.c.period_end, W.c.grace_until).where(
-                        W.c.team_id == team_id
+                # No unit, or no row yet. Create the row if it is missing, then try once more:
+                # a concurrent first request may have created it after our UPDATE looked.
+                if conn.execute(_READ_QUOTA, {"team": team_id}).first() is None:
+                    ensure_workspace(
+                        conn, team_id, name=team_name, enterprise_id=enterprise_id, now=now
                     )
-                ).one()
+                row = conn.execute(_TAKE_UNIT, params).first()
+            if row is None:
+                ws = conn.execute(_READ_QUOTA, {"team": team_id}).one()
                 return QuotaExhausted(
                     plan=ws.plan,
                     used=ws.used,
@@ -187,21 +221,22 @@ def reserve_generation(
                 )
             generation_id = str(uuid.uuid4())
             conn.execute(
-                insert(G).values(
-                    id=generation_id,
-                    team_id=team_id,
-                    user_id=user_id,
-                    channel_id=channel_id,
-                    status=GenerationStatus.QUEUED,
-                    quota_state=QuotaState.RESERVED,
-                    period_start=row.period_start,
-                    brief=brief,
-                    model=model,
-                    idempotency_key=idempotency_key,
-                    cost_usd=Decimal(0),
-                    created_at=now,
-                    updated_at=now,
-                )
+                _INSERT_GENERATION,
+                {
+                    "id": generation_id,
+                    "team_id": team_id,
+                    "user_id": user_id,
+                    "channel_id": channel_id,
+                    "status": GenerationStatus.QUEUED,
+                    "quota_state": QuotaState.RESERVED,
+                    "period_start": row.period_start,
+                    "brief": brief,
+                    "model": model,
+                    "idempotency_key": idempotency_key,
+                    "cost_usd": Decimal(0),
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
             return Reserved(
                 generation_id=generation_id,
