@@ -27,6 +27,9 @@ OAUTH_STATE_SECONDS = 600
 
 
 def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
+    """Listeners answer Slack from the request thread itself (process_before_response):
+    whatever must happen before the answer runs in the ack function, anything slow runs in
+    a lazy listener after it. This skips Bolt's hand-off to a thread and its ack polling."""
     settings = rt.settings
     if settings.oauth_enabled:
         client = make_slack_client(settings)
@@ -46,6 +49,7 @@ def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
             client=client,
             oauth_settings=oauth,
             installation_store=rt.installation_store,
+            process_before_response=True,
             logger=logging.getLogger("coldcopy.bolt"),
         )
     else:
@@ -54,6 +58,7 @@ def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
             signing_secret=settings.slack_signing_secret,
             client=make_slack_client(settings, settings.slack_bot_token),
             token_verification_enabled=token_verification,
+            process_before_response=True,
             logger=logging.getLogger("coldcopy.bolt"),
         )
     listeners.register(app, rt)

@@ -33,10 +33,7 @@ EXPORT_DEDUP_SECONDS = 30
 
 
 def register(app: App, rt: Runtime, submissions: Submissions) -> None:
-    @app.action(K.UPGRADE_ACTION)
-    @app.action(K.MANAGE_BILLING_ACTION)
-    def upgrade(ack: Ack, body: dict, client: WebClient, respond: Respond, context: BoltContext):
-        ack()
+    def upgrade(body: dict, client: WebClient, respond: Respond, context: BoltContext):
         view = body.get("view")
         if view is None:
             send_upgrade_link(rt, respond, context.team_id, context.user_id)
@@ -63,15 +60,7 @@ def register(app: App, rt: Runtime, submissions: Submissions) -> None:
         except SlackApiError as exc:
             count_error("views.update", exc)
 
-    @app.action(K.CHECKOUT_LINK_ACTION)
-    def checkout_link(ack: Ack):
-        ack()  # a URL button: Slack opens the link; we only acknowledge the click
-
-    @app.action(K.EXPORT_CSV_ACTION)
-    def export_csv(
-        ack: Ack, action: dict, client: WebClient, respond: Respond, context: BoltContext
-    ):
-        ack()
+    def export_csv(action: dict, client: WebClient, respond: Respond, context: BoltContext):
         generation_id = action.get("value") or ""
         if not rt.dedup.first_time(f"export:{generation_id}", EXPORT_DEDUP_SECONDS):
             return  # a double click: the first upload is on its way
@@ -103,9 +92,7 @@ def register(app: App, rt: Runtime, submissions: Submissions) -> None:
                 replace_original=False,
             )
 
-    @app.action(K.RETRY_ACTION)
-    def retry(ack: Ack, action: dict, respond: Respond, context: BoltContext):
-        ack()
+    def retry(action: dict, respond: Respond, context: BoltContext):
         gen = get_generation(rt.engine, action.get("value") or "")
         if gen is None or gen.team_id != context.team_id or not gen.brief:
             respond(
@@ -132,6 +119,22 @@ def register(app: App, rt: Runtime, submissions: Submissions) -> None:
                 response_type="ephemeral",
                 replace_original=False,
             )
+
+    # Every click is acknowledged at once; the work (Stripe, uploads, a new generation)
+    # runs lazily after the acknowledgement.
+    for action_id, work in (
+        (K.UPGRADE_ACTION, upgrade),
+        (K.MANAGE_BILLING_ACTION, upgrade),
+        (K.EXPORT_CSV_ACTION, export_csv),
+        (K.RETRY_ACTION, retry),
+    ):
+        app.action(action_id)(ack=acknowledge, lazy=[work])
+    # A URL button: Slack opens the link itself; the click only needs acknowledging.
+    app.action(K.CHECKOUT_LINK_ACTION)(acknowledge)
+
+
+def acknowledge(ack: Ack) -> None:
+    ack()
 
 
 def retry_answer(outcome, billing_enabled: bool):

@@ -21,26 +21,33 @@ from storage.quota import quota_exhausted, user_usage, workspace_usage
 log = logging.getLogger(__name__)
 
 
+def subcommand(command: dict) -> tuple[str, str]:
+    """The first word of the command's text, lowercased, and the whole text."""
+    text = (command.get("text") or "").strip()
+    return (text.split()[0].lower() if text else ""), text
+
+
 def register(app: App, rt: Runtime, admins: AdminDirectory) -> None:
-    @app.command(K.COMMAND)
-    def coldcopy(
-        ack: Ack, command: dict, client: WebClient, respond: Respond, context: BoltContext
-    ):
-        words = (command.get("text") or "").split()
-        subcommand = words[0].lower() if words else ""
-        if subcommand == "":
-            ack()
-            open_form(rt, client, respond, context, command)
-        elif subcommand == "status":
-            ack()
-            show_status(rt, admins, client, respond, context)
-        elif subcommand == "upgrade":
-            ack()
-            send_upgrade_link(rt, respond, context.team_id, context.user_id)
-        elif subcommand == "help":
+    def acknowledge(ack: Ack, command: dict) -> None:
+        """Within Slack's 3 seconds: help is answered right here, the rest works lazily."""
+        name, text = subcommand(command)
+        if name == "help":
             ack(**_reply(help_message()))
+        elif name not in ("", "status", "upgrade"):
+            ack(**_reply(help_message(unknown=text[:50])))
         else:
-            ack(**_reply(help_message(unknown=" ".join(words)[:50])))
+            ack()
+
+    def work(command: dict, client: WebClient, respond: Respond, context: BoltContext) -> None:
+        name, _ = subcommand(command)
+        if name == "":
+            open_form(rt, client, respond, context, command)
+        elif name == "status":
+            show_status(rt, admins, client, respond, context)
+        elif name == "upgrade":
+            send_upgrade_link(rt, respond, context.team_id, context.user_id)
+
+    app.command(K.COMMAND)(ack=acknowledge, lazy=[work])
 
 
 def _reply(message) -> dict:

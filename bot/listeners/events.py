@@ -16,8 +16,7 @@ EVENT_DEDUP_SECONDS = 3600
 
 
 def register(app: App, rt: Runtime) -> None:
-    def forget_workspace(ack: Ack, body: dict, context: BoltContext) -> None:
-        ack()
+    def forget_workspace(body: dict, context: BoltContext) -> None:
         event_id = body.get("event_id") or ""
         # Slack retries events it thinks we missed (X-Slack-Retry-Num); handle each once.
         if event_id and not rt.dedup.first_time(f"event:{event_id}", EVENT_DEDUP_SECONDS):
@@ -33,5 +32,9 @@ def register(app: App, rt: Runtime) -> None:
             extra={"team_id": team_id, "event_id": event_id},
         )
 
-    app.event("app_uninstalled")(forget_workspace)
-    app.event("tokens_revoked")(forget_workspace)
+    app.event("app_uninstalled")(ack=acknowledge, lazy=[forget_workspace])
+    app.event("tokens_revoked")(ack=acknowledge, lazy=[forget_workspace])
+
+
+def acknowledge(ack: Ack) -> None:
+    ack()
