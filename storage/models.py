@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Numeric, String
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Numeric, String
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -87,6 +87,10 @@ class Workspace(SQLModel, table=True):
 
 class Generation(SQLModel, table=True):
     __tablename__ = "generations"
+    # A user's latest brief pre-fills the form on every /coldcopy.
+    __table_args__ = (
+        Index("ix_generations_team_user_created", "team_id", "user_id", "created_at"),
+    )
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
     team_id: str = Field(

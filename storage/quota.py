@@ -523,8 +523,17 @@ def all_team_ids(engine: Engine) -> list[str]:
 def quota_exhausted(
     engine: Engine, policy: QuotaPolicy, team_id: str, *, now: datetime | None = None
 ) -> QuotaExhausted | None:
-    """A read-only look, for showing the upgrade prompt instead of the form; never a gate."""
-    ws = workspace_usage(engine, policy, team_id, top=0, now=now)
-    if ws.used >= ws.limit:
-        return QuotaExhausted(plan=ws.plan, used=ws.used, limit=ws.limit, resets_at=ws.resets_at)
+    """A read-only look, for showing the upgrade prompt instead of the form; never a gate
+    (the reservation is). One indexed read: it runs on every `/coldcopy`."""
+    now = now or utcnow()
+    with reading(engine) as conn:
+        ws = conn.execute(_READ_QUOTA, {"team": team_id}).first()
+    plan = ws.plan if ws is not None else Plan.FREE
+    limit = _limit_of(policy, plan, ws.grace_until if ws is not None else None, now)
+    if ws is None or ws.period_end <= now:
+        used, resets_at = 0, month_window(now)[1]  # a new workspace, or a new period
+    else:
+        used, resets_at = ws.used, ws.period_end
+    if used >= limit:
+        return QuotaExhausted(plan=plan, used=used, limit=limit, resets_at=resets_at)
     return None

@@ -278,3 +278,18 @@ def test_usage_for_the_status_view(engine, policy):
 def test_usage_of_an_unknown_workspace_is_empty_not_an_error(engine, policy):
     usage = workspace_usage(engine, policy, "TUNKNOWN")
     assert (usage.used, usage.limit, usage.in_flight, usage.per_user) == (0, 3, 0, [])
+
+
+def test_the_quota_peek_for_the_form_matches_what_reserve_would_say(engine):
+    from storage.quota import quota_exhausted
+
+    now = datetime(2026, 5, 20, tzinfo=UTC)
+    one = QuotaPolicy(free=1, pro=5)
+    assert quota_exhausted(engine, one, "TPEEK", now=now) is None  # a new workspace
+    assert quota_exhausted(engine, QuotaPolicy(free=0, pro=5), "TPEEK", now=now) is not None
+    reserve(engine, one, team="TPEEK", key="p1", now=now)
+    exhausted = quota_exhausted(engine, one, "TPEEK", now=now)
+    assert exhausted is not None and exhausted.resets_at == datetime(2026, 6, 1, tzinfo=UTC)
+    assert isinstance(reserve(engine, one, team="TPEEK", key="p2", now=now), QuotaExhausted)
+    # a new month: the form is offered again
+    assert quota_exhausted(engine, one, "TPEEK", now=datetime(2026, 6, 1, tzinfo=UTC)) is None
