@@ -1,0 +1,427 @@
+"""`python -m bench [ack|quota|writer|limiter|profile ...]`: run the benchmarks (all of them by
+default), print one table (figure, value, target, met?) and write it to bench/README.md with
+the date, the machine and the command behind each figure.
+
+Each part's latest figures are kept in bench/results.json, so running one part refreshes its
+rows and leaves the others' (with their own dates) in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import bench.services  # noqa: F401 - puts the repository and tests/ on sys.path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results.json"
+README = HERE / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+PY = ".venv/bin/python"
+
+
+@dataclass
+class Row:
+    figure: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+    command: str = ""
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _verdict(met: bool | None) -> str:
+    return "" if met is None else ("yes" if met else "**no**")
+
+
+# --- the parts -------------------------------------------------------------------------------
+
+
+def run_limiter(args) -> tuple[list[Row], dict]:
+    from bench import limiter_bench as lb
+
+    f = lb.measure()
+    cmd = f"`{PY} -m bench limiter` (bench/limiter_bench.py)"
+    worst = max(
+        f[f"{dead}_{what}_max_ms"] for dead in ("refused", "silent") for what in ("check", "dedup")
+    )
+    rows = [
+        Row(
+            "limiter: rate-limit check on Redis, allowed (p50 / p99)",
+            f"{f['redis_allowed_p50_ms']:.2f} / {f['redis_allowed_p99_ms']:.2f} ms",
+            f"p99 < {lb.TARGET_P99_MS:g} ms",
+            f["redis_allowed_p99_ms"] < lb.TARGET_P99_MS,
+            cmd,
+        ),
+        Row(
+            "limiter: rate-limit check on Redis, denied (p50 / p99)",
+            f"{f['redis_denied_p50_ms']:.2f} / {f['redis_denied_p99_ms']:.2f} ms",
+            command=cmd,
+        ),
+        Row(
+            "limiter: de-duplication on Redis (p50 / p99)",
+            f"{f['redis_dedup_p50_ms']:.2f} / {f['redis_dedup_p99_ms']:.2f} ms",
+            command=cmd,
+        ),
+        Row(
+            "limiter: in-memory check, allowed (p50 / p99)",
+            f"{f['memory_allowed_p50_ms']:.3f} / {f['memory_allowed_p99_ms']:.3f} ms",
+            command=cmd,
+        ),
+        Row(
+            "limiter: fail-open against a dead or silent Redis, worst case",
+            f"{worst:.0f} ms",
+            f"< {lb.TARGET_FAIL_OPEN_MS:.0f} ms",
+            worst < lb.TARGET_FAIL_OPEN_MS,
+            cmd,
+        ),
+    ]
+    return rows, f
+
+
+def run_writer(args) -> tuple[list[Row], dict]:
+    from bench import writer_bench as wb
+
+    f = wb.measure_writer()
+    share_target = getattr(wb, "TARGET_FIRST_EMAIL_SHARE", 0.20)
+    tail_target = getattr(wb, "TARGET_AFTER_LAST_TOKEN", 0.300)
+    cmd = f"`{PY} -m bench writer` (bench/writer_bench.py)"
+    stream = float(f["stream_duration_s"])
+    rows = [
+        Row(
+            f"writer: time to first email ({f['tokens_per_second']:g} tokens/s stream)",
+            f"{f['first_email_s']:.2f} s of a {stream:.2f} s stream ({f['first_email_share']:.1%})",
+            f"<= {share_target:.0%} of the stream",
+            f["first_email_share"] <= share_target,
+            cmd,
+        ),
+        Row(
+            "writer: overhead after the model's last token (to the summary)",
+            f"{f['last_token_to_summary_s'] * 1000:.1f} ms "
+            f"(last email: {f['last_token_to_last_email_s'] * 1000:.1f} ms)",
+            f"<= {tail_target * 1000:.0f} ms",
+            f["last_token_to_summary_s"] <= tail_target,
+            cmd,
+        ),
+    ]
+    return rows, f
+
+
+def run_quota(args) -> tuple[list[Row], dict]:
+    from bench import quota_bench as qb
+
+    result = qb.measure(per_thread=args.quota_per_thread)
+    per = result["per_thread"]
+    flag = "" if per == qb.DEFAULT_PER_THREAD else f" --per-thread {per}"
+    cmd = f"`{PY} -m bench quota{flag}` (bench/quota_bench.py)"
+    scale = (
+        f", scaled down from {result['threads']} x {qb.FULL_PER_THREAD:,}"
+        if result["scaled_down"]
+        else ""
+    )
+    rows = []
+    for case in result["cases"].values():
+        name = "PostgreSQL" if case["backend"] == "postgresql" else "SQLite"
+        where = "1 workspace" if case["workspaces"] == 1 else f"{case['workspaces']} workspaces"
+        granted = case["limit_per_workspace"] * case["workspaces"]
+        rows.append(
+            Row(
+                f"quota: {name}, {where}, {case['threads']} threads x {per:,}{scale}",
+                f"{case['per_second']:.0f} reservations/s; {case['reserved']:,} granted of "
+                f"{case['attempts']:,} (limit {granted:,}), max used "
+                f"{case['max_used']:,}/{case['limit_per_workspace']:,}, "
+                f"{case['errors']} errors",
+                "zero over-grant (used = rows = limit)",
+                case["no_over_grant"],
+                cmd,
+            )
+        )
+    return rows, result
+
+
+def run_ack(args) -> tuple[list[Row], dict]:
+    from bench import ack_bench as ab
+
+    result = ab.measure(requests=args.requests)
+    ab.print_report(result)
+    flag = "" if args.requests == ab.REQUESTS else f" --requests {args.requests}"
+    cmd = f"`{PY} -m bench ack{flag}` (bench/ack_bench.py)"
+    phases, ratios = result["phases"], result["ratios"]
+    top = max(ab.CONCURRENCY)
+    rows = []
+    for kind in ab.KINDS:
+        label = "modal submission" if kind == "submission" else "`/coldcopy` command"
+        for clients in ab.CONCURRENCY:
+            for app in ("coldcopy", "bare"):
+                f = phases[f"{app}.{kind}.c{clients}"]
+                gated = (app, kind, clients) == ("coldcopy", "submission", top)
+                rows.append(
+                    Row(
+                        f"ack: {label}, {clients} concurrent, "
+                        f"{'ColdCopy' if app == 'coldcopy' else 'bare Bolt'}",
+                        f"p50 {f['p50_ms']:.1f} / p95 {f['p95_ms']:.1f} / p99 "
+                        f"{f['p99_ms']:.1f} ms; {f['rps']:.0f} req/s"
+                        + (f"; {f['failures']} failed" if f["failures"] else ""),
+                        f"p99 <= {ab.TARGET_SUBMISSION_P99_MS:.0f} ms" if gated else "",
+                        f["p99_ms"] <= ab.TARGET_SUBMISSION_P99_MS if gated else None,
+                        cmd,
+                    )
+                )
+            r = ratios[f"{kind}.c{clients}"]
+            gated = kind == "submission" and clients == top
+            rows.append(
+                Row(
+                    f"ack: {label}, {clients} concurrent, ColdCopy / bare",
+                    f"p99 {r['p99']:.2f}x; req/s {r['rps']:.2f}x",
+                    f"p99 <= {ab.TARGET_RATIO}x" if gated else "",
+                    r["p99"] <= ab.TARGET_RATIO if gated else None,
+                    cmd,
+                )
+            )
+    lags = result["views_open_lag"]
+    worst = max(lag["max_s"] for lag in lags.values())
+    late = sum(lag["late"] for lag in lags.values())
+    sent = sum(lag["opened"] for lag in lags.values())
+    rows.append(
+        Row(
+            "ack: `/coldcopy` sent -> views.open reaches Slack, p99 at "
+            + " / ".join(f"{c}" for c in ab.CONCURRENCY)
+            + " concurrent",
+            " / ".join(f"{lags[f'c{c}']['p99_s']:.2f}" for c in ab.CONCURRENCY)
+            + f" s (max {worst:.2f} s); {late:,} of {sent:,} later than "
+            f"{ab.TRIGGER_EXPIRY_S:.0f} s",
+            f"< {ab.TRIGGER_EXPIRY_S:.0f} s (trigger_id expiry)",
+            worst < ab.TRIGGER_EXPIRY_S,
+            cmd,
+        )
+    )
+    rows.append(
+        Row(
+            "ack: forms opened per second (views.open calls the app completed, per phase) at "
+            + " / ".join(f"{c}" for c in ab.CONCURRENCY)
+            + " concurrent",
+            " / ".join(f"{lags[f'c{c}']['opened_per_s']:.0f}" for c in ab.CONCURRENCY) + " /s",
+            command=cmd,
+        )
+    )
+    return rows, result
+
+
+def run_profile(args) -> tuple[list[Row], dict]:
+    from bench import profile_ack as pa
+
+    result = pa.measure(args.profile_submissions, show_lines=60)
+    cmd = f"`{PY} -m bench.profile_ack` (bench/profile_ack.py)"
+    shares = sorted(result["step_shares"].items(), key=lambda kv: -kv[1])
+    rows = [
+        Row(
+            "profile: one submission in-process (no HTTP), PostgreSQL + Redis",
+            f"{result['served_ms']:.1f} ms as served (process_before_response="
+            f"{result['process_before_response']}), {result['poll_sleep_ms']:.1f} ms of it in "
+            f"Bolt's ack polling; all its work in one thread {result['inline_ms']:.1f} ms",
+            command=cmd,
+        ),
+        Row(
+            "profile: where a submission's time goes",
+            "; ".join(f"{label} {share:.0%}" for label, share in shares[:5]),
+            command=cmd,
+        ),
+        Row(
+            "profile: `/coldcopy`, ack + the form + views.open (after the ack, on a Bolt "
+            "listener thread)",
+            f"{result['command_ms']:.1f} ms: "
+            + "; ".join(
+                f"{label} {share:.0%}"
+                for label, share in sorted(
+                    result["command_step_shares"].items(), key=lambda kv: -kv[1]
+                )[:4]
+            ),
+            command=cmd,
+        ),
+    ]
+    return rows, result
+
+
+PARTS: dict[str, Callable] = {
+    "limiter": run_limiter,
+    "writer": run_writer,
+    "quota": run_quota,
+    "ack": run_ack,
+    "profile": run_profile,
+}
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "cpu": model,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+    }
+
+
+def busy_elsewhere(seconds: float = 2.0) -> float:
+    """Share of the machine's CPU in use while this process sits idle: other work that the
+    figures share the cores with (the 1-minute load average also counts our previous part)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields[:8]) - idle, sum(fields[:8])
+
+    busy0, total0 = sample()
+    time.sleep(seconds)
+    busy1, total1 = sample()
+    return (busy1 - busy0) / max(1, total1 - total0)
+
+
+def code_version() -> str:
+    """The commit the figures were measured on, marked when bot/ or storage/ had changes."""
+    root = HERE.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "bot", "storage"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "?"
+    return (commit or "?") + (" + uncommitted changes" if dirty else "")
+
+
+def load_results() -> dict:
+    if RESULTS.exists():
+        return json.loads(RESULTS.read_text())
+    return {"parts": {}}
+
+
+def render(results: dict) -> str:
+    rows = [Row(**row) for part in PARTS for row in results["parts"].get(part, {}).get("rows", [])]
+    m = results.get("machine", machine())
+    lines = [
+        "| figure | value | target | met? | command |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.figure} | {row.value} | {row.target} | {_verdict(row.met)} | {row.command} |"
+        )
+    lines.append("")
+    lines.append(
+        f"Machine: {m['cores']} cores (os.cpu_count()), {m['memory_gib']} GiB memory "
+        f"(/proc/meminfo), {m['cpu'] or 'unknown CPU'}; Python {m['python']}, {m['os']}."
+    )
+    lines.append("")
+    lines.append("| part | run at (UTC) | code | took | CPU busy with other work just before |")
+    lines.append("|---|---|---|---|---|")
+    for part in PARTS:
+        info = results["parts"].get(part)
+        if info:
+            lines.append(
+                f"| {part} | {info['date']} | {info.get('code', '?')} | {info['seconds']:.0f} s "
+                f"| {_share(info.get('busy_before'))} |"
+            )
+    return "\n".join(lines)
+
+
+def print_table(results: dict) -> None:
+    rows = [Row(**row) for part in PARTS for row in results["parts"].get(part, {}).get("rows", [])]
+    width = max((len(r.figure) for r in rows), default=10)
+    print()
+    print(f"{'figure':<{width}}  {'value':<60}  {'target':<32}  met?")
+    for r in rows:
+        met = "" if r.met is None else ("yes" if r.met else "NO")
+        print(f"{r.figure:<{width}}  {r.value:<60}  {r.target:<32}  {met}")
+
+
+def write_readme(table: str) -> None:
+    text = README.read_text() if README.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START not in text or END not in text:
+        text += f"\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "parts", nargs="*", metavar="PART", help=f"any of {', '.join(PARTS)} (default: all)"
+    )
+    parser.add_argument("--requests", type=int, default=None, help="ack: requests per phase")
+    parser.add_argument("--quota-per-thread", type=int, default=None)
+    parser.add_argument("--profile-submissions", type=int, default=None)
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="print the table only; leave bench/README.md and results.json as they are",
+    )
+    args = parser.parse_args(argv)
+    unknown = [p for p in args.parts if p not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    from bench import ack_bench, profile_ack, quota_bench
+
+    args.requests = args.requests or ack_bench.REQUESTS
+    args.quota_per_thread = args.quota_per_thread or quota_bench.DEFAULT_PER_THREAD
+    args.profile_submissions = args.profile_submissions or profile_ack.SUBMISSIONS
+    chosen = args.parts or list(PARTS)
+    results = load_results()
+    results["machine"] = machine()
+    for part in chosen:
+        print(f"\n##### {part}", flush=True)
+        busy = busy_elsewhere()
+        code = code_version()
+        started = time.monotonic()
+        rows, figures = PARTS[part](args)
+        results["parts"][part] = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+            "seconds": time.monotonic() - started,
+            "busy_before": busy,
+            "code": code,
+            "rows": [asdict(r) for r in rows],
+            "figures": figures,
+        }
+        if not args.no_record:
+            RESULTS.write_text(json.dumps(results, indent=1, default=str) + "\n")
+        print(f"{part} took {results['parts'][part]['seconds']:.0f} s", flush=True)
+    print_table(results)
+    if not args.no_record:
+        write_readme(render(results))
+        print(f"\nwritten to {README.relative_to(HERE.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,519 @@
+"""Benchmark of the ack path: signed `/coldcopy` commands and brief submissions sent to a real
+`coldcopy serve` process (PostgreSQL, Redis, RQ, the local FakeSlack), and the same load sent to
+a bare Bolt app served the same way whose listeners only ack (bench/bare_bolt.py).
+
+    python -m bench.ack_bench [--requests 2000] [--concurrency 1 16 64] [--threads 32]
+
+Every submission has its own view id and comes from one of many users over many workspaces,
+with the quota and the rate limits set so high that every one is accepted: each is a full
+reservation + rate-limit check + RQ enqueue. No worker runs, so only the ack path is measured.
+A fresh PostgreSQL database is created for the run and dropped after; the bench Redis database
+is flushed before and after.
+
+The load generator runs in this process: one thread per concurrent client, each holding one
+keep-alive http.client connection, sending pre-signed requests back to back (closed loop).
+It shares the machine's cores with the server, PostgreSQL, Redis and the fake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
+
+# isort: split
+# bench.services has put tests/ on sys.path for the harness.
+from bench.fake_slack_process import FakeSlackProcess
+from bot.modal import brief_view
+from harness import SignedSlackClient
+
+SIGNING_SECRET = "bench-signing-secret"
+WEB_THREADS = 32
+CONCURRENCY = (1, 16, 64)
+REQUESTS = 2_000
+WARMUP = 100
+WORKSPACES = 200
+USERS_PER_WORKSPACE = 25
+KINDS = ("submission", "slash")
+TARGET_SUBMISSION_P99_MS = 100.0
+TARGET_RATIO = 1.5
+TRIGGER_EXPIRY_S = 3.0  # Slack's trigger_id is good for 3 seconds: views.open must beat it
+
+BRIEF = {
+    "company": "Northwind Logistics",
+    "job_title": "Head of Operations",
+    "problem": "Dispatchers re-key every order into three systems.",
+    "product": "RouteSync connects order intake to dispatch.",
+    "benefit": "Cuts order handling time by 40%.",
+    "call_to_action": "A 15-minute call next week",
+}
+
+Request = tuple[bytes, dict[str, str], str]  # body, headers, trigger id
+
+
+class SignedRequests(SignedSlackClient):
+    """The harness's signed Slack payloads, captured instead of sent."""
+
+    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+        return body, headers or {}
+
+    def slash_request(self, team: str, user: str) -> Request:
+        self.team_id = team
+        body, headers = self.slash("", user=user, channel="C1")
+        return body, headers, parse_qs(body.decode())["trigger_id"][0]
+
+    def submission_request(self, team: str, user: str, view: dict, view_id: str) -> Request:
+        self.team_id = team
+        body, headers = self.submit(view, BRIEF, user=user, view_id=view_id)
+        return body, headers, ""
+
+
+def build_requests(kind: str, count: int, run: str, builder: SignedRequests) -> list[Request]:
+    """`count` requests spread round-robin over the workspaces and their users."""
+    view = brief_view(None, "C1")
+    requests: list[Request] = []
+    for i in range(count):
+        team = f"T{run}{i % WORKSPACES:03d}"
+        user = f"U{(i // WORKSPACES) % USERS_PER_WORKSPACE:03d}"
+        if kind == "slash":
+            requests.append(builder.slash_request(team, user))
+        else:
+            requests.append(builder.submission_request(team, user, view, f"V{run}{i:07d}"))
+    return requests
+
+
+@dataclass
+class Phase:
+    app: str
+    kind: str
+    concurrency: int
+    latencies_ms: list[float]
+    sent_at: list[float]  # time.monotonic() when each request was sent
+    failures: int
+    wall_s: float
+    server_cpu_s: float
+    client_cpu_s: float
+
+    def figures(self) -> dict[str, float]:
+        n = len(self.latencies_ms)
+        return {
+            "requests": n,
+            "failures": self.failures,
+            "p50_ms": percentile(self.latencies_ms, 50),
+            "p95_ms": percentile(self.latencies_ms, 95),
+            "p99_ms": percentile(self.latencies_ms, 99),
+            "max_ms": max(self.latencies_ms),
+            "rps": n / self.wall_s,
+            "server_cpu_ms_per_request": 1000 * self.server_cpu_s / n,
+            "client_cpu_share": self.client_cpu_s / self.wall_s / (os.cpu_count() or 1),
+        }
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drive(
+    port: int,
+    requests: list[Request],
+    concurrency: int,
+    accepted: Callable[[int, bytes], bool],
+    server_pid: int,
+) -> tuple[list[float], list[float], int, float, float, float]:
+    """Send every request, `concurrency` at a time, each client on its own keep-alive
+    connection; returns latencies (ms), send times, failures, wall, server and client CPU."""
+    n = len(requests)
+    latencies = [0.0] * n
+    sent_at = [0.0] * n
+    failed = [False] * n
+    next_index = itertools.count()  # next() on a count is atomic under the GIL
+    ready = threading.Barrier(concurrency + 1)
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ready.wait()
+        while (i := next(next_index)) < n:
+            body, headers, _ = requests[i]
+            sent_at[i] = time.monotonic()
+            started = time.perf_counter()
+            try:
+                conn.request("POST", "/slack/events", body, headers)
+                response = conn.getresponse()
+                data = response.read()
+                failed[i] = not accepted(response.status, data)
+                if response.will_close:
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            except (OSError, http.client.HTTPException):
+                failed[i] = True
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            latencies[i] = (time.perf_counter() - started) * 1000
+        conn.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    server_cpu = process_cpu_seconds(server_pid)
+    client_cpu = time.process_time()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    return (
+        latencies,
+        sent_at,
+        sum(failed),
+        wall,
+        process_cpu_seconds(server_pid) - server_cpu,
+        time.process_time() - client_cpu,
+    )
+
+
+def coldcopy_answers_in_request_thread() -> bool:
+    """Whether ColdCopy's Bolt app is built with `process_before_response` (acks from the
+    request thread, slow work in lazy listeners); the bare baseline is built the same way."""
+    from bot.app import build_app
+    from bot.config import Settings
+    from bot.runtime import build_runtime
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            _env_file=None,
+            slack_bot_token="xoxb-bench",
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url="http://127.0.0.1:9/api/",
+            anthropic_api_key="sk-ant-bench",
+            database_url=f"sqlite:///{tmp}/unused.db",  # never connected to
+        )
+        rt = build_runtime(settings)
+        try:
+            return build_app(rt, token_verification=False).process_before_response
+        finally:
+            rt.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen
+    port: int
+    log_path: Path
+
+
+@contextmanager
+def served(name: str, args: list[str], env: dict[str, str], logs: Path) -> Iterator[Server]:
+    """A server subprocess on a free port, up once GET /healthz answers; SIGTERM at the end."""
+    port = free_port()
+    log_path = logs / f"{name}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=logs,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"{name} exited:\n{log_path.read_text()}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{name} did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield Server(name, proc, port, log_path)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _accepts_submission(status: int, body: bytes) -> bool:
+    # ColdCopy's answer for an accepted brief replaces the form with the "writing" view.
+    return status == 200 and b"Writing your sequence" in body
+
+
+def _plain_ack(status: int, body: bytes) -> bool:
+    return status == 200
+
+
+def measure(
+    *,
+    requests: int = REQUESTS,
+    concurrency: tuple[int, ...] = CONCURRENCY,
+    web_threads: int = WEB_THREADS,
+    verbose: bool = True,
+) -> dict:
+    """Both apps, both request kinds, each concurrency level; figures per phase and ratios."""
+    say = print if verbose else (lambda *a, **k: None)
+    run = uuid.uuid4().hex[:4]
+    builder = SignedRequests("http://unused", SIGNING_SECRET)
+    phases: list[Phase] = []
+    lags: dict[str, dict[str, float]] = {}
+    in_request_thread = coldcopy_answers_in_request_thread()
+    say(f"ColdCopy's Bolt app: process_before_response={in_request_thread} (the baseline too)")
+    with ExitStack() as stack:
+        database_url = stack.enter_context(fresh_postgres("coldcopy_bench_ack"))
+        redis_url = stack.enter_context(flushed_redis())
+        slack = stack.enter_context(FakeSlackProcess())
+        builder.response_base = slack.response_base
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="coldcopy-ack-")))
+        base_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(ROOT),
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack.base_url,
+        }
+        coldcopy_env = base_env | {
+            "ANTHROPIC_API_KEY": "sk-ant-bench",
+            "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",  # never called: no worker runs
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "COLDCOPY_FREE_QUOTA": "1000000000",
+            "COLDCOPY_USER_RATE": "100000/minute",
+            "COLDCOPY_WORKSPACE_RATE": "100000/minute",
+            "COLDCOPY_WEB_THREADS": str(web_threads),
+            "COLDCOPY_STUCK_AFTER": "86400",  # the sweeper must not re-dispatch during the run
+        }
+        servers = {
+            "bare": stack.enter_context(
+                served(
+                    "bare",
+                    ["bench.bare_bolt", "--threads", str(web_threads)]
+                    + (["--process-before-response"] if in_request_thread else []),
+                    base_env,
+                    logs,
+                )
+            ),
+            "coldcopy": stack.enter_context(
+                served("coldcopy", ["bot.cli", "serve"], coldcopy_env, logs)
+            ),
+        }
+        # Warm up both: connection pools filled, Lua scripts loaded, code paths imported.
+        for server in servers.values():
+            for kind in KINDS:
+                batch = build_requests(kind, WARMUP, run + "w", builder)
+                drive(server.port, batch, 16, _plain_ack, server.proc.pid)
+        _drain(slack, servers["coldcopy"], WARMUP)
+
+        for kind in KINDS:
+            for clients in concurrency:
+                for app in ("bare", "coldcopy"):
+                    server = servers[app]
+                    slack.reset()
+                    batch = build_requests(kind, requests, f"{run}{app[0]}{clients}", builder)
+                    check = (
+                        _accepts_submission
+                        if (app, kind) == ("coldcopy", "submission")
+                        else _plain_ack
+                    )
+                    latencies, sent_at, failures, wall, server_cpu, client_cpu = drive(
+                        server.port, batch, clients, check, server.proc.pid
+                    )
+                    phase = Phase(
+                        app,
+                        kind,
+                        clients,
+                        latencies,
+                        sent_at,
+                        failures,
+                        wall,
+                        server_cpu,
+                        client_cpu,
+                    )
+                    phases.append(phase)
+                    f = phase.figures()
+                    say(
+                        f"{app:<9}{kind:<11} c={clients:<3} p50 {f['p50_ms']:7.1f} ms  "
+                        f"p95 {f['p95_ms']:7.1f}  p99 {f['p99_ms']:7.1f}  {f['rps']:7.0f} req/s  "
+                        f"server {f['server_cpu_ms_per_request']:.2f} ms CPU/req  "
+                        f"client {f['client_cpu_share']:.0%} of the CPUs  failures {failures}"
+                    )
+                    if (app, kind) == ("coldcopy", "slash"):
+                        lag = _views_open_lag(slack, server, batch, sent_at)
+                        lags[f"c{clients}"] = lag
+                        say(
+                            f"{'':<20} command -> views.open p50 {lag['p50_s']:.2f} s, "
+                            f"p99 {lag['p99_s']:.2f} s, max {lag['max_s']:.2f} s; "
+                            f"{lag['late']} of {lag['opened']} later than "
+                            f"{TRIGGER_EXPIRY_S:.0f} s (the trigger would have expired); "
+                            f"{lag['opened_per_s']:.0f} forms opened/s"
+                        )
+                    time.sleep(0.5)
+        generations = _count_generations(database_url)
+        violations = slack.violations()
+    result = _summarise(phases, lags, generations, violations, requests, web_threads)
+    result["process_before_response"] = in_request_thread
+    return result
+
+
+def _drain(slack: FakeSlackProcess, server: Server, expected: int, timeout: float = 120) -> float:
+    """Wait for the views.open calls ColdCopy makes after acking; returns how long it took."""
+    started = time.monotonic()
+    while slack.count("views.open") < expected:
+        if time.monotonic() - started > timeout:
+            raise SystemExit(
+                f"only {slack.count('views.open')} of {expected} views.open calls arrived; "
+                f"see {server.log_path}"
+            )
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _views_open_lag(
+    slack: FakeSlackProcess, server: Server, batch: list[Request], sent_at: list[float]
+) -> dict[str, float]:
+    _drain(slack, server, len(batch))
+    opened = slack.opened()
+    lags = [opened[trigger] - sent for (_, _, trigger), sent in zip(batch, sent_at, strict=True)]
+    span = max(opened.values()) - min(sent_at)
+    return {
+        "opened": len(opened),
+        # How fast the app got forms open over the phase: its capacity when acks outrun it.
+        "opened_per_s": len(opened) / span,
+        "p50_s": percentile(lags, 50),
+        "p99_s": percentile(lags, 99),
+        "max_s": max(lags),
+        "late": sum(1 for lag in lags if lag > TRIGGER_EXPIRY_S),
+    }
+
+
+def _count_generations(database_url: str) -> int:
+    from sqlalchemy import func, select
+
+    from storage.db import make_engine, reading
+    from storage.models import Generation
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with reading(engine) as conn:
+            return conn.execute(select(func.count()).select_from(Generation.__table__)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def _summarise(
+    phases: list[Phase],
+    lags: dict,
+    generations: int,
+    violations: int,
+    requests: int,
+    web_threads: int,
+) -> dict:
+    by_key = {f"{p.app}.{p.kind}.c{p.concurrency}": p.figures() for p in phases}
+    ratios = {}
+    for p in phases:
+        if p.app != "coldcopy":
+            continue
+        ours = by_key[f"coldcopy.{p.kind}.c{p.concurrency}"]
+        bare = by_key[f"bare.{p.kind}.c{p.concurrency}"]
+        ratios[f"{p.kind}.c{p.concurrency}"] = {
+            "p99": ours["p99_ms"] / bare["p99_ms"],
+            "rps": ours["rps"] / bare["rps"],
+        }
+    submissions_sent = sum(
+        len(p.latencies_ms) for p in phases if (p.app, p.kind) == ("coldcopy", "submission")
+    )
+    return {
+        "phases": by_key,
+        "ratios": ratios,
+        "views_open_lag": lags,
+        "generations_written": generations,
+        "submissions_sent": submissions_sent + WARMUP,
+        "fake_slack_violations": violations,
+        "requests_per_phase": requests,
+        "web_threads": web_threads,
+    }
+
+
+def print_report(result: dict) -> None:
+    print()
+    print(
+        f"{'app':<9}{'kind':<11}{'conc':>5}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'req/s':>8}{'fail':>6}{'p99 x':>7}{'rps x':>7}"
+    )
+    for key, f in result["phases"].items():
+        app, kind, conc = key.split(".")
+        ratio = result["ratios"].get(f"{kind}.{conc}") if app == "coldcopy" else None
+        print(
+            f"{app:<9}{kind:<11}{conc[1:]:>5}{f['p50_ms']:9.1f}{f['p95_ms']:9.1f}"
+            f"{f['p99_ms']:9.1f}{f['rps']:8.0f}{f['failures']:6d}"
+            + (f"{ratio['p99']:7.2f}{ratio['rps']:7.2f}" if ratio else "")
+        )
+    print(
+        f"generations written: {result['generations_written']} "
+        f"(submissions sent incl. warm-up: {result['submissions_sent']}); "
+        f"FakeSlack violations: {result['fake_slack_violations']}"
+    )
+    top = max(c for c in (int(k.split(".c")[1]) for k in result["phases"]))
+    sub = result["phases"].get(f"coldcopy.submission.c{top}")
+    ratio = result["ratios"].get(f"submission.c{top}")
+    if sub and ratio:
+        print(
+            f"target: submission ack p99 <= {TARGET_SUBMISSION_P99_MS:.0f} ms at {top} "
+            f"concurrent: {sub['p99_ms']:.1f} ms, "
+            f"{'met' if sub['p99_ms'] <= TARGET_SUBMISSION_P99_MS else 'MISSED'}"
+        )
+        print(
+            f"target: submission ack p99 <= {TARGET_RATIO}x bare Bolt at {top} concurrent: "
+            f"{ratio['p99']:.2f}x, {'met' if ratio['p99'] <= TARGET_RATIO else 'MISSED'}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=REQUESTS, help="per phase")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY))
+    parser.add_argument("--threads", type=int, default=WEB_THREADS, help="waitress threads")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    result = measure(
+        requests=args.requests, concurrency=tuple(args.concurrency), web_threads=args.threads
+    )
+    print_report(result)
+    print(f"ack benchmark took {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The baseline for the ack benchmark: a bare Bolt app whose listeners only ack, served exactly
+as `coldcopy serve` serves ColdCopy (waitress, the same thread count, Bolt's WSGI
+SlackRequestHandler, the same signing secret, a token checked once with auth.test, and the
+same `process_before_response` as ColdCopy's app, which the ack benchmark reads and passes on).
+
+    python -m bench.bare_bolt --port 3100 --threads 32 [--process-before-response]
+    # env: SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, SLACK_API_URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+
+from slack_bolt import Ack, App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from waitress.server import create_server
+
+COMMAND = "/coldcopy"
+BRIEF_VIEW = "coldcopy_brief"
+
+
+def build_bare_app(process_before_response: bool = False) -> App:
+    client = WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"])
+    app = App(
+        signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+        client=client,
+        process_before_response=process_before_response,
+    )
+
+    @app.command(COMMAND)
+    def command(ack: Ack):
+        ack()
+
+    @app.view(BRIEF_VIEW)
+    def submission(ack: Ack):
+        ack()
+
+    return app
+
+
+def health_then_slack(slack: SlackRequestHandler):
+    """GET /healthz for the start-up probe; everything else to Bolt, as ColdCopy routes it."""
+
+    def wsgi(environ, start_response):
+        if environ.get("PATH_INFO") == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+            return [b"ok"]
+        return slack(environ, start_response)
+
+    return wsgi
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--process-before-response", action="store_true")
+    args = parser.parse_args()
+    server = create_server(
+        health_then_slack(SlackRequestHandler(build_bare_app(args.process_before_response))),
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        ident="bare-bolt",
+    )
+
+    def stop(signum, _frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    server.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The local FakeSlack in a process of its own, so the Web API calls the app makes after its
+ack (views.open) cost the fake's CPU, not the load generator's GIL.
+
+The parent drives it over stdin/stdout, one line each way: `count <method>`, `opened` (JSON:
+trigger id -> when views.open arrived, on the machine-wide monotonic clock), `reset`,
+`violations`; closing stdin stops it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from bench.services import ROOT
+
+
+class FakeSlackProcess:
+    """`with FakeSlackProcess() as slack:` -> `slack.base_url`, `slack.count("views.open")`."""
+
+    def __enter__(self) -> FakeSlackProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.fake_slack_process"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.base_url, self.response_base = self.proc.stdout.readline().split()
+        return self
+
+    def _ask(self, line: str) -> str:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def count(self, method: str) -> int:
+        return int(self._ask(f"count {method}"))
+
+    def opened(self) -> dict[str, float]:
+        """trigger_id -> time.monotonic() at which views.open with it reached the fake."""
+        return json.loads(self._ask("opened"))
+
+    def violations(self) -> int:
+        return int(self._ask("violations"))
+
+    def reset(self) -> None:
+        self._ask("reset")
+
+    def __exit__(self, *exc_info) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def main() -> None:
+    from fakes.slack import FakeSlack
+
+    with FakeSlack() as slack:
+        print(slack.base_url, slack.response_url_base, flush=True)
+        for line in sys.stdin:
+            command, _, argument = line.strip().partition(" ")
+            if command == "count":
+                answer = str(len(slack.calls_to(argument)))
+            elif command == "opened":
+                answer = json.dumps(
+                    {c.params.get("trigger_id"): c.at for c in slack.calls_to("views.open")}
+                )
+            elif command == "violations":
+                answer = str(len(slack.violations))
+            elif command == "reset":
+                slack.reset()
+                answer = "ok"
+            else:
+                answer = "?"
+            print(answer, flush=True)
+
+
+if __name__ == "__main__":
+    import bench.services  # noqa: F401 - puts tests/ on sys.path for the fakes
+
+    main()
