@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_bolt.oauth.oauth_settings import OAuthSettings
@@ -24,6 +25,14 @@ BOT_SCOPES = (
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 OAUTH_STATE_SECONDS = 600
+
+
+def _lazy_pool(settings) -> ThreadPoolExecutor:
+    # Lazy listeners mostly wait on Slack (views.open, uploads): Bolt's default of five
+    # threads would queue forms past their trigger's 3 seconds under a burst.
+    return ThreadPoolExecutor(
+        max_workers=max(8, settings.web_threads), thread_name_prefix="slack-lazy"
+    )
 
 
 def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
@@ -50,6 +59,7 @@ def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
             oauth_settings=oauth,
             installation_store=rt.installation_store,
             process_before_response=True,
+            listener_executor=_lazy_pool(settings),
             logger=logging.getLogger("coldcopy.bolt"),
         )
     else:
@@ -59,6 +69,7 @@ def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
             client=make_slack_client(settings, settings.slack_bot_token),
             token_verification_enabled=token_verification,
             process_before_response=True,
+            listener_executor=_lazy_pool(settings),
             logger=logging.getLogger("coldcopy.bolt"),
         )
     listeners.register(app, rt)

@@ -145,16 +145,28 @@ def read_submission(view: dict) -> Submission:
     return Submission(fields=fields, channel_id=channel)
 
 
+@functools.cache
+def _message_view_template(close: str) -> str:
+    return json.dumps(
+        _view([SectionBlock(text=MarkdownTextObject(text="-"))], submit=None, close=close)
+    )
+
+
+def _message_view(text: str, close: str = "Close") -> dict:
+    """A one-section modal; the template is validated once, the text checked here."""
+    if not 0 < len(text) <= K.MAX_SECTION_TEXT:
+        raise ValueError(f"a section holds 1 to {K.MAX_SECTION_TEXT} characters")
+    view = json.loads(_message_view_template(close))
+    view["blocks"][0]["text"]["text"] = text
+    return view
+
+
 def writing_view(company: str, channel_id: str) -> dict:
-    blocks: list[Block] = [
-        SectionBlock(
-            text=MarkdownTextObject(
-                text=f":writing_hand: Writing your sequence for *{escape(company)}*. It will "
-                f"appear in <#{channel_id}> in a few seconds, one email at a time."
-            )
-        )
-    ]
-    return _view(blocks, submit=None, close="Done")
+    return _message_view(
+        f":writing_hand: Writing your sequence for *{escape(company)}*. It will "
+        f"appear in <#{channel_id}> in a few seconds, one email at a time.",
+        close="Done",
+    )
 
 
 def upgrade_view(exhausted: QuotaExhausted, billing_enabled: bool) -> dict:
@@ -162,7 +174,7 @@ def upgrade_view(exhausted: QuotaExhausted, billing_enabled: bool) -> dict:
 
 
 def message_view(text: str) -> dict:
-    return _view([SectionBlock(text=MarkdownTextObject(text=text))], submit=None, close="Close")
+    return _message_view(text)
 
 
 def checkout_view(message) -> dict:
