@@ -41,6 +41,7 @@ from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
 # bench.services has put tests/ on sys.path for the harness.
 from bench.fake_slack_process import FakeSlackProcess
 from bot.modal import brief_view
+from harness import SAMPLE_BRIEF as BRIEF
 from harness import SignedSlackClient
 
 SIGNING_SECRET = "bench-signing-secret"
@@ -55,14 +56,6 @@ TARGET_SUBMISSION_P99_MS = 100.0
 TARGET_RATIO = 1.5
 TRIGGER_EXPIRY_S = 3.0  # Slack's trigger_id is good for 3 seconds: views.open must beat it
 
-BRIEF = {
-    "company": "Northwind Logistics",
-    "job_title": "Head of Operations",
-    "problem": "Dispatchers re-key every order into three systems.",
-    "product": "RouteSync connects order intake to dispatch.",
-    "benefit": "Cuts order handling time by 40%.",
-    "call_to_action": "A 15-minute call next week",
-}
 
 Request = tuple[bytes, dict[str, str], str]  # body, headers, trigger id
 

@@ -29,7 +29,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.services import fresh_postgres
+from bench.services import fresh_postgres  # also puts tests/ on sys.path
+from harness import SAMPLE_BRIEF
 from storage.db import make_engine, reading
 from storage.migrate import upgrade
 from storage.models import Generation, QuotaState, Workspace
@@ -46,15 +47,7 @@ FULL_PER_THREAD = 10_000
 # What fits four cases in well under five minutes on 2 cores (measured: see bench/README.md).
 DEFAULT_PER_THREAD = 750
 SPREAD_WORKSPACES = 100
-BRIEF = {
-    "company": "Northwind Logistics",
-    "job_title": "Head of Operations",
-    "problem": "Dispatchers re-key every order into three systems.",
-    "product": "RouteSync connects order intake to dispatch.",
-    "benefit": "Cuts order handling time by 40%.",
-    "call_to_action": "A 15-minute call next week",
-    "tone": "Professional",
-}
+BRIEF = {**SAMPLE_BRIEF, "tone": "Professional"}
 G = Generation.__table__
 W = Workspace.__table__
 

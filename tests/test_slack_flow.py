@@ -18,18 +18,11 @@ from bot.writer import DEFAULT_MAX_RETRIES
 from conftest import make_settings
 from fakes.anthropic import FakeAnthropic, sample_sequence
 from fakes.slack import FakeSlack
-from harness import ServedApp
+from harness import SAMPLE_BRIEF, ServedApp
 from storage.db import reading
 from storage.models import Generation, Workspace
 
-BRIEF = {
-    "company": "Northwind Logistics",
-    "job_title": "Head of Operations",
-    "problem": "Dispatchers re-key every order into three systems.",
-    "product": "RouteSync connects order intake to dispatch.",
-    "benefit": "Cuts order handling time by 40%.",
-    "call_to_action": "A 15-minute call next week",
-}
+BRIEF = SAMPLE_BRIEF
 
 
 @pytest.fixture
