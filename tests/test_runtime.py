@@ -158,13 +158,12 @@ def test_readyz_is_503_when_redis_is_unreachable(slack, claude, sqlite_engine):
         assert ready.json()["checks"]["redis"] == "unreachable"
 
 
-def test_readyz_is_503_when_the_database_is_unreachable(slack, claude, sqlite_engine, tmp_path):
-    with serve(slack, claude, sqlite_engine) as app:
-        app.rt.engine.dispose()
-        app.rt.engine = type(sqlite_engine)  # replaced below with an engine that cannot connect
-        from storage.db import make_engine
+def test_readyz_is_503_when_the_database_is_unreachable(slack, claude, sqlite_engine):
+    from storage.db import make_engine
 
-        app.rt.engine = make_engine(f"sqlite:///{tmp_path}/missing-dir/x.db")
+    with serve(slack, claude, sqlite_engine) as app:
+        # The database goes away: a server on a port where nothing listens.
+        app.rt.engine = make_engine("postgresql://postgres@127.0.0.1:1/coldcopy")
         ready = app.request("GET", "/readyz")
         assert ready.status == 503
         assert ready.json()["checks"]["database"].startswith("unreachable")
