@@ -191,9 +191,18 @@ def run_socket_mode(settings: Settings) -> int:
     rt = prepare(settings)
     sweeper = Sweeper(rt).start()
     handler = SocketModeHandler(build_app(rt), settings.slack_app_token)
+
+    def stop(signum, _frame) -> None:
+        log.info("shutting down (signal %d): finishing in-flight generations", signum)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         handler.start()
     finally:
+        with contextlib.suppress(Exception):
+            handler.close()
         sweeper.stop()
         rt.dispatch.shutdown(wait=True)
         rt.close()

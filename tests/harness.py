@@ -114,17 +114,9 @@ class SignedSlackClient:
     def interact(self, payload: dict, **kw) -> Reply:
         return self.signed_post(urlencode({"payload": json.dumps(payload)}), **kw)
 
-    def submit(
-        self,
-        view: dict,
-        values: dict,
-        *,
-        user: str = "U1",
-        view_id: str | None = None,
-        channel: str | None = "C1",
-    ) -> Reply:
-        """Submit `view` (as the app opened it) with `values`: field key -> typed text, plus
-        optional "tone" and "channel"."""
+    @staticmethod
+    def view_state(view: dict, values: dict, *, channel: str | None = "C1") -> dict:
+        """The `state.values` Slack sends when `view`'s inputs hold `values`."""
         state: dict = {}
         for block in view["blocks"]:
             if block.get("type") != "input":
@@ -154,6 +146,20 @@ class SignedSlackClient:
                 state[block_id] = {
                     action_id: {"type": "conversations_select", "selected_conversation": picked}
                 }
+        return state
+
+    def submit(
+        self,
+        view: dict,
+        values: dict,
+        *,
+        user: str = "U1",
+        view_id: str | None = None,
+        channel: str | None = "C1",
+    ) -> Reply:
+        """Submit `view` (as the app opened it) with `values`: field key -> typed text, plus
+        optional "tone" and "channel"."""
+        state = self.view_state(view, values, channel=channel)
         submitted = dict(view)
         submitted.update(
             id=view_id or view.get("id") or f"V{next(self._ids):06d}",
