@@ -18,6 +18,7 @@ from bot.blocks import plain_message, rate_limited_text, upgrade_message
 from bot.brief import BriefErrors
 from bot.limits import RateLimited
 from bot.listeners.billing_flow import STRIPE_DOWN, billing_link, send_upgrade_link
+from bot.listeners.ephemeral import reply
 from bot.modal import checkout_view, message_view
 from bot.runtime import Runtime
 from bot.submission import Accepted, QueueUnavailable, Submissions
@@ -66,11 +67,7 @@ def register(app: App, rt: Runtime, submissions: Submissions) -> None:
             return  # a double click: the first upload is on its way
         gen = get_generation(rt.engine, generation_id)
         if gen is None or gen.team_id != context.team_id or not gen.sequence:
-            respond(
-                text="That sequence is no longer available to export.",
-                response_type="ephemeral",
-                replace_original=False,
-            )
+            reply(respond, "That sequence is no longer available to export.")
             return
         company = (gen.brief or {}).get("company", "sequence")
         try:
@@ -85,21 +82,16 @@ def register(app: App, rt: Runtime, submissions: Submissions) -> None:
             )
         except SlackApiError as exc:
             count_error("files.upload_v2", exc)
-            respond(
-                text="I couldn't upload the CSV here. Check that ColdCopy is in this "
+            reply(
+                respond,
+                "I couldn't upload the CSV here. Check that ColdCopy is in this "
                 "channel and try again.",
-                response_type="ephemeral",
-                replace_original=False,
             )
 
     def retry(action: dict, respond: Respond, context: BoltContext):
         gen = get_generation(rt.engine, action.get("value") or "")
         if gen is None or gen.team_id != context.team_id or not gen.brief:
-            respond(
-                text="That brief is no longer available. Run /coldcopy to start again.",
-                response_type="ephemeral",
-                replace_original=False,
-            )
+            reply(respond, "That brief is no longer available. Run /coldcopy to start again.")
             return
         if gen.status != GenerationStatus.FAILED:
             return
@@ -113,12 +105,7 @@ def register(app: App, rt: Runtime, submissions: Submissions) -> None:
         )
         message = retry_answer(outcome, rt.billing.enabled)
         if message is not None:
-            respond(
-                text=message.text,
-                blocks=message.blocks,
-                response_type="ephemeral",
-                replace_original=False,
-            )
+            reply(respond, message)
 
     # Every click is acknowledged at once; the work (Stripe, uploads, a new generation)
     # runs lazily after the acknowledgement.

@@ -8,6 +8,7 @@ from slack_bolt import Respond
 
 from bot.billing import BillingError, NoCustomer
 from bot.blocks import Message, checkout_link_message, plain_message
+from bot.listeners.ephemeral import reply
 from bot.runtime import Runtime
 from storage.quota import workspace_usage
 
@@ -30,16 +31,11 @@ def billing_link(rt: Runtime, team_id: str, user_id: str) -> Message:
 
 def send_upgrade_link(rt: Runtime, respond: Respond, team_id: str, user_id: str) -> None:
     if not rt.billing.enabled:
-        respond(text=NOT_CONFIGURED, response_type="ephemeral", replace_original=False)
+        reply(respond, NOT_CONFIGURED)
         return
     try:
         message = billing_link(rt, team_id, user_id)
     except BillingError as exc:
         log.warning("no Stripe session: %s", exc, extra={"team_id": team_id})
         message = plain_message(str(exc) if isinstance(exc, NoCustomer) else STRIPE_DOWN)
-    respond(
-        text=message.text,
-        blocks=message.blocks,
-        response_type="ephemeral",
-        replace_original=False,
-    )
+    reply(respond, message)

@@ -12,6 +12,7 @@ from bot import slack_constants as K
 from bot.admins import AdminDirectory
 from bot.blocks import admin_status_message, help_message, member_status_message
 from bot.listeners.billing_flow import send_upgrade_link
+from bot.listeners.ephemeral import reply
 from bot.modal import brief_view, upgrade_view
 from bot.runtime import Runtime
 from bot.thread import count_error
@@ -71,7 +72,7 @@ def open_form(
     except SlackApiError as exc:
         count_error("views.open", exc)
         log.warning("could not open the form", extra={"team_id": context.team_id})
-        respond("Slack didn't let me open the form in time. Please run /coldcopy again.")
+        reply(respond, "Slack didn't let me open the form in time. Please run /coldcopy again.")
 
 
 def show_status(
@@ -85,4 +86,4 @@ def show_status(
         message = member_status_message(
             user_usage(rt.engine, rt.policy, context.team_id, context.user_id)
         )
-    respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
+    reply(respond, message)
