@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import redis
 from slack_sdk import WebClient
@@ -19,6 +20,10 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from sqlalchemy import Engine
 
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.billing import Billing
+    from bot.writer import Writer
 from bot.limits import Deduplicator, RateLimiter, connect_redis
 from storage.db import make_engine
 from storage.installations import WorkspaceInstallationStore
@@ -52,8 +57,8 @@ class Runtime:
     policy: QuotaPolicy
     limiter: RateLimiter
     dedup: Deduplicator
-    writer: object
-    billing: object
+    writer: Writer
+    billing: Billing
     redis: redis.Redis | None
     installation_store: SQLAlchemyInstallationStore | None
     dispatch: Callable[[str], None] = field(default=lambda _id: None)
