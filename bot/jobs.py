@@ -34,9 +34,9 @@ from storage.quota import (
     CommitRefused,
     Delivery,
     commit_generation,
+    quota_standing,
     record_usage,
     release_generation,
-    workspace_usage,
 )
 
 log = logging.getLogger(__name__)
@@ -49,16 +49,15 @@ NEVER_STARTED = "ColdCopy couldn't start writing this sequence: no worker picked
 NOT_COUNTED = " Nothing was counted against your quota."
 
 
-def _delivery(emails: list, summary: WriterSummary | None, model: str) -> Delivery:
-    usage = summary
+def _delivery(emails: list, summary: WriterSummary) -> Delivery:
     return Delivery(
         sequence=[email.as_dict() for email in emails],
-        model=getattr(usage, "model", model),
-        input_tokens=getattr(usage, "input_tokens", 0),
-        output_tokens=getattr(usage, "output_tokens", 0),
-        cache_creation_tokens=getattr(usage, "cache_creation_tokens", 0),
-        cache_read_tokens=getattr(usage, "cache_read_tokens", 0),
-        cost_usd=getattr(usage, "cost_usd", Delivery.cost_usd),
+        model=summary.model,
+        input_tokens=summary.input_tokens,
+        output_tokens=summary.output_tokens,
+        cache_creation_tokens=summary.cache_creation_tokens,
+        cache_read_tokens=summary.cache_read_tokens,
+        cost_usd=summary.cost_usd,
     )
 
 
@@ -100,11 +99,11 @@ def run_generation(rt: Runtime, generation_id: str) -> None:
             raise WriterError(
                 "invalid_output", f"{len(emails)} emails before the stream ended", usage=summary
             )
-        commit_generation(rt.engine, gen.id, _delivery(emails, summary, rt.settings.model))
+        commit_generation(rt.engine, gen.id, _delivery(emails, summary))
         GENERATIONS.labels(status=GenerationStatus.SUCCEEDED).inc()
         GENERATION_SECONDS.observe(time.monotonic() - started)
-        usage = workspace_usage(rt.engine, rt.policy, gen.team_id, top=0)
-        thread.finish(used=usage.used, limit=usage.limit)
+        standing = quota_standing(rt.engine, rt.policy, gen.team_id)
+        thread.finish(used=standing.used, limit=standing.limit)
         log.info("generation succeeded", extra=context)
     except WriterError as exc:
         log.warning("generation failed: %s", exc.kind, extra=context)
@@ -133,7 +132,7 @@ def _fail(
     """Give the unit back first (the user must never pay for a failure), then tell them."""
     released = release_generation(rt.engine, generation_id, error=reason)
     if usage is not None:
-        record_usage(rt.engine, generation_id, _delivery([], usage, rt.settings.model))
+        record_usage(rt.engine, generation_id, _delivery([], usage))
     if released:
         GENERATIONS.labels(status=GenerationStatus.FAILED).inc()
     if thread is None:

@@ -520,20 +520,41 @@ def all_team_ids(engine: Engine) -> list[str]:
         return list(conn.execute(select(W.c.team_id).order_by(W.c.team_id)).scalars())
 
 
-def quota_exhausted(
+@dataclass(frozen=True)
+class Standing:
+    """Where a workspace's quota stands right now, from one indexed read."""
+
+    plan: str
+    used: int
+    limit: int
+    resets_at: datetime
+
+
+def quota_standing(
     engine: Engine, policy: QuotaPolicy, team_id: str, *, now: datetime | None = None
-) -> QuotaExhausted | None:
-    """A read-only look, for showing the upgrade prompt instead of the form; never a gate
-    (the reservation is). One indexed read: it runs on every `/coldcopy`."""
+) -> Standing:
+    """Plan, used, limit and reset time, without the status view's per-user and token sums."""
     now = now or utcnow()
     with reading(engine) as conn:
         ws = conn.execute(_READ_QUOTA, {"team": team_id}).first()
     plan = ws.plan if ws is not None else Plan.FREE
     limit = _limit_of(policy, plan, ws.grace_until if ws is not None else None, now)
     if ws is None or ws.period_end <= now:
-        used, resets_at = 0, month_window(now)[1]  # a new workspace, or a new period
-    else:
-        used, resets_at = ws.used, ws.period_end
-    if used >= limit:
-        return QuotaExhausted(plan=plan, used=used, limit=limit, resets_at=resets_at)
+        return Standing(plan, 0, limit, month_window(now)[1])  # new workspace or new period
+    return Standing(plan, ws.used, limit, ws.period_end)
+
+
+def quota_exhausted(
+    engine: Engine, policy: QuotaPolicy, team_id: str, *, now: datetime | None = None
+) -> QuotaExhausted | None:
+    """A read-only look, for showing the upgrade prompt instead of the form; never a gate
+    (the reservation is). One indexed read: it runs on every `/coldcopy`."""
+    standing = quota_standing(engine, policy, team_id, now=now)
+    if standing.used >= standing.limit:
+        return QuotaExhausted(
+            plan=standing.plan,
+            used=standing.used,
+            limit=standing.limit,
+            resets_at=standing.resets_at,
+        )
     return None

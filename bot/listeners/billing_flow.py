@@ -10,7 +10,7 @@ from bot.billing import BillingError, NoCustomer
 from bot.blocks import Message, checkout_link_message, plain_message
 from bot.listeners.ephemeral import reply
 from bot.runtime import Runtime
-from storage.quota import workspace_usage
+from storage.billing import billing_account
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +23,10 @@ STRIPE_DOWN = "I couldn't reach Stripe just now. Please try again in a minute."
 
 def billing_link(rt: Runtime, team_id: str, user_id: str) -> Message:
     """Checkout for a free workspace, the customer portal for a paying one."""
-    usage = workspace_usage(rt.engine, rt.policy, team_id, top=0)
-    if usage.plan == "pro" and usage.stripe_customer_id:
+    account = billing_account(rt.engine, team_id)
+    if account.plan == "pro" and account.customer_id:
         return checkout_link_message(rt.billing.portal_url(team_id), portal=True)
-    return checkout_link_message(rt.billing.checkout_url(team_id, user_id, team_name=usage.name))
+    return checkout_link_message(rt.billing.checkout_url(team_id, user_id, team_name=account.name))
 
 
 def send_upgrade_link(rt: Runtime, respond: Respond, team_id: str, user_id: str) -> None:
