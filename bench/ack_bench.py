@@ -40,7 +40,7 @@ from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
 # isort: split
 # bench.services has put tests/ on sys.path for the harness.
 from bench.fake_slack_process import FakeSlackProcess
-from bot.modal import brief_view
+from bot.slack.modal import brief_view
 from harness import SAMPLE_BRIEF as BRIEF
 from harness import SignedSlackClient
 
@@ -187,9 +187,9 @@ def drive(
 def coldcopy_answers_in_request_thread() -> bool:
     """Whether ColdCopy's Bolt app is built with `process_before_response` (acks from the
     request thread, slow work in lazy listeners); the bare baseline is built the same way."""
-    from bot.app import build_app
-    from bot.config import Settings
-    from bot.runtime import build_runtime
+    from bot.runtime.config import Settings
+    from bot.runtime.wiring import build_runtime
+    from bot.slack.app import build_app
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -319,7 +319,7 @@ def measure(
                 )
             ),
             "coldcopy": stack.enter_context(
-                served("coldcopy", ["bot.cli", "serve"], coldcopy_env, logs)
+                served("coldcopy", ["bot.runtime.cli", "serve"], coldcopy_env, logs)
             ),
         }
         # Warm up both: connection pools filled, Lua scripts loaded, code paths imported.

@@ -1,5 +1,5 @@
-"""Benchmark of `bot.limits`: rate-limit check latency on local Redis and in memory, and what a
-check costs when it fails open against a dead or silent Redis.
+"""Benchmark of `bot.domain.limits`: rate-limit check latency on local Redis and in memory,
+and what a check costs when it fails open against a dead or silent Redis.
 
 Run: `.venv/bin/python bench/limiter_bench.py` (Redis at COLDCOPY_BENCH_REDIS_URL, default
 redis://127.0.0.1:6379/14). `measure()` returns the figures for a runner that gathers them.
@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import redis
 
-from bot.config import Settings
-from bot.limits import Allowed, Deduplicator, RateLimiter
+from bot.domain.limits import Allowed, Deduplicator, RateLimiter
+from bot.runtime.config import Settings
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 TARGET_P99_MS = 2.0
@@ -122,7 +122,7 @@ def measure(
     figures |= _latency(RateLimiter.from_settings(_settings(None)), checks, run, "memory")
 
     # Fail-open checks log one warning each by design; the figures are what matters here.
-    logging.getLogger("bot.limits").setLevel(logging.ERROR)
+    logging.getLogger("bot.domain.limits").setLevel(logging.ERROR)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         refused_port = probe.getsockname()[1]

@@ -33,8 +33,8 @@ from bench.services import flushed_redis, fresh_postgres
 # isort: split
 from bench.ack_bench import SIGNING_SECRET, SignedRequests, build_requests
 from bench.fake_slack_process import FakeSlackProcess
-from bot.config import Settings
-from bot.server import make_wsgi_app, prepare
+from bot.runtime.config import Settings
+from bot.runtime.server import make_wsgi_app, prepare
 
 SUBMISSIONS = 500
 COMMANDS = 300

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.brief import Brief  # noqa: E402
-from bot.writer import SequenceEmail, Writer, WriterSummary  # noqa: E402
+from bot.writing.brief import Brief  # noqa: E402
+from bot.writing.writer import SequenceEmail, Writer, WriterSummary  # noqa: E402
 from tests.fakes.anthropic import FakeAnthropic  # noqa: E402
 
 TOKENS_PER_SECOND = 80.0

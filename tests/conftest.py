@@ -16,7 +16,7 @@ import redis
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from bot.config import Settings
+from bot.runtime.config import Settings
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.quota import QuotaPolicy

@@ -15,10 +15,10 @@ from urllib.parse import urlencode
 from slack_sdk.signature import SignatureVerifier
 from waitress.server import create_server
 
-from bot import slack_constants as K
-from bot.jobs import start_dispatcher
-from bot.runtime import Runtime, build_runtime
-from bot.server import close_server, make_wsgi_app
+from bot.runtime.jobs import start_dispatcher
+from bot.runtime.server import close_server, make_wsgi_app
+from bot.runtime.wiring import Runtime, build_runtime
+from bot.slack import constants as K
 
 SIGNING_SECRET = "test-signing-secret"
 

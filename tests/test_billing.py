@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import OperationalError
 from stripe import WebhookSignature
 
-from bot.billing import (
+from bot.domain.billing import (
     PAST_DUE_GRACE,
     Billing,
     BillingDisabled,

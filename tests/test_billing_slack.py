@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot import slack_constants as K
+from bot.slack import constants as K
 from conftest import make_settings
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack

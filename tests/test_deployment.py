@@ -19,12 +19,12 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 import yaml
 
-from bot.app import INSTALL_PATH, REDIRECT_PATH
-from bot.cli import _parser
-from bot.config import PURPOSE
-from bot.metrics import REGISTRY
-from bot.runtime import build_runtime
-from bot.server import ColdCopyWSGI
+from bot.runtime.cli import _parser
+from bot.runtime.config import PURPOSE
+from bot.runtime.metrics import REGISTRY
+from bot.runtime.server import ColdCopyWSGI
+from bot.runtime.wiring import build_runtime
+from bot.slack.app import INSTALL_PATH, REDIRECT_PATH
 from conftest import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent

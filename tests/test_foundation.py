@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.config import ConfigError, load_settings
+from bot.runtime.config import ConfigError, load_settings
 from storage.db import make_engine
 from storage.migrate import pending, schema_drift, upgrade
 
@@ -28,7 +28,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def coldcopy(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "bot.runtime.cli", *args],
         cwd=cwd,
         env=clean_env(PYTHONPATH=str(ROOT), **env),
         capture_output=True,

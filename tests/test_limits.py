@@ -16,8 +16,8 @@ import pytest
 import redis
 from freezegun import freeze_time
 
-from bot.limits import Allowed, Deduplicator, RateLimited, RateLimiter
-from bot.metrics import REGISTRY
+from bot.domain.limits import Allowed, Deduplicator, RateLimited, RateLimiter
+from bot.runtime.metrics import REGISTRY
 from conftest import make_settings, service_missing
 
 # One fail-open check may cost at most this much (one connect plus one read timeout).
@@ -369,7 +369,7 @@ def test_in_memory_dedup_is_bounded_and_forgets_the_oldest_first():
 
 
 def assert_fails_open_quickly(limiter: RateLimiter, dedup: Deduplicator, caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.limits")
+    caplog.set_level(logging.WARNING, logger="bot.domain.limits")
     rate_before, dedup_before = fail_opens("rate_limit"), fail_opens("dedup")
     denials_before = denials("user") + denials("workspace")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from bot import slack_constants as K
-from bot.app import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH
+from bot.slack import constants as K
+from bot.slack.app import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
@@ -58,7 +58,7 @@ def test_every_request_url_is_slack_events_and_the_redirect_is_ours():
 
 def test_the_events_are_the_ones_the_code_handles():
     events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
-    source = (ROOT / "bot/listeners/events.py").read_text()
+    source = (ROOT / "bot/slack/listeners/events.py").read_text()
     handled = set(re.findall(r'app\.event\("([a-z_]+)"\)', source))
     assert events == handled == {"app_uninstalled", "tokens_revoked"}
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from bot.prompt import SYSTEM_PROMPT
-from bot.quality import (
+from bot.writing.prompt import SYSTEM_PROMPT
+from bot.writing.quality import (
     ALLOWED_PLACEHOLDERS,
     BODY_MAX_WORDS,
     BODY_MIN_WORDS,

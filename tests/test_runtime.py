@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select, update
 
-from bot import slack_constants as K
-from bot.jobs import sweep
+from bot.runtime.jobs import sweep
+from bot.slack import constants as K
 from conftest import make_settings
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
@@ -226,7 +226,7 @@ def test_usage_command_prints_each_workspace(sqlite_engine, sqlite_url, tmp_path
     )
     env = {"DATABASE_URL": sqlite_url, "PATH": "/usr/bin:/bin"}
     out = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "usage", "--json"],
+        [sys.executable, "-m", "bot.runtime.cli", "usage", "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -238,7 +238,7 @@ def test_usage_command_prints_each_workspace(sqlite_engine, sqlite_url, tmp_path
     assert rows["TA"]["used"] == 2 and rows["TA"]["limit"] == 3 and rows["TA"]["in_flight"] == 2
     assert rows["TB"]["per_user"] == [{"user_id": "U9", "generations": 1}]
     one = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "usage", "--team", "TB"],
+        [sys.executable, "-m", "bot.runtime.cli", "usage", "--team", "TB"],
         env=env,
         capture_output=True,
         text=True,
@@ -261,7 +261,7 @@ def test_stuck_detection_ignores_fresh_work(sqlite_engine, policy):
 def test_a_generation_no_worker_claims_is_redispatched_once_then_failed(
     slack, claude, sqlite_engine
 ):
-    from bot.runtime import build_runtime
+    from bot.runtime.wiring import build_runtime
 
     settings = make_settings(
         slack_api_url=slack.base_url,
@@ -286,8 +286,8 @@ def test_a_generation_no_worker_claims_is_redispatched_once_then_failed(
 
 
 def test_a_queued_generation_whose_workspace_uninstalled_fails_quietly(slack, claude, engine):
-    from bot.jobs import run_generation
-    from bot.runtime import build_runtime
+    from bot.runtime.jobs import run_generation
+    from bot.runtime.wiring import build_runtime
     from storage.generations import erase_personal_data
 
     settings = make_settings(slack_api_url=slack.base_url, anthropic_base_url=claude.base_url)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import slack_constants as K
-from bot.modal import brief_view
+from bot.slack import constants as K
+from bot.slack.modal import brief_view
 from fakes.anthropic import FakeAnthropic, SequenceReply, sample_sequence, sequence_json
 from fakes.slack import FakeSlack
 from harness import SignedSlackClient
@@ -65,7 +65,7 @@ class Processes:
     def start(self, *args: str, name: str) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", *args],
+            [sys.executable, "-m", "bot.runtime.cli", *args],
             cwd=self.tmp,
             env=self.env,
             stdout=log,

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from bot import slack_constants as K
-from bot.brief import BRIEF_FIELDS
-from bot.writer import DEFAULT_MAX_RETRIES
+from bot.slack import constants as K
+from bot.writing.brief import BRIEF_FIELDS
+from bot.writing.writer import DEFAULT_MAX_RETRIES
 from conftest import make_settings
 from fakes.anthropic import FakeAnthropic, sample_sequence
 from fakes.slack import FakeSlack
@@ -443,7 +443,7 @@ def test_rate_limits_hold_on_redis(make_app, slack, claude, redis_url, sqlite_en
 def test_with_redis_down_requests_go_through_and_the_quota_still_holds(
     make_app, slack, claude, sqlite_engine
 ):
-    from bot.metrics import REDIS_FAIL_OPEN
+    from bot.runtime.metrics import REDIS_FAIL_OPEN
 
     before = REDIS_FAIL_OPEN.labels(operation="rate_limit")._value.get()
     app = make_app(redis_url="redis://127.0.0.1:1/0", free_quota=2, user_rate="1/minute")

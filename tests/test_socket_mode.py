@@ -14,7 +14,7 @@ from pathlib import Path
 
 from websockets.sync.server import serve
 
-from bot import slack_constants as K
+from bot.slack import constants as K
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 from harness import SAMPLE_BRIEF, SignedSlackClient
@@ -88,7 +88,7 @@ def test_socket_mode_takes_a_command_and_a_submission_and_writes_the_thread(tmp_
             ANTHROPIC_BASE_URL=claude.base_url,
         )
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "socket"],
+            [sys.executable, "-m", "bot.runtime.cli", "socket"],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,

@@ -12,10 +12,16 @@ from decimal import Decimal
 
 import pytest
 
-from bot.brief import BRIEF_FIELDS, TONES, Brief
-from bot.metrics import REGISTRY
-from bot.prompt import SEQUENCE_LENGTH, SYSTEM_PROMPT, TOOL_NAME, system_blocks
-from bot.writer import MISCONFIGURED_MESSAGE, SequenceEmail, Writer, WriterError, WriterSummary
+from bot.runtime.metrics import REGISTRY
+from bot.writing.brief import BRIEF_FIELDS, TONES, Brief
+from bot.writing.prompt import SEQUENCE_LENGTH, SYSTEM_PROMPT, TOOL_NAME, system_blocks
+from bot.writing.writer import (
+    MISCONFIGURED_MESSAGE,
+    SequenceEmail,
+    Writer,
+    WriterError,
+    WriterSummary,
+)
 from conftest import make_settings
 from fakes.anthropic import (
     FakeAnthropic,
@@ -222,7 +228,7 @@ def test_a_bad_api_key_tells_the_user_the_admin_knows_and_logs_it_for_the_operat
 ):
     fake.enqueue_error(401)
 
-    with caplog.at_level(logging.ERROR, logger="bot.writer"):
+    with caplog.at_level(logging.ERROR, logger="bot.writing.writer"):
         _, error = run(writer)
 
     assert error.kind == "misconfigured"
@@ -231,7 +237,7 @@ def test_a_bad_api_key_tells_the_user_the_admin_knows_and_logs_it_for_the_operat
         "ColdCopy is not configured correctly, your admin has been told"
     )
     assert len(fake.requests) == 1, "a bad key is not retried"
-    (record,) = [r for r in caplog.records if r.name == "bot.writer"]
+    (record,) = [r for r in caplog.records if r.name == "bot.writing.writer"]
     assert record.levelno == logging.ERROR
     assert "ANTHROPIC_API_KEY" in record.getMessage()
     assert "401" in record.getMessage()
@@ -241,7 +247,7 @@ def test_a_bad_api_key_tells_the_user_the_admin_knows_and_logs_it_for_the_operat
 def test_an_unknown_model_is_a_configuration_problem(fake, writer, caplog):
     fake.enqueue_error(404, message="model: claude-nope")
 
-    with caplog.at_level(logging.ERROR, logger="bot.writer"):
+    with caplog.at_level(logging.ERROR, logger="bot.writing.writer"):
         _, error = run(writer)
 
     assert error.kind == "misconfigured"

@@ -23,9 +23,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.block_elements import ConversationSelectElement
 from slack_sdk.models.views import View
 
-from bot import slack_constants as K
-from bot.blocks import escape, upgrade_blocks
-from bot.brief import BRIEF_FIELDS, DEFAULT_TONE, FIELDS_BY_KEY, TONES
+from bot.slack import constants as K
+from bot.slack.blocks import escape, upgrade_blocks
+from bot.writing.brief import BRIEF_FIELDS, DEFAULT_TONE, FIELDS_BY_KEY, TONES
 from storage.quota import QuotaExhausted
 
 TITLE = "ColdCopy"
@@ -121,7 +121,7 @@ def brief_view(previous: dict | None, channel_id: str | None) -> dict:
 
 @dataclass(frozen=True)
 class Submission:
-    """What the user typed, as raw text (validation happens in bot.brief), and where to post."""
+    """What the user typed, as raw text (validated in bot.writing.brief), and where to post."""
 
     fields: dict[str, str | None]
     channel_id: str | None

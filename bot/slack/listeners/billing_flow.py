@@ -6,10 +6,10 @@ import logging
 
 from slack_bolt import Respond
 
-from bot.billing import BillingError, NoCustomer
-from bot.blocks import Message, checkout_link_message, plain_message
-from bot.listeners.ephemeral import reply
-from bot.runtime import Runtime
+from bot.domain.billing import BillingError, NoCustomer
+from bot.runtime.wiring import Runtime
+from bot.slack.blocks import Message, checkout_link_message, plain_message
+from bot.slack.listeners.ephemeral import reply
 from storage.billing import billing_account
 
 log = logging.getLogger(__name__)

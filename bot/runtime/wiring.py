@@ -19,14 +19,14 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from sqlalchemy import Engine
 
-from bot.config import Settings
+from bot.runtime.config import Settings
 
 if TYPE_CHECKING:
-    from bot.billing import Billing
-    from bot.writer import Writer
-from bot.limits import Deduplicator, RateLimiter, connect_redis
+    from bot.domain.billing import Billing
+    from bot.writing.writer import Writer
+from bot.domain.limits import Deduplicator, RateLimiter, connect_redis
+from bot.slack.installations import WorkspaceInstallationStore
 from storage.db import make_engine
-from storage.installations import WorkspaceInstallationStore
 from storage.quota import QuotaPolicy
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,8 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, engine: Engine | None = None) -> Runtime:
-    from bot.billing import Billing
-    from bot.writer import Writer
+    from bot.domain.billing import Billing
+    from bot.writing.writer import Writer
 
     engine = engine or make_engine(settings.database_url, pool_size=settings.web_threads)
     client = connect_redis(settings.redis_url) if settings.redis_url else None

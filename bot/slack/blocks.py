@@ -23,8 +23,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot import slack_constants as K
-from bot.brief import Brief
+from bot.slack import constants as K
+from bot.writing.brief import Brief
 from storage.quota import QuotaExhausted, UserUsage, WorkspaceUsage
 
 SEQUENCE_LENGTH = 7

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from bot.brief import BriefErrors, validate_brief
-from bot.limits import RateLimited, RateLimiter
-from bot.metrics import GENERATIONS, QUOTA_DENIALS
+from bot.domain.limits import RateLimited, RateLimiter
+from bot.runtime.metrics import GENERATIONS, QUOTA_DENIALS
+from bot.writing.brief import BriefErrors, validate_brief
 from storage.models import GenerationStatus
 from storage.quota import (
     DuplicateRequest,

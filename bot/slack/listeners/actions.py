@@ -12,17 +12,17 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import slack_constants as K
-from bot.billing import BillingError
-from bot.blocks import plain_message, rate_limited_text, upgrade_message
-from bot.brief import BriefErrors
-from bot.limits import RateLimited
-from bot.listeners.billing_flow import STRIPE_DOWN, billing_link, send_upgrade_link
-from bot.listeners.ephemeral import reply
-from bot.modal import checkout_view, message_view
-from bot.runtime import Runtime
-from bot.submission import Accepted, QueueUnavailable, Submissions
-from bot.thread import count_error
+from bot.domain.billing import BillingError
+from bot.domain.limits import RateLimited
+from bot.domain.submission import Accepted, QueueUnavailable, Submissions
+from bot.runtime.wiring import Runtime
+from bot.slack import constants as K
+from bot.slack.blocks import plain_message, rate_limited_text, upgrade_message
+from bot.slack.listeners.billing_flow import STRIPE_DOWN, billing_link, send_upgrade_link
+from bot.slack.listeners.ephemeral import reply
+from bot.slack.modal import checkout_view, message_view
+from bot.slack.thread import count_error
+from bot.writing.brief import BriefErrors
 from storage.generations import get_generation
 from storage.models import GenerationStatus
 from storage.quota import DuplicateRequest, QuotaExhausted

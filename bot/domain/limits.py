@@ -26,10 +26,10 @@ from limits.strategies import MovingWindowRateLimiter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bot.metrics import RATE_LIMIT_DENIALS, REDIS_FAIL_OPEN
+from bot.runtime.metrics import RATE_LIMIT_DENIALS, REDIS_FAIL_OPEN
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from bot.runtime.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ import httpx2
 import jiter
 from pydantic import ValidationError
 
-from bot.brief import Brief
-from bot.config import DEFAULT_MODEL, Settings, price_for
-from bot.metrics import MODEL_TOKENS
-from bot.prompt import SEQUENCE_LENGTH, TOOL_NAME, Email, EmailSequence, build_request
-from bot.quality import QualityNotes, assess_email
+from bot.runtime.config import DEFAULT_MODEL, Settings, price_for
+from bot.runtime.metrics import MODEL_TOKENS
+from bot.writing.brief import Brief
+from bot.writing.prompt import SEQUENCE_LENGTH, TOOL_NAME, Email, EmailSequence, build_request
+from bot.writing.quality import QualityNotes, assess_email
 
 log = logging.getLogger(__name__)
 

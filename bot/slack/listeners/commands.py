@@ -8,14 +8,14 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import slack_constants as K
-from bot.admins import AdminDirectory
-from bot.blocks import admin_status_message, help_message, member_status_message
-from bot.listeners.billing_flow import send_upgrade_link
-from bot.listeners.ephemeral import reply
-from bot.modal import brief_view, upgrade_view
-from bot.runtime import Runtime
-from bot.thread import count_error
+from bot.runtime.wiring import Runtime
+from bot.slack import constants as K
+from bot.slack.admins import AdminDirectory
+from bot.slack.blocks import admin_status_message, help_message, member_status_message
+from bot.slack.listeners.billing_flow import send_upgrade_link
+from bot.slack.listeners.ephemeral import reply
+from bot.slack.modal import brief_view, upgrade_view
+from bot.slack.thread import count_error
 from storage.generations import previous_brief
 from storage.quota import quota_exhausted, user_usage, workspace_usage
 

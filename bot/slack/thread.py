@@ -12,8 +12,9 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import slack_constants as K
-from bot.blocks import (
+from bot.runtime.metrics import SLACK_API_ERRORS
+from bot.slack import constants as K
+from bot.slack.blocks import (
     Message,
     Progress,
     delivery_note,
@@ -21,8 +22,7 @@ from bot.blocks import (
     failure_message,
     parent_message,
 )
-from bot.brief import Brief
-from bot.metrics import SLACK_API_ERRORS
+from bot.writing.brief import Brief
 
 log = logging.getLogger(__name__)
 

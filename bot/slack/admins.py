@@ -9,7 +9,7 @@ from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.thread import count_error
+from bot.slack.thread import count_error
 
 ADMIN_CACHE_SECONDS = 300
 

@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.errors import SlackApiError
 
-from bot.app import build_app
-from bot.config import Settings
-from bot.jobs import Sweeper, start_dispatcher
-from bot.logs import configure_logging
-from bot.metrics import render
-from bot.runtime import Runtime, build_runtime
-from bot.thread import count_error
+from bot.runtime.config import Settings
+from bot.runtime.jobs import Sweeper, start_dispatcher
+from bot.runtime.logs import configure_logging
+from bot.runtime.metrics import render
+from bot.runtime.wiring import Runtime, build_runtime
+from bot.slack.app import build_app
+from bot.slack.thread import count_error
 from storage.db import make_engine, ping
 from storage.migrate import pending, upgrade
 

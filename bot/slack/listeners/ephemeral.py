@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from slack_bolt import Respond
 
-from bot.blocks import Message
+from bot.slack.blocks import Message
 
 
 def reply(respond: Respond, message: Message | str) -> None:

@@ -9,8 +9,8 @@ from slack_bolt import App
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
-from bot import listeners
-from bot.runtime import Runtime, make_slack_client
+from bot.runtime.wiring import Runtime, make_slack_client
+from bot.slack import listeners
 
 # Exactly the bot scopes the code's Web API calls need; manifest.yml lists the same set.
 BOT_SCOPES = (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.admins import AdminDirectory
-from bot.listeners import actions, commands, events, views
-from bot.runtime import Runtime
-from bot.submission import Submissions
+from bot.domain.submission import Submissions
+from bot.runtime.wiring import Runtime
+from bot.slack.admins import AdminDirectory
+from bot.slack.listeners import actions, commands, events, views
 
 
 def register(app: App, rt: Runtime) -> None:

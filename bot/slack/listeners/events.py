@@ -7,7 +7,7 @@ import logging
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot.runtime import Runtime
+from bot.runtime.wiring import Runtime
 from storage.generations import erase_personal_data
 
 log = logging.getLogger(__name__)

@@ -17,11 +17,11 @@ from datetime import timedelta
 import redis
 from slack_sdk.errors import SlackApiError
 
-from bot.brief import Brief
-from bot.metrics import FIRST_EMAIL_SECONDS, GENERATION_SECONDS, GENERATIONS
-from bot.runtime import Runtime
-from bot.thread import SequenceThread, count_error, slack_error
-from bot.writer import WriterError, WriterSummary
+from bot.runtime.metrics import FIRST_EMAIL_SECONDS, GENERATION_SECONDS, GENERATIONS
+from bot.runtime.wiring import Runtime
+from bot.slack.thread import SequenceThread, count_error, slack_error
+from bot.writing.brief import Brief
+from bot.writing.writer import WriterError, WriterSummary
 from storage.generations import (
     claim_generation,
     mark_redispatched,
@@ -197,7 +197,7 @@ class RQDispatcher:
     def __call__(self, generation_id: str) -> None:
         # The job id is the generation id: RQ then keeps one job per generation.
         self.queue.enqueue(
-            "bot.jobs.perform_generation",
+            "bot.runtime.jobs.perform_generation",
             generation_id,
             job_id=self.job_id(generation_id),
             job_timeout=self.timeout,
@@ -337,9 +337,9 @@ def run_worker(settings) -> int:
     from prometheus_client import start_http_server
     from rq import SimpleWorker
 
-    from bot.logs import configure_logging
-    from bot.metrics import REGISTRY
-    from bot.runtime import build_runtime
+    from bot.runtime.logs import configure_logging
+    from bot.runtime.metrics import REGISTRY
+    from bot.runtime.wiring import build_runtime
     from storage.db import make_engine
     from storage.migrate import pending
 

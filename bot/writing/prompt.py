@@ -15,8 +15,8 @@ from typing import Any
 from anthropic import transform_schema
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.brief import BRIEF_FIELDS, TONES, Brief
-from bot.quality import (
+from bot.writing.brief import BRIEF_FIELDS, TONES, Brief
+from bot.writing.quality import (
     ALLOWED_PLACEHOLDERS,
     BODY_MAX_WORDS,
     BODY_MIN_WORDS,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot import slack_constants as K
-from bot.blocks import rate_limited_text
-from bot.brief import BRIEF_FIELDS, BriefErrors
-from bot.limits import RateLimited
-from bot.modal import read_submission, upgrade_view, writing_view
-from bot.runtime import Runtime
-from bot.submission import Accepted, QueueUnavailable, Submissions
+from bot.domain.limits import RateLimited
+from bot.domain.submission import Accepted, QueueUnavailable, Submissions
+from bot.runtime.wiring import Runtime
+from bot.slack import constants as K
+from bot.slack.blocks import rate_limited_text
+from bot.slack.modal import read_submission, upgrade_view, writing_view
+from bot.writing.brief import BRIEF_FIELDS, BriefErrors
 from storage.quota import DuplicateRequest, QuotaExhausted
 
 FIRST_BLOCK = BRIEF_FIELDS[0].key

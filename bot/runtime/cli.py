@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.runtime.config import ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
 
@@ -50,19 +50,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.server import serve
+    from bot.runtime.server import serve
 
     return serve(settings, host=args.host, port=args.port)
 
 
 def _socket(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.server import run_socket_mode
+    from bot.runtime.server import run_socket_mode
 
     return run_socket_mode(settings)
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.jobs import run_worker
+    from bot.runtime.jobs import run_worker
 
     return run_worker(settings)
 
