@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import reading, transaction
 from storage.models import StripeEvent, Workspace, utcnow
-from storage.quota import _dialect_insert, ensure_workspace
+from storage.workspaces import dialect_insert, ensure_workspace, lock_workspace
 
 W = Workspace.__table__
 E = StripeEvent.__table__
@@ -71,12 +71,6 @@ class CustomerTaken(Exception):
     """The Stripe customer is already the customer of another workspace."""
 
 
-def _lock_workspace(conn: Connection, team_id: str):
-    # FOR UPDATE on PostgreSQL; SQLite renders none and relies on BEGIN IMMEDIATE instead,
-    # which already serialises every writer.
-    return conn.execute(select(W).where(W.c.team_id == team_id).with_for_update()).one()
-
-
 def apply_billing_event(
     engine: Engine,
     *,
@@ -97,7 +91,7 @@ def apply_billing_event(
     now = now or utcnow()
     with transaction(engine) as conn:
         recorded = conn.execute(
-            _dialect_insert(conn, E)
+            dialect_insert(conn, E)
             .values(
                 event_id=event_id,
                 type=event_type,
@@ -111,7 +105,7 @@ def apply_billing_event(
         if recorded is None:
             return EventOutcome.DUPLICATE
         ensure_workspace(conn, team_id, now=now)
-        ws = _lock_workspace(conn, team_id)
+        ws = lock_workspace(conn, team_id)
         if ws.billing_event_at is not None and event_created_at < ws.billing_event_at:
             return EventOutcome.STALE
 

@@ -35,14 +35,9 @@ from fakes.stripe import (
 )
 from storage.billing import set_customer_id, team_of_customer
 from storage.db import reading, transaction
+from storage.ledger import QuotaExhausted, QuotaPolicy, Reserved, reserve_generation
 from storage.models import StripeEvent, Workspace
-from storage.quota import (
-    QuotaExhausted,
-    QuotaPolicy,
-    Reserved,
-    ensure_workspace,
-    reserve_generation,
-)
+from storage.workspaces import ensure_workspace
 
 W = Workspace.__table__
 E = StripeEvent.__table__

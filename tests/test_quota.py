@@ -6,14 +6,14 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select, update
 
 from storage.db import reading, transaction
-from storage.models import Generation, GenerationStatus, QuotaState, Workspace
-from storage.quota import (
+from storage.ledger import (
     CommitRefused,
     Delivery,
     DuplicateRequest,
@@ -21,13 +21,14 @@ from storage.quota import (
     QuotaPolicy,
     Reserved,
     commit_generation,
-    month_window,
     release_generation,
     reserve_generation,
-    user_usage,
     withdraw_generation,
-    workspace_usage,
 )
+from storage.models import Generation, GenerationStatus, QuotaState, Workspace
+from storage.tokens import TokenUsage
+from storage.usage import user_usage, workspace_usage
+from storage.workspaces import month_window
 
 W = Workspace.__table__
 G = Generation.__table__
@@ -154,7 +155,7 @@ def test_concurrent_releases_give_back_once(engine, policy):
 
 def test_commit_turns_the_reservation_into_usage_and_is_idempotent(engine, policy):
     reserved = reserve(engine, policy, key="a")
-    delivery = Delivery(sequence=[{"step": 1}], model="m", input_tokens=10, output_tokens=20)
+    delivery = Delivery(sequence=[{"step": 1}], model="m", tokens=TokenUsage(input=10, output=20))
     commit_generation(engine, reserved.generation_id, delivery)
     commit_generation(engine, reserved.generation_id, delivery)
     assert used(engine) == 1
@@ -253,10 +254,7 @@ def test_usage_for_the_status_view(engine, policy):
         Delivery(
             sequence=[],
             model="m",
-            input_tokens=1000,
-            output_tokens=2000,
-            cache_read_tokens=500,
-            cost_usd=__import__("decimal").Decimal("0.045"),
+            tokens=TokenUsage(input=1000, output=2000, cache_read=500, cost_usd=Decimal("0.045")),
         ),
     )
     release_generation(engine, b1.generation_id, error="x")
@@ -266,8 +264,8 @@ def test_usage_for_the_status_view(engine, policy):
     assert (usage.plan, usage.used, usage.limit, usage.remaining) == ("free", 3, 10, 7)
     assert usage.in_flight == 2  # a2 and c1 are still queued
     assert usage.per_user == [("UA", 2), ("UC", 1)]
-    assert (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens) == (1000, 2000, 500)
-    assert str(usage.cost_usd) == "0.045000"
+    assert (usage.tokens.input, usage.tokens.output, usage.tokens.cache_read) == (1000, 2000, 500)
+    assert str(usage.tokens.cost_usd) == "0.045000"
     assert usage.resets_at == month_window(datetime.now(UTC))[1]
 
     mine = user_usage(engine, wide, "T1", "UA")
@@ -281,7 +279,7 @@ def test_usage_of_an_unknown_workspace_is_empty_not_an_error(engine, policy):
 
 
 def test_the_quota_peek_for_the_form_matches_what_reserve_would_say(engine):
-    from storage.quota import quota_exhausted
+    from storage.ledger import quota_exhausted
 
     now = datetime(2026, 5, 20, tzinfo=UTC)
     one = QuotaPolicy(free=1, pro=5)

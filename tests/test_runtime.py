@@ -22,8 +22,8 @@ from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 from harness import ServedApp
 from storage.db import reading, transaction
+from storage.ledger import reserve_generation
 from storage.models import Generation, slack_bots, slack_installations
-from storage.quota import reserve_generation
 from test_slack_flow import BRIEF, all_text, generations, open_form, thread_posts, used, wait_until
 
 G = Generation.__table__

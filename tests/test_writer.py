@@ -30,6 +30,7 @@ from fakes.anthropic import (
     sample_sequence,
     sequence_json,
 )
+from storage.tokens import TokenUsage
 
 SAMPLE_DAYS = [1, 3, 5, 8, 12, 16, 21]
 
@@ -272,7 +273,7 @@ def test_an_error_event_mid_stream_fails_after_the_emails_already_handed_on(fake
     assert [e.day for e in emails] == SAMPLE_DAYS[:3]
     assert error.kind == "stream_error"
     assert "overloaded_error" in error.detail
-    assert error.usage is not None and error.usage.input_tokens == 900
+    assert error.usage is not None and error.usage.tokens.input == 900
 
 
 def test_a_connection_dropped_mid_stream_is_a_stream_error(fake, writer):
@@ -386,15 +387,17 @@ def test_usage_and_cost_match_the_reported_tokens_and_the_price_table(fake):
 
     assert summary == WriterSummary(
         model="claude-haiku-4-5",
-        input_tokens=1234,
-        output_tokens=2100,
-        cache_creation_tokens=800,
-        cache_read_tokens=4000,
-        # Haiku 4.5 per million: $1 input, $5 output, $1.25 cache write, $0.10 cache read.
-        cost_usd=Decimal("0.013134"),
+        tokens=TokenUsage(
+            input=1234,
+            output=2100,
+            cache_write=800,
+            cache_read=4000,
+            # Haiku 4.5 per million: $1 input, $5 output, $1.25 cache write, $0.10 cache read.
+            cost_usd=Decimal("0.013134"),
+        ),
         stop_reason="tool_use",
     )
-    assert summary.total_tokens == 1234 + 2100 + 800 + 4000
+    assert summary.tokens.total == 1234 + 2100 + 800 + 4000
     assert summary.as_dict()["cost_usd"] == "0.013134"
     after = {k: tokens_counted(k) for k in before}
     assert {k: after[k] - before[k] for k in after} == {
@@ -417,7 +420,7 @@ def test_from_settings_uses_the_configured_model_endpoint_and_budget(fake):
     assert writer.timeout == 7
     assert fake.requests[0].body["model"] == "claude-opus-5-5"
     assert fake.requests[0].headers["authorization"] == "Bearer sk-ant-test"
-    assert summary.cost_usd == Decimal("0.030")  # 1000 x $5 + 1000 x $25 per million
+    assert summary.tokens.cost_usd == Decimal("0.030")  # 1000 x $5 + 1000 x $25 per million
 
 
 # The total budget
@@ -435,7 +438,7 @@ def test_the_total_timeout_fires_on_a_stream_that_keeps_trickling(fake):
     assert error.kind == "timeout"
     assert 1.0 <= elapsed < 2.0, "the budget was not enforced over the whole stream"
     assert len(emails) < SEQUENCE_LENGTH
-    assert error.usage is not None and error.usage.input_tokens == 1500
+    assert error.usage is not None and error.usage.tokens.input == 1500
     assert reply.finished.wait(3) and reply.disconnected
 
 

@@ -18,8 +18,7 @@ from sqlalchemy import Engine
 from bot.domain.limits import RateLimited, RateLimiter
 from bot.runtime.metrics import GENERATIONS, QUOTA_DENIALS
 from bot.writing.brief import BriefErrors, validate_brief
-from storage.models import GenerationStatus
-from storage.quota import (
+from storage.ledger import (
     DuplicateRequest,
     QuotaExhausted,
     QuotaPolicy,
@@ -27,6 +26,7 @@ from storage.quota import (
     reserve_generation,
     withdraw_generation,
 )
+from storage.models import GenerationStatus
 
 log = logging.getLogger(__name__)
 

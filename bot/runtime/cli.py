@@ -85,8 +85,10 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _usage(settings: Settings, args: argparse.Namespace) -> int:
     from storage.db import make_engine
+    from storage.ledger import QuotaPolicy
     from storage.migrate import pending
-    from storage.quota import QuotaPolicy, all_team_ids, workspace_usage
+    from storage.usage import workspace_usage
+    from storage.workspaces import all_team_ids
 
     engine = make_engine(settings.database_url)
     try:
@@ -109,10 +111,10 @@ def _usage(settings: Settings, args: argparse.Namespace) -> int:
     )
     print(header)
     for u in rows:
-        tokens = u.input_tokens + u.output_tokens
+        tokens = u.tokens.input + u.tokens.output
         print(
             f"{u.team_id:<12} {u.plan:<5} {f'{u.used}/{u.limit}':>9} {u.in_flight:>9} "
-            f"{tokens:>10} {f'${u.cost_usd:.4f}':>10}  {u.resets_at:%Y-%m-%d}"
+            f"{tokens:>10} {f'${u.tokens.cost_usd:.4f}':>10}  {u.resets_at:%Y-%m-%d}"
         )
     return 0
 
@@ -128,11 +130,7 @@ def _usage_json(u) -> dict:
         "resets_at": u.resets_at.isoformat(),
         "in_flight": u.in_flight,
         "per_user": [{"user_id": user, "generations": n} for user, n in u.per_user],
-        "input_tokens": u.input_tokens,
-        "output_tokens": u.output_tokens,
-        "cache_creation_tokens": u.cache_creation_tokens,
-        "cache_read_tokens": u.cache_read_tokens,
-        "cost_usd": str(u.cost_usd),
+        **u.tokens.as_dict(),
         "subscription_status": u.subscription_status,
     }
 

@@ -29,8 +29,7 @@ from storage.generations import (
     stuck_generations,
     touch_generation,
 )
-from storage.models import GenerationStatus
-from storage.quota import (
+from storage.ledger import (
     CommitRefused,
     Delivery,
     commit_generation,
@@ -38,6 +37,7 @@ from storage.quota import (
     record_usage,
     release_generation,
 )
+from storage.models import GenerationStatus
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,7 @@ NOT_COUNTED = " Nothing was counted against your quota."
 
 def _delivery(emails: list, summary: WriterSummary) -> Delivery:
     return Delivery(
-        sequence=[email.as_dict() for email in emails],
-        model=summary.model,
-        input_tokens=summary.input_tokens,
-        output_tokens=summary.output_tokens,
-        cache_creation_tokens=summary.cache_creation_tokens,
-        cache_read_tokens=summary.cache_read_tokens,
-        cost_usd=summary.cost_usd,
+        sequence=[email.as_dict() for email in emails], model=summary.model, tokens=summary.tokens
     )
 
 

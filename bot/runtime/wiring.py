@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 from bot.domain.limits import Deduplicator, RateLimiter, connect_redis
 from bot.slack.installations import WorkspaceInstallationStore
 from storage.db import make_engine
-from storage.quota import QuotaPolicy
+from storage.ledger import QuotaPolicy
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ from slack_sdk.models.blocks import (
 
 from bot.slack import constants as K
 from bot.writing.brief import Brief
-from storage.quota import QuotaExhausted, UserUsage, WorkspaceUsage
+from storage.ledger import QuotaExhausted
+from storage.usage import UserUsage, WorkspaceUsage
 
 SEQUENCE_LENGTH = 7
 
@@ -295,17 +296,17 @@ def admin_status_message(usage: WorkspaceUsage, billing_enabled: bool, paying: b
     plan = "Pro" if usage.plan == "pro" else "Free"
     if usage.subscription_status and usage.subscription_status not in ("active", "trialing"):
         plan += f" ({escape(usage.subscription_status.replace('_', ' '))})"
-    tokens = usage.input_tokens + usage.output_tokens
+    tokens = usage.tokens.input + usage.tokens.output
     fields = [
         _mrkdwn(f"*Plan*\n{plan}"),
         _mrkdwn(f"*Used this period*\n{usage.used} of {usage.limit}"),
         _mrkdwn(f"*Resets*\n{slack_date(usage.resets_at)}"),
         _mrkdwn(f"*In flight*\n{usage.in_flight}"),
         _mrkdwn(
-            f"*Tokens*\n{tokens:,} ({usage.input_tokens:,} in · {usage.output_tokens:,} out · "
-            f"{usage.cache_read_tokens:,} cached)"
+            f"*Tokens*\n{tokens:,} ({usage.tokens.input:,} in · {usage.tokens.output:,} out · "
+            f"{usage.tokens.cache_read:,} cached)"
         ),
-        _mrkdwn(f"*Model cost*\n{_money(usage.cost_usd)}"),
+        _mrkdwn(f"*Model cost*\n{_money(usage.tokens.cost_usd)}"),
     ]
     blocks: list[Block] = [
         HeaderBlock(text=_plain("ColdCopy usage", K.MAX_HEADER_TEXT)),

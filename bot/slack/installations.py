@@ -3,7 +3,8 @@ current row per workspace so a reinstall updates instead of piling up duplicates
 
 slack_sdk's store keeps a history row per install time (and its `enterprise_id = NULL`
 lookups never match), so two installs of one workspace leave two rows. Here each save
-locks the workspace row first (LESSONS 8), then replaces the workspace's rows.
+locks the workspace row first (two installs racing must not both insert), then
+replaces the workspace's rows.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from storage.models import Workspace
-from storage.quota import ensure_workspace
+from storage.workspaces import ensure_workspace, lock_workspace
 
 W = Workspace.__table__
 
@@ -28,10 +29,7 @@ def _lock_workspace(
     if team_id is None:
         return  # an org-wide install has no single workspace row to lock
     ensure_workspace(conn, team_id, name=team_name, enterprise_id=enterprise_id)
-    lock = select(W.c.team_id).where(W.c.team_id == team_id)
-    if conn.dialect.name == "postgresql":
-        lock = lock.with_for_update()
-    conn.execute(lock)  # SQLite's BEGIN IMMEDIATE already serialises writers
+    lock_workspace(conn, team_id)
 
 
 class WorkspaceInstallationStore(SQLAlchemyInstallationStore):

@@ -26,7 +26,7 @@ from slack_sdk.models.views import View
 from bot.slack import constants as K
 from bot.slack.blocks import escape, upgrade_blocks
 from bot.writing.brief import BRIEF_FIELDS, DEFAULT_TONE, FIELDS_BY_KEY, TONES
-from storage.quota import QuotaExhausted
+from storage.ledger import QuotaExhausted
 
 TITLE = "ColdCopy"
 

@@ -27,6 +27,7 @@ from bot.runtime.metrics import MODEL_TOKENS
 from bot.writing.brief import Brief
 from bot.writing.prompt import SEQUENCE_LENGTH, TOOL_NAME, Email, EmailSequence, build_request
 from bot.writing.quality import QualityNotes, assess_email
+from storage.tokens import TokenUsage
 
 log = logging.getLogger(__name__)
 
@@ -82,35 +83,14 @@ class SequenceEmail:
 
 @dataclass(frozen=True)
 class WriterSummary:
-    """What one answer cost: tokens by kind and USD from the price table in `bot/config.py`."""
+    """What one answer cost: tokens by kind and USD from the price table in the settings."""
 
     model: str
-    input_tokens: int
-    output_tokens: int
-    cache_creation_tokens: int
-    cache_read_tokens: int
-    cost_usd: Decimal
+    tokens: TokenUsage
     stop_reason: str | None = None
 
-    @property
-    def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_creation_tokens
-            + self.cache_read_tokens
-        )
-
     def as_dict(self) -> dict[str, object]:
-        return {
-            "model": self.model,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_creation_tokens": self.cache_creation_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cost_usd": str(self.cost_usd),
-            "stop_reason": self.stop_reason,
-        }
+        return {"model": self.model, **self.tokens.as_dict(), "stop_reason": self.stop_reason}
 
 
 class WriterError(Exception):
@@ -248,11 +228,13 @@ class Writer:
         ) / Decimal(1_000_000)
         return WriterSummary(
             model=self.model,
-            input_tokens=tokens.input,
-            output_tokens=tokens.output,
-            cache_creation_tokens=tokens.cache_creation,
-            cache_read_tokens=tokens.cache_read,
-            cost_usd=cost,
+            tokens=TokenUsage(
+                input=tokens.input,
+                output=tokens.output,
+                cache_write=tokens.cache_creation,
+                cache_read=tokens.cache_read,
+                cost_usd=cost,
+            ),
             stop_reason=stop_reason,
         )
 

@@ -24,8 +24,8 @@ from bot.slack.modal import checkout_view, message_view
 from bot.slack.thread import count_error
 from bot.writing.brief import BriefErrors
 from storage.generations import get_generation
+from storage.ledger import DuplicateRequest, QuotaExhausted
 from storage.models import GenerationStatus
-from storage.quota import DuplicateRequest, QuotaExhausted
 
 log = logging.getLogger(__name__)
 

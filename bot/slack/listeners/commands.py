@@ -17,7 +17,8 @@ from bot.slack.listeners.ephemeral import reply
 from bot.slack.modal import brief_view, upgrade_view
 from bot.slack.thread import count_error
 from storage.generations import previous_brief
-from storage.quota import quota_exhausted, user_usage, workspace_usage
+from storage.ledger import quota_exhausted
+from storage.usage import user_usage, workspace_usage
 
 log = logging.getLogger(__name__)
 

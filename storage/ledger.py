@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -19,14 +19,12 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    func,
     insert,
     literal,
     or_,
     select,
 )
 from sqlalchemy import update as sa_update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import reading, transaction
@@ -39,6 +37,8 @@ from storage.models import (
     Workspace,
     utcnow,
 )
+from storage.tokens import TokenUsage
+from storage.workspaces import ensure_workspace, month_window
 
 W = Workspace.__table__
 G = Generation.__table__
@@ -51,8 +51,11 @@ class QuotaPolicy:
     free: int
     pro: int
 
-    def limit(self, plan: str) -> int:
-        return self.pro if plan == Plan.PRO else self.free
+    def limit_at(self, plan: str, grace_until: datetime | None, now: datetime) -> int:
+        """A pro plan counts while its grace period (after a failed payment) lasts."""
+        if plan == Plan.PRO and (grace_until is None or grace_until > now):
+            return self.pro
+        return self.free
 
 
 @dataclass(frozen=True)
@@ -80,23 +83,6 @@ class DuplicateRequest:
 
 class CommitRefused(Exception):
     """The reservation was already released (or never held): its usage cannot be committed."""
-
-
-def month_window(now: datetime) -> tuple[datetime, datetime]:
-    """The calendar month (UTC) that contains `now`: the free plan's billing period."""
-    now = now.astimezone(UTC)
-    start = datetime(now.year, now.month, 1, tzinfo=UTC)
-    end = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
-    return start, end
-
-
-def _dialect_insert(conn: Connection, table):
-    name = conn.dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table)
-    if name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"unsupported database dialect {name!r}")
 
 
 # The hot path's statements are built once with bound parameters: building SQLAlchemy
@@ -128,45 +114,6 @@ _READ_QUOTA = select(W.c.plan, W.c.used, W.c.period_end, W.c.grace_until).where(
     W.c.team_id == bindparam("team")
 )
 _INSERT_GENERATION = insert(G)
-_NEW_WORKSPACE: dict[str, object] = {}
-
-
-def ensure_workspace(
-    conn: Connection,
-    team_id: str,
-    *,
-    name: str | None = None,
-    enterprise_id: str | None = None,
-    now: datetime | None = None,
-) -> None:
-    """Create the workspace row if it is missing; safe when many first requests race."""
-    now = now or utcnow()
-    start, end = month_window(now)
-    stmt = _NEW_WORKSPACE.get(conn.dialect.name)
-    if stmt is None:
-        stmt = _dialect_insert(conn, W).on_conflict_do_nothing(index_elements=[W.c.team_id])
-        _NEW_WORKSPACE[conn.dialect.name] = stmt
-    conn.execute(
-        stmt,
-        {
-            "team_id": team_id,
-            "name": name,
-            "enterprise_id": enterprise_id,
-            "plan": Plan.FREE,
-            "period_start": start,
-            "period_end": end,
-            "used": 0,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-
-
-def _limit_of(policy: QuotaPolicy, plan: str, grace_until: datetime | None, now: datetime) -> int:
-    """The same rule as `_LIMIT`, for a row already read."""
-    if plan == Plan.PRO and (grace_until is None or grace_until > now):
-        return policy.pro
-    return policy.free
 
 
 def reserve_generation(
@@ -216,7 +163,7 @@ def reserve_generation(
                 return QuotaExhausted(
                     plan=ws.plan,
                     used=ws.used,
-                    limit=_limit_of(policy, ws.plan, ws.grace_until, now),
+                    limit=policy.limit_at(ws.plan, ws.grace_until, now),
                     resets_at=ws.period_end,
                 )
             generation_id = str(uuid.uuid4())
@@ -241,7 +188,7 @@ def reserve_generation(
             return Reserved(
                 generation_id=generation_id,
                 used=row.used,
-                limit=_limit_of(policy, row.plan, row.grace_until, now),
+                limit=policy.limit_at(row.plan, row.grace_until, now),
                 resets_at=row.period_end,
             )
     except IntegrityError:
@@ -317,23 +264,11 @@ class Delivery:
 
     sequence: list
     model: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_creation_tokens: int = 0
-    cache_read_tokens: int = 0
-    cost_usd: Decimal = Decimal(0)
+    tokens: TokenUsage = field(default_factory=TokenUsage)
 
     def usage_columns(self, now: datetime) -> dict:
         """The generation columns that record what the model call cost."""
-        return {
-            "model": self.model,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_creation_tokens": self.cache_creation_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cost_usd": self.cost_usd,
-            "updated_at": now,
-        }
+        return {"model": self.model, **self.tokens.columns(), "updated_at": now}
 
 
 def commit_generation(
@@ -375,151 +310,6 @@ def record_usage(
         )
 
 
-# --- usage, for /coldcopy status and `coldcopy usage` ---------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkspaceUsage:
-    team_id: str
-    plan: str
-    used: int
-    limit: int
-    resets_at: datetime
-    in_flight: int
-    per_user: list[tuple[str, int]] = field(default_factory=list)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_creation_tokens: int = 0
-    cache_read_tokens: int = 0
-    cost_usd: Decimal = Decimal(0)
-    subscription_status: str | None = None
-    name: str | None = None
-    stripe_customer_id: str | None = None
-
-    @property
-    def remaining(self) -> int:
-        return max(self.limit - self.used, 0)
-
-
-@dataclass(frozen=True)
-class UserUsage:
-    user_id: str
-    used: int
-    workspace: WorkspaceUsage
-
-
-def _counted():
-    return G.c.quota_state.in_((QuotaState.RESERVED, QuotaState.COMMITTED))
-
-
-def workspace_usage(
-    engine: Engine,
-    policy: QuotaPolicy,
-    team_id: str,
-    *,
-    top: int = 10,
-    now: datetime | None = None,
-) -> WorkspaceUsage:
-    """Plan, used/limit, reset time, in flight, top users, tokens and cost this period."""
-    now = now or utcnow()
-    with reading(engine) as conn:
-        ws = conn.execute(select(W).where(W.c.team_id == team_id)).first()
-        if ws is None:
-            _, end = month_window(now)
-            return WorkspaceUsage(
-                team_id=team_id,
-                plan=Plan.FREE,
-                used=0,
-                limit=policy.free,
-                resets_at=end,
-                in_flight=0,
-            )
-        limit = _limit_of(policy, ws.plan, ws.grace_until, now)
-        if ws.period_end <= now:
-            # The period has ended but no reservation has rolled it over yet.
-            period_start, resets_at = month_window(now)
-            used = 0
-        else:
-            period_start, resets_at, used = ws.period_start, ws.period_end, ws.used
-        in_period = and_(
-            G.c.team_id == team_id, G.c.period_start == literal(period_start, UTCDateTime())
-        )
-        in_flight = conn.execute(
-            select(func.count())
-            .select_from(G)
-            .where(
-                G.c.team_id == team_id,
-                G.c.status.in_((GenerationStatus.QUEUED, GenerationStatus.RUNNING)),
-            )
-        ).scalar_one()
-        per_user = [
-            (r.user_id, r.n)
-            for r in conn.execute(
-                select(G.c.user_id, func.count().label("n"))
-                .where(in_period, _counted())
-                .group_by(G.c.user_id)
-                .order_by(func.count().desc(), G.c.user_id)
-                .limit(top)
-            )
-        ]
-        totals = conn.execute(
-            select(
-                func.coalesce(func.sum(G.c.input_tokens), 0),
-                func.coalesce(func.sum(G.c.output_tokens), 0),
-                func.coalesce(func.sum(G.c.cache_creation_tokens), 0),
-                func.coalesce(func.sum(G.c.cache_read_tokens), 0),
-                func.coalesce(func.sum(G.c.cost_usd), 0),
-            ).where(in_period)
-        ).one()
-    return WorkspaceUsage(
-        team_id=team_id,
-        plan=ws.plan,
-        used=used,
-        limit=limit,
-        resets_at=resets_at,
-        in_flight=in_flight,
-        per_user=per_user,
-        input_tokens=int(totals[0]),
-        output_tokens=int(totals[1]),
-        cache_creation_tokens=int(totals[2]),
-        cache_read_tokens=int(totals[3]),
-        cost_usd=Decimal(str(totals[4])).quantize(Decimal("0.000001")),
-        subscription_status=ws.subscription_status,
-        name=ws.name,
-        stripe_customer_id=ws.stripe_customer_id,
-    )
-
-
-def user_usage(
-    engine: Engine, policy: QuotaPolicy, team_id: str, user_id: str, *, now: datetime | None = None
-) -> UserUsage:
-    """One member's generations this period, with the workspace's figures."""
-    now = now or utcnow()
-    ws = workspace_usage(engine, policy, team_id, top=0, now=now)
-    with reading(engine) as conn:
-        current = conn.execute(
-            select(W.c.period_start, W.c.period_end).where(W.c.team_id == team_id)
-        ).first()
-        if current is None or current.period_end <= now:
-            return UserUsage(user_id=user_id, used=0, workspace=ws)
-        mine = conn.execute(
-            select(func.count())
-            .select_from(G)
-            .where(
-                G.c.team_id == team_id,
-                G.c.user_id == user_id,
-                G.c.period_start == literal(current.period_start, UTCDateTime()),
-                _counted(),
-            )
-        ).scalar_one()
-    return UserUsage(user_id=user_id, used=mine, workspace=ws)
-
-
-def all_team_ids(engine: Engine) -> list[str]:
-    with reading(engine) as conn:
-        return list(conn.execute(select(W.c.team_id).order_by(W.c.team_id)).scalars())
-
-
 @dataclass(frozen=True)
 class Standing:
     """Where a workspace's quota stands right now, from one indexed read."""
@@ -538,7 +328,7 @@ def quota_standing(
     with reading(engine) as conn:
         ws = conn.execute(_READ_QUOTA, {"team": team_id}).first()
     plan = ws.plan if ws is not None else Plan.FREE
-    limit = _limit_of(policy, plan, ws.grace_until if ws is not None else None, now)
+    limit = policy.limit_at(plan, ws.grace_until if ws is not None else None, now)
     if ws is None or ws.period_end <= now:
         return Standing(plan, 0, limit, month_window(now)[1])  # new workspace or new period
     return Standing(plan, ws.used, limit, ws.period_end)

@@ -1,0 +1,161 @@
+"""Usage reports for `/coldcopy status` and `coldcopy usage`: plan, quota, people, tokens, cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Engine, and_, func, literal, select
+
+from storage.db import reading
+from storage.ledger import QuotaPolicy
+from storage.models import (
+    Generation,
+    GenerationStatus,
+    Plan,
+    QuotaState,
+    UTCDateTime,
+    Workspace,
+    utcnow,
+)
+from storage.tokens import TokenUsage
+from storage.workspaces import month_window
+
+W = Workspace.__table__
+G = Generation.__table__
+
+
+@dataclass(frozen=True)
+class WorkspaceUsage:
+    team_id: str
+    plan: str
+    used: int
+    limit: int
+    resets_at: datetime
+    in_flight: int
+    per_user: list[tuple[str, int]] = field(default_factory=list)
+    tokens: TokenUsage = field(default_factory=TokenUsage)
+    subscription_status: str | None = None
+    name: str | None = None
+    stripe_customer_id: str | None = None
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+@dataclass(frozen=True)
+class UserUsage:
+    user_id: str
+    used: int
+    workspace: WorkspaceUsage
+
+
+def _counted():
+    return G.c.quota_state.in_((QuotaState.RESERVED, QuotaState.COMMITTED))
+
+
+def workspace_usage(
+    engine: Engine,
+    policy: QuotaPolicy,
+    team_id: str,
+    *,
+    top: int = 10,
+    now: datetime | None = None,
+) -> WorkspaceUsage:
+    """Plan, used/limit, reset time, in flight, top users, tokens and cost this period."""
+    now = now or utcnow()
+    with reading(engine) as conn:
+        ws = conn.execute(select(W).where(W.c.team_id == team_id)).first()
+        if ws is None:
+            _, end = month_window(now)
+            return WorkspaceUsage(
+                team_id=team_id,
+                plan=Plan.FREE,
+                used=0,
+                limit=policy.free,
+                resets_at=end,
+                in_flight=0,
+            )
+        limit = policy.limit_at(ws.plan, ws.grace_until, now)
+        if ws.period_end <= now:
+            # The period has ended but no reservation has rolled it over yet.
+            period_start, resets_at = month_window(now)
+            used = 0
+        else:
+            period_start, resets_at, used = ws.period_start, ws.period_end, ws.used
+        in_period = and_(
+            G.c.team_id == team_id, G.c.period_start == literal(period_start, UTCDateTime())
+        )
+        in_flight = conn.execute(
+            select(func.count())
+            .select_from(G)
+            .where(
+                G.c.team_id == team_id,
+                G.c.status.in_((GenerationStatus.QUEUED, GenerationStatus.RUNNING)),
+            )
+        ).scalar_one()
+        per_user = [
+            (r.user_id, r.n)
+            for r in conn.execute(
+                select(G.c.user_id, func.count().label("n"))
+                .where(in_period, _counted())
+                .group_by(G.c.user_id)
+                .order_by(func.count().desc(), G.c.user_id)
+                .limit(top)
+            )
+        ]
+        totals = conn.execute(
+            select(
+                func.coalesce(func.sum(G.c.input_tokens), 0),
+                func.coalesce(func.sum(G.c.output_tokens), 0),
+                func.coalesce(func.sum(G.c.cache_creation_tokens), 0),
+                func.coalesce(func.sum(G.c.cache_read_tokens), 0),
+                func.coalesce(func.sum(G.c.cost_usd), 0),
+            ).where(in_period)
+        ).one()
+    return WorkspaceUsage(
+        team_id=team_id,
+        plan=ws.plan,
+        used=used,
+        limit=limit,
+        resets_at=resets_at,
+        in_flight=in_flight,
+        per_user=per_user,
+        tokens=TokenUsage(
+            input=int(totals[0]),
+            output=int(totals[1]),
+            cache_write=int(totals[2]),
+            cache_read=int(totals[3]),
+            cost_usd=Decimal(str(totals[4])).quantize(Decimal("0.000001")),
+        ),
+        subscription_status=ws.subscription_status,
+        name=ws.name,
+        stripe_customer_id=ws.stripe_customer_id,
+    )
+
+
+def user_usage(
+    engine: Engine, policy: QuotaPolicy, team_id: str, user_id: str, *, now: datetime | None = None
+) -> UserUsage:
+    """One member's generations this period, with the workspace's figures."""
+    now = now or utcnow()
+    ws = workspace_usage(engine, policy, team_id, top=0, now=now)
+    with reading(engine) as conn:
+        current = conn.execute(
+            select(W.c.period_start, W.c.period_end).where(W.c.team_id == team_id)
+        ).first()
+        if current is None or current.period_end <= now:
+            return UserUsage(user_id=user_id, used=0, workspace=ws)
+        mine = conn.execute(
+            select(func.count())
+            .select_from(G)
+            .where(
+                G.c.team_id == team_id,
+                G.c.user_id == user_id,
+                G.c.period_start == literal(current.period_start, UTCDateTime()),
+                _counted(),
+            )
+        ).scalar_one()
+    return UserUsage(user_id=user_id, used=mine, workspace=ws)
