@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from helpers import service_missing
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from bot.runtime.config import Settings
 from storage.db import make_engine
 from storage.ledger import QuotaPolicy
 from storage.migrate import upgrade
@@ -25,14 +25,6 @@ POSTGRES_URL = os.environ.get(
     "COLDCOPY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("COLDCOPY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def service_missing(what: str, error: Exception) -> None:
-    message = f"{what} is not reachable ({error}); start it (see .ci/run)"
-    if IN_CI:
-        pytest.fail(f"CI needs {message}", pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -110,17 +102,6 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 def policy() -> QuotaPolicy:
     return QuotaPolicy(free=3, pro=200)
-
-
-def make_settings(**overrides) -> Settings:
-    """Settings for a test: no .env file, nothing read from the developer's environment."""
-    base = {
-        "slack_bot_token": "xoxb-test",
-        "slack_signing_secret": "test-signing-secret",
-        "anthropic_api_key": "sk-ant-test",
-    }
-    base.update(overrides)
-    return Settings(_env_file=None, **base)
 
 
 # The fakes and the HTTP harness are imported as top-level modules from tests/.

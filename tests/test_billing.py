@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from helpers import make_settings
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.exc import OperationalError
 from stripe import WebhookSignature
@@ -23,7 +24,6 @@ from bot.domain.billing import (
     StripeUnavailable,
     WebhookOutcome,
 )
-from conftest import make_settings
 from fakes.stripe import (
     FakeStripe,
     checkout_session_completed,

@@ -7,9 +7,9 @@ import json
 import time
 
 import pytest
+from helpers import BRIEF, all_text, make_settings, open_form, thread_posts, used, wait_until
 
 from bot.slack import constants as K
-from conftest import make_settings
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 from fakes.stripe import (
@@ -21,7 +21,6 @@ from fakes.stripe import (
     subscription_deleted,
 )
 from harness import ServedApp
-from test_slack_flow import BRIEF, all_text, open_form, thread_posts, used, wait_until
 
 WEBHOOK_SECRET = "whsec_coldcopy_test"
 

@@ -1,7 +1,7 @@
 """The container files and the runbook stay true to the code.
 
 Docker cannot run in CI, and a build that references files that do not exist ships
-(LESSONS 13). So these checks read Dockerfile, compose.yaml and docs/RUNBOOK.md and hold
+anyway. So these checks read Dockerfile, compose.yaml and docs/RUNBOOK.md and hold
 every file, command, setting, metric and route they name against the repository and the code.
 """
 
@@ -18,6 +18,7 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 import yaml
+from helpers import make_settings
 
 from bot.runtime.cli import _parser
 from bot.runtime.config import PURPOSE
@@ -25,7 +26,6 @@ from bot.runtime.metrics import REGISTRY
 from bot.runtime.server import ColdCopyWSGI
 from bot.runtime.wiring import build_runtime
 from bot.slack.app import INSTALL_PATH, REDIRECT_PATH
-from conftest import make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

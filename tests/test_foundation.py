@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import clean_env
 from sqlalchemy import text
 
 from bot.runtime.config import ConfigError, load_settings
@@ -16,14 +17,6 @@ from storage.db import make_engine
 from storage.migrate import pending, schema_drift, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment of a fresh shell: no ColdCopy, Slack, Anthropic or Stripe variables."""
-    prefixes = ("SLACK_", "ANTHROPIC_", "COLDCOPY_", "STRIPE_", "DATABASE_URL", "REDIS_URL")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    env.update(extra)
-    return env
 
 
 def coldcopy(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:

@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 from freezegun import freeze_time
+from helpers import free_port, make_settings, service_missing
 
 from bot.domain.limits import Allowed, Deduplicator, RateLimited, RateLimiter
 from bot.runtime.metrics import REGISTRY
-from conftest import make_settings, service_missing
 
 # One fail-open check may cost at most this much (one connect plus one read timeout).
 FAIL_OPEN_BUDGET = 0.25
@@ -34,12 +34,6 @@ def fail_opens(operation: str) -> float:
 
 def denials(scope: str) -> float:
     return counter("coldcopy_rate_limit_denials_total", scope=scope)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def simultaneously(n: int, action: Callable[[int], object]) -> list:

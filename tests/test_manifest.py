@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from bot.slack import constants as K
-from bot.slack.app import BOT_SCOPES, INSTALL_PATH, REDIRECT_PATH
+from bot.slack.app import BOT_SCOPES, REDIRECT_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
@@ -53,7 +53,6 @@ def test_every_request_url_is_slack_events_and_the_redirect_is_ours():
     assert settings["interactivity"]["request_url"].endswith("/slack/events")
     (redirect,) = MANIFEST["oauth_config"]["redirect_urls"]
     assert redirect.endswith(REDIRECT_PATH)
-    assert INSTALL_PATH == "/slack/install"
 
 
 def test_the_events_are_the_ones_the_code_handles():

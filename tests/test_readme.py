@@ -11,9 +11,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from helpers import clean_env, free_port
+
 from fakes.slack import FakeSlack
-from test_foundation import clean_env
-from test_scale_out import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -71,3 +71,7 @@ def test_the_run_command_starts_a_server_configured_by_a_dot_env_file(tmp_path):
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
+        output = proc.stdout.read()
+        # Starting and stopping is quiet: no logging failure, no traceback.
+        assert "listening on http://127.0.0.1:" in output
+        assert "Logging error" not in output and "Traceback" not in output, output

@@ -13,18 +13,26 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from helpers import (
+    BRIEF,
+    all_text,
+    generations,
+    make_settings,
+    open_form,
+    thread_posts,
+    used,
+    wait_until,
+)
 from sqlalchemy import func, select, update
 
 from bot.runtime.jobs import sweep
 from bot.slack import constants as K
-from conftest import make_settings
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 from harness import ServedApp
 from storage.db import reading, transaction
 from storage.ledger import reserve_generation
 from storage.models import Generation, slack_bots, slack_installations
-from test_slack_flow import BRIEF, all_text, generations, open_form, thread_posts, used, wait_until
 
 G = Generation.__table__
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers import BRIEF, all_text, free_port, wait_until
 from sqlalchemy import select
 
 from bot.slack import constants as K
@@ -26,17 +26,10 @@ from harness import SignedSlackClient
 from storage.db import make_engine, reading
 from storage.migrate import upgrade
 from storage.models import Generation, Workspace
-from test_slack_flow import BRIEF, all_text, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 G = Generation.__table__
 W = Workspace.__table__
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def process_env(slack: FakeSlack, claude: FakeAnthropic, database_url: str, **extra: str):

@@ -10,19 +10,23 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
+from helpers import (
+    BRIEF,
+    all_text,
+    generations,
+    make_settings,
+    open_form,
+    thread_posts,
+    used,
+    wait_until,
+)
 
 from bot.slack import constants as K
 from bot.writing.brief import BRIEF_FIELDS
 from bot.writing.writer import DEFAULT_MAX_RETRIES
-from conftest import make_settings
 from fakes.anthropic import FakeAnthropic, sample_sequence
 from fakes.slack import FakeSlack
-from harness import SAMPLE_BRIEF, ServedApp
-from storage.db import reading
-from storage.models import Generation, Workspace
-
-BRIEF = SAMPLE_BRIEF
+from harness import ServedApp
 
 
 @pytest.fixture
@@ -61,43 +65,6 @@ def make_app(slack, claude, sqlite_engine):
     yield start
     for app in started:
         app.__exit__(None, None, None)
-
-
-def open_form(app: ServedApp, slack: FakeSlack, *, user="U1", channel="C1") -> dict:
-    before = len(slack.calls_to("views.open"))
-    reply = app.slash("", user=user, channel=channel)
-    assert reply.status == 200
-    call = slack.wait_for("views.open", count=before + 1)[-1]
-    return call.params["view"]
-
-
-def thread_posts(slack: FakeSlack, count: int) -> list:
-    return slack.wait_for("chat.postMessage", count=count, timeout=15)
-
-
-def wait_until(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
-def generations(engine) -> list:
-    with reading(engine) as conn:
-        return conn.execute(select(Generation.__table__)).all()
-
-
-def used(engine, team="T0001") -> int:
-    with reading(engine) as conn:
-        return conn.execute(
-            select(Workspace.__table__.c.used).where(Workspace.__table__.c.team_id == team)
-        ).scalar_one()
-
-
-def all_text(calls) -> str:
-    return json.dumps([c.params for c in calls], ensure_ascii=False)
 
 
 # --- the form ---------------------------------------------------------------------------------
@@ -174,7 +141,7 @@ def test_a_valid_brief_is_acked_and_written_as_a_thread(make_app, slack, claude,
     assert headers == [f"Email {k} · Day {d}" for k, d in zip(range(1, 8), days, strict=True)]
     for post, email in zip(replies, sample_sequence(), strict=True):
         text = all_text([post])
-        assert email["subject_a"].replace("[", "[") in text
+        assert email["subject_a"] in text
         assert post.params["text"]  # a notification fallback on every message
 
     wait_until(lambda: "7 emails" in all_text(slack.calls_to("chat.update")[-1:]))
@@ -238,7 +205,7 @@ def test_out_of_quota_and_rate_limited_sees_the_upgrade_prompt(make_app, slack, 
     assert answer["response_action"] == "update"
     text = json.dumps(answer["view"])
     assert "used all" in text
-    assert K.UPGRADE_ACTION in text or "Ask a workspace admin" in text
+    assert "Ask a workspace admin" in text  # billing is not configured here
     assert "again in" not in text
 
 

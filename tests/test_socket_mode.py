@@ -12,14 +12,13 @@ import sys
 import threading
 from pathlib import Path
 
+from helpers import clean_env, wait_until
 from websockets.sync.server import serve
 
 from bot.slack import constants as K
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 from harness import SAMPLE_BRIEF, SignedSlackClient
-from test_foundation import clean_env
-from test_slack_flow import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 

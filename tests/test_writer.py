@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from helpers import make_settings
 
 from bot.runtime.metrics import REGISTRY
 from bot.writing.brief import BRIEF_FIELDS, TONES, Brief
@@ -22,7 +23,6 @@ from bot.writing.writer import (
     WriterError,
     WriterSummary,
 )
-from conftest import make_settings
 from fakes.anthropic import (
     FakeAnthropic,
     FakeUsage,

@@ -42,7 +42,8 @@ PAST_DUE_GRACE = timedelta(days=7)
 # A double click inside this window gets the same Checkout Session back. Short, because Stripe
 # replays whatever the first request got (an error too) for as long as the key is reused.
 CHECKOUT_KEY_WINDOW_SECONDS = 600
-# Saving a new customer id is retried this often before giving up (LESSONS 10).
+# Saving a new customer id is retried this often before giving up: the Stripe customer
+# already exists, and losing its id would orphan it.
 CUSTOMER_SAVE_ATTEMPTS = 3
 
 PAYMENT_FAILED_MESSAGE = (

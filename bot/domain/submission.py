@@ -1,6 +1,6 @@
 """Accepting a brief: validate, reserve quota, check the rate limit, de-duplicate, dispatch.
 
-The order is a product decision (LESSONS 1): an exhausted quota always wins and shows the
+The order is a product decision: an exhausted quota always wins and shows the
 upgrade prompt; only then does the rate limit speak, and a rate denial gives the reserved
 unit back. A submission delivered twice (same view id) is stopped by the generation's unique
 idempotency key in the same transaction as the reservation, so it holds even while Redis is

@@ -17,10 +17,17 @@ from datetime import timedelta
 import redis
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.metrics import FIRST_EMAIL_SECONDS, GENERATION_SECONDS, GENERATIONS
+from bot.runtime.metrics import (
+    FIRST_EMAIL_SECONDS,
+    GENERATION_SECONDS,
+    GENERATIONS,
+    count_slack_error,
+    slack_error,
+)
 from bot.runtime.wiring import Runtime
-from bot.slack.thread import SequenceThread, count_error, slack_error
+from bot.slack.thread import SequenceThread
 from bot.writing.brief import Brief
+from bot.writing.prompt import SEQUENCE_LENGTH
 from bot.writing.writer import WriterError, WriterSummary
 from storage.generations import (
     claim_generation,
@@ -41,7 +48,6 @@ from storage.models import GenerationStatus
 
 log = logging.getLogger(__name__)
 
-SEQUENCE_LENGTH = 7
 QUEUE_NAME = "coldcopy"
 GENERIC_FAILURE = "Something went wrong on our side while writing this sequence."
 CRASH_FAILURE = "ColdCopy restarted while writing this sequence."
@@ -107,7 +113,7 @@ def run_generation(rt: Runtime, generation_id: str) -> None:
         # emails and was not billed; nothing more to do.
         log.error("generation finished after it was released", extra=context)
     except SlackApiError as exc:
-        count_error("chat.postMessage", exc)
+        count_slack_error("chat.postMessage", exc)
         log.error("Slack refused the thread: %s", slack_error(exc), extra=context)
         _fail(rt, gen.id, thread, GENERIC_FAILURE, f"slack:{slack_error(exc)}", summary)
     except Exception:

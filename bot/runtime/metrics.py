@@ -55,5 +55,15 @@ MODEL_TOKENS = Counter(
 )
 
 
+def slack_error(exc: Exception) -> str:
+    """The `error` field of a refused Slack Web API call (a SlackApiError's response)."""
+    response = getattr(exc, "response", None)
+    return str((response.get("error") if response is not None else None) or "unknown_error")
+
+
+def count_slack_error(method: str, exc: Exception) -> None:
+    SLACK_API_ERRORS.labels(method=method, error=slack_error(exc)).inc()
+
+
 def render() -> bytes:
     return generate_latest(REGISTRY)

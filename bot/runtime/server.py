@@ -16,10 +16,9 @@ from slack_sdk.errors import SlackApiError
 from bot.runtime.config import Settings
 from bot.runtime.jobs import Sweeper, start_dispatcher
 from bot.runtime.logs import configure_logging
-from bot.runtime.metrics import render
+from bot.runtime.metrics import count_slack_error, render
 from bot.runtime.wiring import Runtime, build_runtime
 from bot.slack.app import build_app
-from bot.slack.thread import count_error
 from storage.db import make_engine, ping
 from storage.migrate import pending, upgrade
 
@@ -124,7 +123,7 @@ def notify_admins(rt: Runtime, team_id: str, text: str) -> None:
             if not cursor:
                 break
     except SlackApiError as exc:
-        count_error("users.list", exc)
+        count_slack_error("users.list", exc)
         log.error("could not tell the admins about billing", extra={"team_id": team_id})
     except LookupError:
         log.error("billing notice for a workspace without an install", extra={"team_id": team_id})
@@ -174,7 +173,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("coldcopy serve listening on http://%s:%d", host, server.effective_port)
+    log.info("coldcopy serve listening on http://%s:%s", host, server.effective_port)
     try:
         server.run()
     finally:

@@ -9,7 +9,7 @@ from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.thread import count_error
+from bot.runtime.metrics import count_slack_error
 
 ADMIN_CACHE_SECONDS = 300
 
@@ -29,7 +29,7 @@ class AdminDirectory:
             user = client.users_info(user=user_id)["user"]
         except SlackApiError as exc:
             # Unknown means member: never show the whole workspace's figures by mistake.
-            count_error("users.info", exc)
+            count_slack_error("users.info", exc)
             return False
         admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
         with self._lock:

@@ -24,11 +24,11 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.slack import constants as K
+from bot.slack.wording import ASK_AN_ADMIN
 from bot.writing.brief import Brief
+from bot.writing.prompt import SEQUENCE_LENGTH
 from storage.ledger import QuotaExhausted
 from storage.usage import UserUsage, WorkspaceUsage
-
-SEQUENCE_LENGTH = 7
 
 
 @dataclass(frozen=True)
@@ -239,11 +239,7 @@ def upgrade_blocks(exhausted: QuotaExhausted, billing_enabled: bool) -> list[Blo
             )
         )
     elif exhausted.plan != "pro":
-        blocks.append(
-            ContextBlock(
-                elements=[_mrkdwn("Ask a workspace admin about upgrading to ColdCopy Pro.")]
-            )
-        )
+        blocks.append(ContextBlock(elements=[_mrkdwn(ASK_AN_ADMIN)]))
     return blocks
 
 

@@ -12,7 +12,7 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.metrics import SLACK_API_ERRORS
+from bot.runtime.metrics import count_slack_error, slack_error
 from bot.slack import constants as K
 from bot.slack.blocks import (
     Message,
@@ -32,14 +32,6 @@ REFUSAL_REASONS = {
     "is_archived": "that channel is archived",
     "missing_scope": "I'm not allowed to post there",
 }
-
-
-def slack_error(exc: SlackApiError) -> str:
-    return str(exc.response.get("error") or "unknown_error")
-
-
-def count_error(method: str, exc: SlackApiError) -> None:
-    SLACK_API_ERRORS.labels(method=method, error=slack_error(exc)).inc()
 
 
 class SequenceThread:
@@ -74,7 +66,7 @@ class SequenceThread:
             return
         except SlackApiError as exc:
             error = slack_error(exc)
-            count_error("chat.postMessage", exc)
+            count_slack_error("chat.postMessage", exc)
             if error not in K.UNPOSTABLE_ERRORS:
                 raise
         if error == "not_in_channel" and self._join(self.requested_channel):
@@ -82,7 +74,7 @@ class SequenceThread:
                 self._post_parent(self.requested_channel, message)
                 return
             except SlackApiError as exc:
-                count_error("chat.postMessage", exc)
+                count_slack_error("chat.postMessage", exc)
                 error = slack_error(exc)
         self._open_in_dm(error)
 
@@ -98,7 +90,7 @@ class SequenceThread:
             self.client.conversations_join(channel=channel)
             return True
         except SlackApiError as exc:
-            count_error("conversations.join", exc)
+            count_slack_error("conversations.join", exc)
             return False
 
     def _open_in_dm(self, error: str) -> None:
@@ -119,7 +111,7 @@ class SequenceThread:
         except SlackApiError as exc:
             # The channel refused our message, so it may refuse the ephemeral note too;
             # the DM itself carries the same explanation.
-            count_error("chat.postEphemeral", exc)
+            count_slack_error("chat.postEphemeral", exc)
 
     def _parent(self, progress: Progress) -> Message:
         progress = Progress(
@@ -140,7 +132,7 @@ class SequenceThread:
             )
         except SlackApiError as exc:
             # A stale progress line is cosmetic; the emails themselves are what matter.
-            count_error("chat.update", exc)
+            count_slack_error("chat.update", exc)
             log.warning(
                 "could not update the parent message",
                 extra={"generation_id": self.generation_id, "slack_error": slack_error(exc)},

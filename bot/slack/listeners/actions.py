@@ -12,16 +12,16 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.billing import BillingError
 from bot.domain.limits import RateLimited
 from bot.domain.submission import Accepted, QueueUnavailable, Submissions
+from bot.runtime.metrics import count_slack_error
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
 from bot.slack.blocks import plain_message, rate_limited_text, upgrade_message
-from bot.slack.listeners.billing_flow import STRIPE_DOWN, billing_link, send_upgrade_link
+from bot.slack.listeners.billing_flow import billing_answer, send_upgrade_link
 from bot.slack.listeners.ephemeral import reply
 from bot.slack.modal import checkout_view, message_view
-from bot.slack.thread import count_error
+from bot.slack.wording import BUSY
 from bot.writing.brief import BriefErrors
 from storage.generations import get_generation
 from storage.ledger import DuplicateRequest, QuotaExhausted
@@ -39,27 +39,15 @@ def register(app: App, rt: Runtime, submissions: Submissions) -> None:
         if view is None:
             send_upgrade_link(rt, respond, context.team_id, context.user_id)
             return
-        # Clicked inside the modal: show the link in the modal itself.
-        if not rt.billing.enabled:
-            client.views_update(
-                view_id=view["id"],
-                view=message_view(
-                    "Billing isn't set up here. Ask a workspace admin about ColdCopy Pro."
-                ),
-            )
-            return
-        try:
-            link = billing_link(rt, context.team_id, context.user_id)
-        except BillingError as exc:
-            log.warning("no Stripe session: %s", exc, extra={"team_id": context.team_id})
-            link = None
+        # Clicked inside the modal: show the answer in the modal itself.
+        message, is_link = billing_answer(rt, context.team_id, context.user_id)
         try:
             client.views_update(
                 view_id=view["id"],
-                view=checkout_view(link) if link else message_view(STRIPE_DOWN),
+                view=checkout_view(message) if is_link else message_view(message.text),
             )
         except SlackApiError as exc:
-            count_error("views.update", exc)
+            count_slack_error("views.update", exc)
 
     def export_csv(action: dict, client: WebClient, respond: Respond, context: BoltContext):
         generation_id = action.get("value") or ""
@@ -81,7 +69,7 @@ def register(app: App, rt: Runtime, submissions: Submissions) -> None:
                 "sequencing tool.",
             )
         except SlackApiError as exc:
-            count_error("files.upload_v2", exc)
+            count_slack_error("files.upload_v2", exc)
             reply(
                 respond,
                 "I couldn't upload the CSV here. Check that ColdCopy is in this "
@@ -134,9 +122,7 @@ def retry_answer(outcome, billing_enabled: bool):
     if isinstance(outcome, DuplicateRequest):
         return None  # already retried once; that thread is on its way
     if isinstance(outcome, QueueUnavailable):
-        return plain_message(
-            "ColdCopy is busy right now and nothing was counted. Please try again in a minute."
-        )
+        return plain_message(BUSY)
     if isinstance(outcome, BriefErrors):
         return plain_message("That brief can't be used any more. Run /coldcopy to start again.")
     return None

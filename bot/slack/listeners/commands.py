@@ -8,6 +8,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.runtime.metrics import count_slack_error
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
 from bot.slack.admins import AdminDirectory
@@ -15,7 +16,6 @@ from bot.slack.blocks import admin_status_message, help_message, member_status_m
 from bot.slack.listeners.billing_flow import send_upgrade_link
 from bot.slack.listeners.ephemeral import reply
 from bot.slack.modal import brief_view, upgrade_view
-from bot.slack.thread import count_error
 from storage.generations import previous_brief
 from storage.ledger import quota_exhausted
 from storage.usage import user_usage, workspace_usage
@@ -71,7 +71,7 @@ def open_form(
     try:
         client.views_open(trigger_id=command["trigger_id"], view=view)
     except SlackApiError as exc:
-        count_error("views.open", exc)
+        count_slack_error("views.open", exc)
         log.warning("could not open the form", extra={"team_id": context.team_id})
         reply(respond, "Slack didn't let me open the form in time. Please run /coldcopy again.")
 

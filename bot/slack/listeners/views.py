@@ -10,11 +10,11 @@ from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
 from bot.slack.blocks import rate_limited_text
 from bot.slack.modal import read_submission, upgrade_view, writing_view
+from bot.slack.wording import BUSY
 from bot.writing.brief import BRIEF_FIELDS, BriefErrors
 from storage.ledger import DuplicateRequest, QuotaExhausted
 
 FIRST_BLOCK = BRIEF_FIELDS[0].key
-BUSY = "ColdCopy is busy right now and nothing was counted. Please submit again in a minute."
 
 
 def register(app: App, rt: Runtime, submissions: Submissions) -> None:

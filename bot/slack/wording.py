@@ -1,0 +1,8 @@
+"""User-facing sentences that more than one Slack surface says, written once."""
+
+BUSY = "ColdCopy is busy right now and nothing was counted. Please try again in a minute."
+ASK_AN_ADMIN = (
+    "Billing isn't set up for this ColdCopy installation. Ask a workspace admin about "
+    "upgrading to ColdCopy Pro."
+)
+STRIPE_DOWN = "I couldn't reach Stripe just now. Please try again in a minute."

@@ -1,0 +1,89 @@
+"""What several test files share: settings, the sample brief, waiting, and reading the fakes
+and the database. Test files import from here, never from each other."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+
+import pytest
+from sqlalchemy import select
+
+from bot.runtime.config import Settings
+from harness import SAMPLE_BRIEF, ServedApp
+from storage.db import reading
+from storage.models import Generation, Workspace
+
+BRIEF = SAMPLE_BRIEF
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def service_missing(what: str, error: Exception) -> None:
+    message = f"{what} is not reachable ({error}); start it (see .ci/run)"
+    if IN_CI:
+        pytest.fail(f"CI needs {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def make_settings(**overrides) -> Settings:
+    """Settings for a test: no .env file, nothing read from the developer's environment."""
+    base = {
+        "slack_bot_token": "xoxb-test",
+        "slack_signing_secret": "test-signing-secret",
+        "anthropic_api_key": "sk-ant-test",
+    }
+    base.update(overrides)
+    return Settings(_env_file=None, **base)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment of a fresh shell: no ColdCopy, Slack, Anthropic or Stripe variables."""
+    prefixes = ("SLACK_", "ANTHROPIC_", "COLDCOPY_", "STRIPE_", "DATABASE_URL", "REDIS_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def open_form(app: ServedApp, slack, *, user="U1", channel="C1") -> dict:
+    before = len(slack.calls_to("views.open"))
+    reply = app.slash("", user=user, channel=channel)
+    assert reply.status == 200
+    call = slack.wait_for("views.open", count=before + 1)[-1]
+    return call.params["view"]
+
+
+def thread_posts(slack, count: int) -> list:
+    return slack.wait_for("chat.postMessage", count=count, timeout=15)
+
+
+def generations(engine) -> list:
+    with reading(engine) as conn:
+        return conn.execute(select(Generation.__table__)).all()
+
+
+def used(engine, team="T0001") -> int:
+    with reading(engine) as conn:
+        return conn.execute(
+            select(Workspace.__table__.c.used).where(Workspace.__table__.c.team_id == team)
+        ).scalar_one()
+
+
+def all_text(calls) -> str:
+    return json.dumps([c.params for c in calls], ensure_ascii=False)
