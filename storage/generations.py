@@ -6,13 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, literal, or_, select
+from sqlalchemy import Engine, and_, case, func, literal, or_, select
 from sqlalchemy import update as sa_update
 
 from storage.db import reading, transaction
 from storage.models import Generation, GenerationStatus, UTCDateTime, utcnow
 
 G = Generation.__table__
+# The advisory lock that serialises claims on PostgreSQL (any constant of our own).
+CLAIM_LOCK_KEY = 0x436F6C64
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class GenerationRow:
     sequence: list | None
     attempts: int
     error: str | None
+    takeovers: int = 0
+    lease_owner: str | None = None
+    created_at: datetime | None = None
 
 
 def _row(r) -> GenerationRow:
@@ -45,28 +50,179 @@ def _row(r) -> GenerationRow:
         sequence=r.sequence,
         attempts=r.attempts,
         error=r.error,
+        takeovers=r.takeovers,
+        lease_owner=r.lease_owner,
+        created_at=r.created_at,
     )
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """This process now runs the generation; `resumed` when it took it over from another."""
+
+    generation: GenerationRow
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class ModelsBusy:
+    """As many generations as the model may serve at once are running; try again shortly."""
+
+
+def _claimable(now):
+    stale = and_(G.c.status == GenerationStatus.RUNNING, G.c.lease_expires_at < now)
+    return or_(G.c.status == GenerationStatus.QUEUED, stale)
+
+
 def claim_generation(
-    engine: Engine, generation_id: str, *, now: datetime | None = None
-) -> GenerationRow | None:
-    """Move queued -> running in one statement; None when another worker already has it,
-    so a job delivered twice runs once."""
+    engine: Engine,
+    generation_id: str,
+    *,
+    owner: str,
+    lease_seconds: float,
+    running_cap: int | None = None,
+    now: datetime | None = None,
+) -> Claimed | ModelsBusy | None:
+    """Take the generation with a lease: a queued one, or a running one whose lease expired
+    (its process died). None when it is finished, or another process holds a live lease, so
+    a job delivered twice runs once. With `running_cap`, only while fewer than that many
+    generations hold live leases across every process: the model's rate limit is shared."""
     now = now or utcnow()
+    at = literal(now, UTCDateTime())
     with transaction(engine) as conn:
+        if running_cap is not None:
+            if conn.dialect.name == "postgresql":
+                # Claims are rare and short: serialising them makes the count exact.
+                conn.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
+            running = conn.execute(
+                select(func.count())
+                .select_from(G)
+                .where(G.c.status == GenerationStatus.RUNNING, G.c.lease_expires_at >= at)
+            ).scalar_one()
+            if running >= running_cap:
+                return ModelsBusy()
         row = conn.execute(
             sa_update(G)
-            .where(G.c.id == generation_id, G.c.status == GenerationStatus.QUEUED)
+            .where(G.c.id == generation_id, _claimable(at))
             .values(
                 status=GenerationStatus.RUNNING,
-                started_at=now,
+                lease_owner=owner,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                started_at=func.coalesce(G.c.started_at, at),
                 updated_at=now,
                 attempts=G.c.attempts + 1,
+                takeovers=G.c.takeovers
+                + case((G.c.status == GenerationStatus.RUNNING, 1), else_=0),
             )
             .returning(*G.c)
         ).first()
-    return _row(row) if row is not None else None
+    if row is None:
+        return None
+    claimed = _row(row)
+    # A fresh claim has a period-less progress record; a takeover finds emails written.
+    return Claimed(claimed, resumed=row.takeovers > 0 or bool(row.sequence))
+
+
+def renew_lease(engine: Engine, generation_id: str, *, owner: str, lease_seconds: float) -> bool:
+    """Extend this process's lease; False when it no longer holds it (taken over, finished)."""
+    now = utcnow()
+    with transaction(engine) as conn:
+        return bool(
+            conn.execute(
+                sa_update(G)
+                .where(
+                    G.c.id == generation_id,
+                    G.c.lease_owner == owner,
+                    G.c.status == GenerationStatus.RUNNING,
+                )
+                .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+            ).rowcount
+        )
+
+
+def save_progress(engine: Engine, generation_id: str, *, owner: str, emails: list) -> bool:
+    """Record the emails written and posted so far (with their Slack message ts), so a
+    takeover resumes after them. False when this process no longer holds the lease."""
+    with transaction(engine) as conn:
+        return bool(
+            conn.execute(
+                sa_update(G)
+                .where(
+                    G.c.id == generation_id,
+                    G.c.lease_owner == owner,
+                    G.c.status == GenerationStatus.RUNNING,
+                )
+                .values(sequence=emails, updated_at=utcnow())
+            ).rowcount
+        )
+
+
+def hand_back(
+    engine: Engine, generation_id: str, *, owner: str, available_at: datetime | None = None
+) -> bool:
+    """Put a running generation back in the queue (shutting down, or the model asked us to
+    slow down), keeping its progress; the next claim resumes it."""
+    now = utcnow()
+    with transaction(engine) as conn:
+        return bool(
+            conn.execute(
+                sa_update(G)
+                .where(
+                    G.c.id == generation_id,
+                    G.c.lease_owner == owner,
+                    G.c.status == GenerationStatus.RUNNING,
+                )
+                .values(
+                    status=GenerationStatus.QUEUED,
+                    lease_owner=None,
+                    lease_expires_at=available_at,
+                    updated_at=now,
+                )
+            ).rowcount
+        )
+
+
+def expire_leases(engine: Engine, owners: list[str]) -> int:
+    """End the leases of processes known to be dead, so their generations are taken over now
+    rather than when the leases would have run out."""
+    if not owners:
+        return 0
+    now = utcnow()
+    with transaction(engine) as conn:
+        return conn.execute(
+            sa_update(G)
+            .where(G.c.status == GenerationStatus.RUNNING, G.c.lease_owner.in_(owners))
+            .values(lease_expires_at=now - timedelta(seconds=1), updated_at=now)
+        ).rowcount
+
+
+def running_owners(engine: Engine) -> list[str]:
+    with reading(engine) as conn:
+        return list(
+            conn.execute(
+                select(G.c.lease_owner)
+                .where(G.c.status == GenerationStatus.RUNNING, G.c.lease_owner.is_not(None))
+                .distinct()
+            ).scalars()
+        )
+
+
+def queue_position(engine: Engine, generation_id: str) -> int:
+    """How many queued generations are ahead of this one (older and not started)."""
+    with reading(engine) as conn:
+        created = conn.execute(
+            select(G.c.created_at).where(G.c.id == generation_id)
+        ).scalar_one_or_none()
+        if created is None:
+            return 0
+        return conn.execute(
+            select(func.count())
+            .select_from(G)
+            .where(
+                G.c.status == GenerationStatus.QUEUED,
+                G.c.created_at < literal(created, UTCDateTime()),
+            )
+        ).scalar_one()
 
 
 def record_thread(engine: Engine, generation_id: str, channel_id: str, parent_ts: str) -> None:
@@ -85,6 +241,14 @@ def get_generation(engine: Engine, generation_id: str) -> GenerationRow | None:
     return _row(row) if row is not None else None
 
 
+def generation_for_key(engine: Engine, idempotency_key: str) -> str | None:
+    """The generation a request (a view submission, a retry) created, by its idempotency key."""
+    with reading(engine) as conn:
+        return conn.execute(
+            select(G.c.id).where(G.c.idempotency_key == idempotency_key)
+        ).scalar_one_or_none()
+
+
 def previous_brief(engine: Engine, team_id: str, user_id: str) -> dict | None:
     """The brief this user submitted most recently, to pre-fill the form."""
     with reading(engine) as conn:
@@ -96,47 +260,36 @@ def previous_brief(engine: Engine, team_id: str, user_id: str) -> dict | None:
         ).scalar_one_or_none()
 
 
-def stuck_generations(
-    engine: Engine, older_than: timedelta, *, now: datetime | None = None
+def orphaned_generations(
+    engine: Engine, *, queued_for: timedelta, now: datetime | None = None
 ) -> list[GenerationRow]:
-    """Generations queued or running for longer than `older_than`: their worker has died."""
-    cutoff = literal((now or utcnow()) - older_than, UTCDateTime())
+    """Work no process is doing: running with an expired lease (its process died), or queued
+    and untouched for `queued_for` (its job was lost before any worker saw it)."""
+    now = now or utcnow()
+    at = literal(now, UTCDateTime())
+    waited = literal(now - queued_for, UTCDateTime())
     with reading(engine) as conn:
         rows = conn.execute(
             select(G).where(
                 or_(
-                    and_(G.c.status == GenerationStatus.QUEUED, G.c.updated_at < cutoff),
-                    and_(G.c.status == GenerationStatus.RUNNING, G.c.updated_at < cutoff),
+                    and_(G.c.status == GenerationStatus.RUNNING, G.c.lease_expires_at < at),
+                    and_(
+                        G.c.status == GenerationStatus.QUEUED,
+                        G.c.updated_at < waited,
+                        or_(G.c.lease_expires_at.is_(None), G.c.lease_expires_at < at),
+                    ),
                 )
             )
         ).all()
     return [_row(r) for r in rows]
 
 
-def mark_redispatched(engine: Engine, generation_id: str) -> bool:
-    """Count one re-dispatch of a generation that was queued but never claimed; False if it
-    was claimed meanwhile or already re-dispatched once (`attempts` counts both)."""
-    now = utcnow()
-    with transaction(engine) as conn:
-        return bool(
-            conn.execute(
-                sa_update(G)
-                .where(
-                    G.c.id == generation_id,
-                    G.c.status == GenerationStatus.QUEUED,
-                    G.c.attempts == 0,
-                )
-                .values(attempts=G.c.attempts + 1, updated_at=now)
-            ).rowcount
-        )
-
-
-def touch_generation(engine: Engine, generation_id: str) -> None:
-    """A heartbeat: a generation still making progress is not stuck."""
+def touch_queued(engine: Engine, generation_id: str) -> None:
+    """The generation was handed to a queue (again): it is waiting, not lost."""
     with transaction(engine) as conn:
         conn.execute(
             sa_update(G)
-            .where(G.c.id == generation_id, G.c.status == GenerationStatus.RUNNING)
+            .where(G.c.id == generation_id, G.c.status == GenerationStatus.QUEUED)
             .values(updated_at=utcnow())
         )
 

@@ -39,8 +39,15 @@ def pending(engine: Engine) -> bool:
     return current != head
 
 
+def ours(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic's filter: the job queue's tables belong to Procrastinate, not to our models."""
+    return not (type_ == "table" and name and name.startswith("procrastinate_"))
+
+
 def schema_drift(engine: Engine) -> list:
     """Differences between the models and the migrated database (empty when they agree)."""
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": ours}
+        )
         return compare_metadata(context, metadata)

@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Numeric, String
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, Numeric, String
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -90,6 +90,8 @@ class Generation(SQLModel, table=True):
     # A user's latest brief pre-fills the form on every /coldcopy.
     __table_args__ = (
         Index("ix_generations_team_user_created", "team_id", "user_id", "created_at"),
+        # "N ahead of you" counts the queued generations older than one.
+        Index("ix_generations_status_created", "status", "created_at"),
     )
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
@@ -123,6 +125,11 @@ class Generation(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=500)
     idempotency_key: str = Field(max_length=200, unique=True)
     attempts: int = Field(default=0)
+    # The process running this generation holds a lease it renews while it works; once the
+    # lease has expired, any process may take the generation over and resume it.
+    lease_owner: str | None = Field(default=None, max_length=80)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    takeovers: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
     started_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))

@@ -242,11 +242,15 @@ class SignedSlackClient:
 class ServedApp(SignedSlackClient):
     """`coldcopy serve`'s WSGI app on a free port, in a background thread of this process."""
 
-    def __init__(self, settings, engine, *, queue: bool = False):
+    def __init__(self, settings, engine):
         self.rt: Runtime = build_runtime(settings, engine=engine)
-        self.dispatcher = start_dispatcher(self.rt, use_queue=queue)
+        self.dispatcher = start_dispatcher(self.rt)
         self.server = create_server(
-            make_wsgi_app(self.rt), host="127.0.0.1", port=0, threads=8, ident="coldcopy-test"
+            make_wsgi_app(self.rt, self.dispatcher),
+            host="127.0.0.1",
+            port=0,
+            threads=8,
+            ident="coldcopy-test",
         )
         super().__init__(
             f"http://127.0.0.1:{self.server.effective_port}",
@@ -260,6 +264,6 @@ class ServedApp(SignedSlackClient):
 
     def __exit__(self, *exc_info) -> None:
         close_server(self.server)
-        self.dispatcher.shutdown(wait=True)
+        self.dispatcher.shutdown(grace=30)
         self.thread.join(timeout=5)
         self.rt.close()

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot.runtime.config import Settings
-from harness import SAMPLE_BRIEF, ServedApp
+from harness import SAMPLE_BRIEF, ServedApp, SignedSlackClient
 from storage.db import reading
 from storage.models import Generation, Workspace
 
 BRIEF = SAMPLE_BRIEF
+ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -87,3 +92,65 @@ def used(engine, team="T0001") -> int:
 
 def all_text(calls) -> str:
     return json.dumps([c.params for c in calls], ensure_ascii=False)
+
+
+def process_env(slack, claude, database_url: str, **extra: str):
+    """The environment of a coldcopy process wired to the fakes."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT),
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "test-signing-secret",
+        "SLACK_API_URL": slack.base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-test",
+        "ANTHROPIC_BASE_URL": claude.base_url,
+        "DATABASE_URL": database_url,
+        **extra,
+    }
+
+
+class Processes:
+    """Starts coldcopy subcommands with one environment and stops them all at the end."""
+
+    def __init__(self, env: dict[str, str], tmp: Path):
+        self.env = env
+        self.tmp = tmp
+        self.running: list[subprocess.Popen] = []
+
+    def start(self, *args: str, name: str) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.runtime.cli", *args],
+            cwd=self.tmp,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        proc.log_path = self.tmp / f"{name}.log"
+        self.running.append(proc)
+        return proc
+
+    def serve(self, name: str) -> SignedSlackClient:
+        port = free_port()
+        proc = self.start("serve", "--host", "127.0.0.1", "--port", str(port), name=name)
+        client = SignedSlackClient(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited:\n{proc.log_path.read_text()}")
+            try:
+                if client.request("GET", "/healthz").status == 200:
+                    return client
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"{name} did not start:\n{proc.log_path.read_text()}")
+
+    def stop_all(self) -> None:
+        for proc in self.running:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.running:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

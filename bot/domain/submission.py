@@ -1,4 +1,4 @@
-"""Accepting a brief: validate, reserve quota, check the rate limit, de-duplicate, dispatch.
+"""Accepting a brief: validate, reserve quota, check the rate limit, de-duplicate.
 
 The order is a product decision: an exhausted quota always wins and shows the
 upgrade prompt; only then does the rate limit speak, and a rate denial gives the reserved
@@ -10,23 +10,20 @@ down. Plain Python: the Slack listeners translate the typed results into views.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from bot.domain.limits import RateLimited, RateLimiter
-from bot.runtime.metrics import GENERATIONS, QUOTA_DENIALS
+from bot.runtime.metrics import QUOTA_DENIALS
 from bot.writing.brief import BriefErrors, validate_brief
 from storage.ledger import (
     DuplicateRequest,
     QuotaExhausted,
     QuotaPolicy,
-    release_generation,
     reserve_generation,
     withdraw_generation,
 )
-from storage.models import GenerationStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +37,7 @@ class Accepted:
     limit: int
 
 
-@dataclass(frozen=True)
-class QueueUnavailable:
-    """The job could not be handed to a worker; the unit was given back."""
-
-    generation_id: str
-
-
-Outcome = (
-    Accepted | BriefErrors | QuotaExhausted | RateLimited | DuplicateRequest | QueueUnavailable
-)
+Outcome = Accepted | BriefErrors | QuotaExhausted | RateLimited | DuplicateRequest
 
 
 @dataclass
@@ -57,7 +45,6 @@ class Submissions:
     engine: Engine
     policy: QuotaPolicy
     limiter: RateLimiter
-    dispatch: Callable[[str], None]
     model: str
 
     def submit(
@@ -98,15 +85,6 @@ class Submissions:
             withdraw_generation(self.engine, reserved.generation_id)
             return limited
 
-        try:
-            self.dispatch(reserved.generation_id)
-        except Exception:
-            log.exception(
-                "could not queue generation", extra={"generation_id": reserved.generation_id}
-            )
-            release_generation(self.engine, reserved.generation_id, error="job queue unavailable")
-            GENERATIONS.labels(status=GenerationStatus.FAILED).inc()
-            return QueueUnavailable(generation_id=reserved.generation_id)
         return Accepted(
             generation_id=reserved.generation_id,
             company=brief.company,

@@ -23,7 +23,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000, help="port to bind (default 3000)")
 
     commands.add_parser("socket", help="connect to Slack over Socket Mode (no public URL)")
-    commands.add_parser("worker", help="run generations from the Redis job queue")
+    worker = commands.add_parser(
+        "worker", help="run generations from the PostgreSQL job queue, many at once"
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="generations run at once (default: COLDCOPY_WORKER_CONCURRENCY, 32)",
+    )
     commands.add_parser("migrate", help="apply pending database migrations")
 
     usage = commands.add_parser("usage", help="show each workspace's plan and usage")
@@ -62,9 +70,12 @@ def _socket(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.runtime.jobs import run_worker
+    from bot.runtime.queue import run_worker
 
-    return run_worker(settings)
+    if args.concurrency is not None and not 1 <= args.concurrency <= 512:
+        print("coldcopy worker: --concurrency must be between 1 and 512", file=sys.stderr)
+        return 2
+    return run_worker(settings, args.concurrency)
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

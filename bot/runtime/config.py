@@ -44,14 +44,19 @@ PURPOSE: dict[str, str] = {
     "COLDCOPY_MODEL": "the Claude model id that writes sequences",
     "COLDCOPY_MODEL_TIMEOUT": "the total seconds one generation may take",
     "DATABASE_URL": "the SQLAlchemy URL of the database",
-    "REDIS_URL": "the Redis server for rate limits, de-duplication and the job queue",
+    "REDIS_URL": "the Redis server for rate limits and de-duplication",
     "COLDCOPY_FREE_QUOTA": "sequences per workspace per month on the free plan",
     "COLDCOPY_PRO_QUOTA": "sequences per workspace per billing period on the pro plan",
     "COLDCOPY_USER_RATE": "how often one user may generate, in limits notation",
     "COLDCOPY_WORKSPACE_RATE": "how often one workspace may generate, in limits notation",
     "COLDCOPY_JOB_THREADS": "generations run at once by the in-process worker pool",
+    "COLDCOPY_JOB_QUEUE": "where generations run: auto, inline (in this process) or postgres",
+    "COLDCOPY_WORKER_CONCURRENCY": "generations one `coldcopy worker` runs at once",
+    "COLDCOPY_MODEL_CONCURRENCY": "generations writing at once across every process",
+    "COLDCOPY_LEASE_SECONDS": "seconds after which a silent process's generation is taken over",
+    "COLDCOPY_SHUTDOWN_GRACE": "seconds a stopping process lets generations finish",
     "COLDCOPY_WEB_THREADS": "request threads of `coldcopy serve`",
-    "COLDCOPY_STUCK_AFTER": "seconds after which a queued or running generation counts as stuck",
+    "COLDCOPY_STUCK_AFTER": "seconds a generation may wait for a worker before the user is told",
     "COLDCOPY_WORKER_METRICS_PORT": "the port where `coldcopy worker` serves /metrics (0: none)",
     "STRIPE_SECRET_KEY": "the Stripe API key that creates Checkout sessions",
     "STRIPE_WEBHOOK_SECRET": "verifies that requests to /stripe/webhook come from Stripe",
@@ -108,9 +113,15 @@ class Settings(BaseSettings):
     user_rate: str = _env("COLDCOPY_USER_RATE", default="2/minute")
     workspace_rate: str = _env("COLDCOPY_WORKSPACE_RATE", default="30/hour")
 
-    job_threads: int = _env("COLDCOPY_JOB_THREADS", default=4, ge=1, le=64)
+    # Generations wait on the model, not the CPU: a process holds many at once.
+    job_threads: int = _env("COLDCOPY_JOB_THREADS", default=16, ge=1, le=256)
+    job_queue: Literal["auto", "inline", "postgres"] = _env("COLDCOPY_JOB_QUEUE", default="auto")
+    worker_concurrency: int = _env("COLDCOPY_WORKER_CONCURRENCY", default=32, ge=1, le=512)
+    model_concurrency: int = _env("COLDCOPY_MODEL_CONCURRENCY", default=64, ge=1, le=10_000)
+    lease_seconds: float = _env("COLDCOPY_LEASE_SECONDS", default=15.0, ge=3, le=600)
+    shutdown_grace: float = _env("COLDCOPY_SHUTDOWN_GRACE", default=20.0, ge=0, le=3600)
     web_threads: int = _env("COLDCOPY_WEB_THREADS", default=16, ge=1, le=256)
-    stuck_after: float = _env("COLDCOPY_STUCK_AFTER", default=300.0, gt=0)
+    stuck_after: float = _env("COLDCOPY_STUCK_AFTER", default=180.0, gt=0)
     worker_metrics_port: int = _env("COLDCOPY_WORKER_METRICS_PORT", default=9464, ge=0, le=65535)
 
     stripe_secret_key: str | None = _env("STRIPE_SECRET_KEY", default=None)
@@ -142,6 +153,18 @@ class Settings(BaseSettings):
         return bool(self.slack_client_id and self.slack_client_secret)
 
     @property
+    def uses_job_queue(self) -> bool:
+        """Generations go to the PostgreSQL queue that `coldcopy worker` runs: asked for, or
+        by default in the scale-out deployment (PostgreSQL and Redis both configured)."""
+        if self.job_queue != "auto":
+            return self.job_queue == "postgres"
+        return self.is_postgres and self.redis_url is not None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql", "postgres:"))
+
+    @property
     def billing_enabled(self) -> bool:
         return bool(self.stripe_secret_key and self.stripe_price_id and self.public_url)
 
@@ -168,8 +191,13 @@ class Settings(BaseSettings):
             need("SLACK_SIGNING_SECRET", self.slack_signing_secret)
         if mode == "socket":
             need("SLACK_APP_TOKEN", self.slack_app_token)
-        if mode == "worker":
-            need("REDIS_URL", self.redis_url)
+        if mode == "worker" and not self.is_postgres:
+            missing.append(
+                "DATABASE_URL must be a PostgreSQL URL for `coldcopy worker`: the job queue "
+                "lives in PostgreSQL (the embedded SQLite mode runs generations inside serve)"
+            )
+        if self.job_queue == "postgres" and not self.is_postgres:
+            missing.append("COLDCOPY_JOB_QUEUE=postgres needs a PostgreSQL DATABASE_URL")
         if self.stripe_secret_key or self.stripe_price_id:
             for var, value in (
                 ("STRIPE_PRICE_ID", self.stripe_price_id),

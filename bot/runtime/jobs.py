@@ -1,40 +1,57 @@
-"""Running generations: the job itself, the dispatchers that hand it to a worker (an
-in-process pool, or RQ on Redis), and the sweeper that recovers work a crash left behind.
+"""Running generations: each is claimed with a lease, written and posted email by email, and
+finished; a generation whose process died is taken over and resumed by another.
 
-An accepted request is never silently lost: the job claims its row atomically, succeeds
-(quota becomes usage) or fails (quota given back, user told with a Try again button), and a
-generation stuck after a crash is re-queued or failed by the sweeper.
+Two dispatchers share one interface: the embedded mode's in-process pool, and the PostgreSQL
+job queue (Procrastinate) that `coldcopy worker` processes consume in the scale-out mode.
+Either way the generation row is the source of truth: its status, its lease, and the emails
+already posted (with their Slack message ts) all live in the database, so a crash loses no
+email and posts none twice, and Redis is never on a generation's path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Protocol
 
-import redis
 from slack_sdk.errors import SlackApiError
 
 from bot.runtime.metrics import (
     FIRST_EMAIL_SECONDS,
     GENERATION_SECONDS,
     GENERATIONS,
+    TAKEOVERS,
     count_slack_error,
     slack_error,
 )
 from bot.runtime.wiring import Runtime
+from bot.slack.blocks import Progress
 from bot.slack.thread import SequenceThread
 from bot.writing.brief import Brief
 from bot.writing.prompt import SEQUENCE_LENGTH
 from bot.writing.writer import WriterError, WriterSummary
 from storage.generations import (
+    Claimed,
+    GenerationRow,
+    ModelsBusy,
     claim_generation,
-    mark_redispatched,
+    expire_leases,
+    get_generation,
+    hand_back,
+    orphaned_generations,
+    queue_position,
     record_thread,
-    stuck_generations,
-    touch_generation,
+    renew_lease,
+    running_owners,
+    save_progress,
+    touch_queued,
 )
 from storage.ledger import (
     CommitRefused,
@@ -48,260 +65,519 @@ from storage.models import GenerationStatus
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAME = "coldcopy"
+# After this many takeovers (each one a process that died while writing it) a generation
+# is given up: something about it keeps killing its workers.
+MAX_TAKEOVERS = 2
+# A model that keeps answering 429 slows the queue down instead of failing users; past
+# this age a generation that still cannot get the model fails (and gives its unit back).
+MODEL_BUSY_PATIENCE = timedelta(minutes=2)
+MODEL_BUSY_DELAY = 15.0
+# How often a waiting generation asks again for a model slot (the global cap is reached).
+SLOT_WAIT = 1.0
+# A queued generation untouched this long may have lost its job (its process died between
+# accepting it and handing it on): it is handed on again.
+REDISPATCH_AFTER = timedelta(seconds=20)
+
 GENERIC_FAILURE = "Something went wrong on our side while writing this sequence."
-CRASH_FAILURE = "ColdCopy restarted while writing this sequence."
-NEVER_STARTED = "ColdCopy couldn't start writing this sequence: no worker picked it up."
+TAKEOVER_FAILURE = (
+    "ColdCopy's workers stopped several times while writing this sequence, so it was stopped."
+)
+NEVER_STARTED = "ColdCopy couldn't start writing this sequence in time: no worker was free."
 NOT_COUNTED = " Nothing was counted against your quota."
 
 
-def _delivery(emails: list, summary: WriterSummary) -> Delivery:
-    return Delivery(
-        sequence=[email.as_dict() for email in emails], model=summary.model, tokens=summary.tokens
+def process_owner() -> str:
+    """This process's name on the leases it holds: host, pid and a nonce (pids are reused)."""
+    global _owner, _owner_pid
+    if _owner_pid != os.getpid():  # a forked child is a new owner
+        _owner_pid = os.getpid()
+        _owner = f"{socket.gethostname()}:{_owner_pid}:{uuid.uuid4().hex[:8]}"
+    return _owner
+
+
+_owner = ""
+_owner_pid = -1
+
+
+class LeaseLost(Exception):
+    """Another process took this generation over (or it was failed): stop posting."""
+
+
+class HandedBack(Exception):
+    """This process is stopping: the generation went back to the queue to be resumed."""
+
+
+class ModelBusy(Exception):
+    """The generation could not start or go on for now; it is waiting in the queue again."""
+
+    def __init__(self, delay: float):
+        super().__init__(f"retry in {delay:.0f} s")
+        self.delay = delay
+
+
+# --- leases ---------------------------------------------------------------------------------
+
+
+class LeaseKeeper:
+    """Renews the leases of the generations this process runs, all in one thread, every third
+    of the lease. A generation whose renewal fails has been taken over: it is marked lost and
+    its loop stops before posting anything more."""
+
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self.owner = process_owner()
+        self.seconds = rt.settings.lease_seconds
+        self._held: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        # Set when this process stops: each generation hands itself back at its next email.
+        self.draining = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lease-keeper", daemon=True)
+        self._thread.start()
+
+    def hold(self, generation_id: str) -> threading.Event:
+        lost = threading.Event()
+        with self._lock:
+            self._held[generation_id] = lost
+        return lost
+
+    def drop(self, generation_id: str) -> None:
+        with self._lock:
+            self._held.pop(generation_id, None)
+
+    def held(self) -> list[str]:
+        with self._lock:
+            return list(self._held)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            for generation_id in self.held():
+                try:
+                    kept = renew_lease(
+                        self.rt.engine, generation_id, owner=self.owner, lease_seconds=self.seconds
+                    )
+                except Exception as exc:  # the database is away: the lease may still run out
+                    log.warning("could not renew a lease: %s", exc)
+                    continue
+                if not kept:
+                    with self._lock:
+                        lost = self._held.pop(generation_id, None)
+                    if lost is not None:
+                        lost.set()
+
+
+# --- one generation -------------------------------------------------------------------------
+
+
+def run_generation(rt: Runtime, keeper: LeaseKeeper, generation_id: str) -> None:
+    """Claim, write and post one generation, or resume it where a dead process left it.
+
+    Safe to call any number of times: only a queued generation or one whose lease expired can
+    be claimed. Raises ModelBusy when it must wait (the model's global cap is reached, or the
+    model asked us to slow down); the caller runs it again after the delay."""
+    claim = claim_generation(
+        rt.engine,
+        generation_id,
+        owner=keeper.owner,
+        lease_seconds=keeper.seconds,
+        running_cap=rt.settings.model_concurrency,
     )
-
-
-def run_generation(rt: Runtime, generation_id: str) -> None:
-    """Write and post one generation. Safe to call twice: only one call claims the row."""
-    gen = claim_generation(rt.engine, generation_id)
-    if gen is None:
-        log.info("generation already claimed", extra={"generation_id": generation_id})
+    if isinstance(claim, ModelsBusy):
+        raise ModelBusy(SLOT_WAIT)
+    if claim is None:
+        log.info("generation not claimable", extra={"generation_id": generation_id})
         return
-    started = time.monotonic()
+    gen = claim.generation
     context = {"generation_id": gen.id, "team_id": gen.team_id}
+    if claim.resumed:
+        TAKEOVERS.inc()
+        log.warning("resuming a generation (takeover %d)", gen.takeovers, extra=context)
+    lost = keeper.hold(gen.id)
+    try:
+        if gen.takeovers > MAX_TAKEOVERS:
+            _fail(rt, gen, None, TAKEOVER_FAILURE, "too many takeovers", None)
+            return
+        _write(rt, keeper, claim, lost)
+    finally:
+        keeper.drop(gen.id)
+
+
+def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Event) -> None:
+    gen = claim.generation
+    context = {"generation_id": gen.id, "team_id": gen.team_id}
+    started = time.monotonic()
     log.info("generation started", extra=context)
     thread: SequenceThread | None = None
-    emails: list = []
     summary: WriterSummary | None = None
+    # Every email written so far, with the ts of its reply. An email whose ts is None was
+    # being posted when the last process died: Slack had it (the request went out before the
+    # answer could be recorded), so it counts as posted and is not posted again.
+    progress: list[dict] = list(gen.sequence or [])
     try:
         # The brief is gone if the workspace uninstalled while this waited in the queue.
         brief = Brief(**(gen.brief or {}))
-        client = rt.slack_client(gen.team_id)
-        thread = SequenceThread(
-            client,
-            generation_id=gen.id,
-            brief=brief,
-            user_id=gen.user_id,
-            channel_id=gen.channel_id,
-        )
-        thread.open()
-        record_thread(rt.engine, gen.id, thread.channel, thread.ts)
-        for item in rt.writer.write_sequence(brief):
+        thread = _thread_for(rt, gen, posted=len(progress))
+        if gen.parent_ts is None:
+            thread.open()
+            record_thread(rt.engine, gen.id, thread.channel, thread.ts)
+        thread.started(recovered=claim.resumed and bool(progress))
+        written = [{k: v for k, v in email.items() if k != "ts"} for email in progress]
+        for item in rt.writer.write_sequence(brief, written=written):
             if isinstance(item, WriterSummary):
                 summary = item
                 continue
-            emails.append(item)
-            thread.add_email(len(emails), item)
-            if len(emails) == 1:
+            if lost.is_set():
+                raise LeaseLost
+            if keeper.draining.is_set():
+                hand_back(rt.engine, gen.id, owner=keeper.owner)
+                raise HandedBack
+            email = {**item.as_dict(), "ts": None}
+            _save(rt, keeper, gen.id, [*progress, email])  # the intent, before the post
+            email["ts"] = thread.add_email(item.step, item)
+            progress.append(email)
+            _save(rt, keeper, gen.id, progress)
+            if len(progress) == 1:
                 FIRST_EMAIL_SECONDS.observe(time.monotonic() - started)
-            touch_generation(rt.engine, gen.id)
-        if len(emails) != SEQUENCE_LENGTH or summary is None:
+        if len(progress) != SEQUENCE_LENGTH or summary is None:
             raise WriterError(
-                "invalid_output", f"{len(emails)} emails before the stream ended", usage=summary
+                "invalid_output", f"{len(progress)} emails before the stream ended", usage=summary
             )
-        commit_generation(rt.engine, gen.id, _delivery(emails, summary))
+        commit_generation(
+            rt.engine,
+            gen.id,
+            Delivery(sequence=progress, model=summary.model, tokens=summary.tokens),
+        )
         GENERATIONS.labels(status=GenerationStatus.SUCCEEDED).inc()
         GENERATION_SECONDS.observe(time.monotonic() - started)
         standing = quota_standing(rt.engine, rt.policy, gen.team_id)
         thread.finish(used=standing.used, limit=standing.limit)
         log.info("generation succeeded", extra=context)
+    except LeaseLost:
+        log.warning("lost the lease: another process took this generation over", extra=context)
+    except HandedBack:
+        log.info("stopping: handed back for resumption", extra=context)
     except WriterError as exc:
+        if exc.kind == "rate_limited" and _model_can_wait(gen):
+            # Our model rate limit, even after the SDK's retries: wait in the queue, with the
+            # thread saying so, and resume from the emails already posted.
+            _record_spent(rt, gen.id, exc.usage)
+            if hand_back(rt.engine, gen.id, owner=keeper.owner, available_at=_later()):
+                log.warning("the model asked us to slow down: back in the queue", extra=context)
+                if thread is not None:
+                    thread.waiting()
+                raise ModelBusy(MODEL_BUSY_DELAY) from None
         log.warning("generation failed: %s", exc.kind, extra=context)
-        _fail(rt, gen.id, thread, exc.user_message, exc.kind, exc.usage)
+        _fail(rt, gen, thread, exc.user_message, exc.kind, exc.usage)
     except CommitRefused:
-        # The sweeper gave this unit back while we were still writing: the user has the
-        # emails and was not billed; nothing more to do.
+        # The unit was given back while we were still writing: the user has the emails and
+        # was not billed; nothing more to do.
         log.error("generation finished after it was released", extra=context)
     except SlackApiError as exc:
         count_slack_error("chat.postMessage", exc)
         log.error("Slack refused the thread: %s", slack_error(exc), extra=context)
-        _fail(rt, gen.id, thread, GENERIC_FAILURE, f"slack:{slack_error(exc)}", summary)
+        _fail(rt, gen, thread, GENERIC_FAILURE, f"slack:{slack_error(exc)}", summary)
+    except ModelBusy:
+        raise
     except Exception:
         log.exception("generation crashed", extra=context)
-        _fail(rt, gen.id, thread, GENERIC_FAILURE, "internal_error", summary)
+        _fail(rt, gen, thread, GENERIC_FAILURE, "internal_error", summary)
+
+
+def _save(rt: Runtime, keeper: LeaseKeeper, generation_id: str, emails: list[dict]) -> None:
+    if not save_progress(rt.engine, generation_id, owner=keeper.owner, emails=emails):
+        raise LeaseLost
+
+
+def _later():
+    from storage.models import utcnow
+
+    return utcnow() + timedelta(seconds=MODEL_BUSY_DELAY)
+
+
+def _model_can_wait(gen: GenerationRow) -> bool:
+    from storage.models import utcnow
+
+    return gen.created_at is not None and utcnow() - gen.created_at < MODEL_BUSY_PATIENCE
+
+
+def _record_spent(rt: Runtime, generation_id: str, usage: WriterSummary | None) -> None:
+    if usage is not None:
+        record_usage(rt.engine, generation_id, Delivery([], usage.model, usage.tokens))
+
+
+def _thread_for(rt: Runtime, gen: GenerationRow, *, posted: int = 0) -> SequenceThread:
+    thread = SequenceThread(
+        rt.slack_client(gen.team_id),
+        generation_id=gen.id,
+        brief=Brief(**gen.brief),
+        user_id=gen.user_id,
+        channel_id=gen.channel_id,
+    )
+    if gen.parent_ts is not None:
+        thread.attach(gen.posted_channel_id or gen.channel_id, gen.parent_ts, posted=posted)
+    return thread
 
 
 def _fail(
     rt: Runtime,
-    generation_id: str,
+    gen: GenerationRow,
     thread: SequenceThread | None,
     user_message: str,
     reason: str,
     usage: WriterSummary | None,
 ) -> None:
     """Give the unit back first (the user must never pay for a failure), then tell them."""
-    released = release_generation(rt.engine, generation_id, error=reason)
-    if usage is not None:
-        record_usage(rt.engine, generation_id, _delivery([], usage))
+    released = release_generation(rt.engine, gen.id, error=reason)
+    _record_spent(rt, gen.id, usage)
     if released:
         GENERATIONS.labels(status=GenerationStatus.FAILED).inc()
-    if thread is None:
-        return
     try:
+        if thread is None:
+            thread = _thread_for(rt, gen, posted=len(gen.sequence or []))
         thread.fail(user_message + NOT_COUNTED)
     except Exception as exc:  # the failure notice itself could not be posted
         log.error(
             "could not tell the user about a failure: %s",
             exc,
-            extra={"generation_id": generation_id},
-        )
-
-
-# --- dispatchers --------------------------------------------------------------------------
-
-
-class InProcessDispatcher:
-    """The embedded mode's worker pool: a bounded number of threads in this process."""
-
-    def __init__(self, rt: Runtime, threads: int):
-        self.rt = rt
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="generation")
-        self._pending: set[str] = set()
-        self._lock = threading.Lock()
-
-    def __call__(self, generation_id: str) -> None:
-        with self._lock:
-            self._pending.add(generation_id)
-        self.pool.submit(self._run, generation_id)
-
-    def _run(self, generation_id: str) -> None:
-        try:
-            run_generation(self.rt, generation_id)
-        finally:
-            with self._lock:
-                self._pending.discard(generation_id)
-
-    def is_pending(self, generation_id: str) -> bool:
-        """Still waiting in (or running from) this process's pool: a backlog, not a loss."""
-        with self._lock:
-            return generation_id in self._pending
-
-    def shutdown(self, wait: bool = True) -> None:
-        self.pool.shutdown(wait=wait, cancel_futures=False)
-
-
-class RQDispatcher:
-    """The scale-out mode: generations go to an RQ queue consumed by `coldcopy worker`."""
-
-    def __init__(self, rt: Runtime):
-        from rq import Queue
-
-        # Its own connection: the limiter's 100 ms timeouts suit fail-open checks, not a
-        # queue write that must not be lost. Two seconds still answers Slack in time.
-        connection = redis.Redis.from_url(
-            rt.settings.redis_url, socket_connect_timeout=1, socket_timeout=2
-        )
-        self.queue = Queue(QUEUE_NAME, connection=connection)
-        self.timeout = int(rt.settings.model_timeout) + 120
-
-    def __call__(self, generation_id: str) -> None:
-        # The job id is the generation id: RQ then keeps one job per generation.
-        self.queue.enqueue(
-            "bot.runtime.jobs.perform_generation",
-            generation_id,
-            job_id=self.job_id(generation_id),
-            job_timeout=self.timeout,
-            result_ttl=0,
-            failure_ttl=7 * 24 * 3600,
-        )
-
-    @staticmethod
-    def job_id(generation_id: str) -> str:
-        return f"generation-{generation_id}"
-
-    def is_pending(self, generation_id: str) -> bool:
-        """Waiting in the queue or being run: a backlog, not a loss. When Redis cannot say,
-        assume pending: a sick Redis must not fail users' requests."""
-        from rq.exceptions import NoSuchJobError
-        from rq.job import Job, JobStatus
-
-        try:
-            job = Job.fetch(self.job_id(generation_id), connection=self.queue.connection)
-            status = job.get_status(refresh=False)
-        except NoSuchJobError:
-            return False
-        except redis.RedisError:
-            return True
-        return status in (
-            JobStatus.QUEUED,
-            JobStatus.STARTED,
-            JobStatus.DEFERRED,
-            JobStatus.SCHEDULED,
-        )
-
-    def shutdown(self, wait: bool = True) -> None:
-        return None
-
-
-def start_dispatcher(rt: Runtime, *, use_queue: bool | None = None):
-    """RQ when Redis is configured (unless told otherwise), else the in-process pool."""
-    if use_queue is None:
-        use_queue = rt.redis is not None
-    dispatcher = RQDispatcher(rt) if use_queue else InProcessDispatcher(rt, rt.settings.job_threads)
-    rt.dispatch = dispatcher
-    return dispatcher
-
-
-# --- the sweeper ------------------------------------------------------------------------------
-
-
-def sweep(rt: Runtime) -> int:
-    """Recover generations a crash left behind; returns how many it handled.
-
-    A queued one still waiting in the queue is a backlog and is left alone. One that is
-    in no queue (its process died, or the queue lost it) is dispatched once more; if that
-    is lost too, or it was running when its worker died (maybe with emails posted), it is
-    failed: the unit goes back and the user is told."""
-    handled = 0
-    is_pending = getattr(rt.dispatch, "is_pending", lambda _id: False)
-    for gen in stuck_generations(rt.engine, timedelta(seconds=rt.settings.stuck_after)):
-        context = {"generation_id": gen.id, "team_id": gen.team_id}
-        if gen.status == GenerationStatus.QUEUED and is_pending(gen.id):
-            continue
-        if gen.status == GenerationStatus.QUEUED and mark_redispatched(rt.engine, gen.id):
-            log.warning("re-dispatching a generation that never started", extra=context)
-            try:
-                rt.dispatch(gen.id)
-            except Exception:
-                log.exception("could not re-dispatch", extra=context)
-            handled += 1
-            continue
-        if not release_generation(rt.engine, gen.id, error=f"stuck {gen.status}: no worker"):
-            continue
-        GENERATIONS.labels(status=GenerationStatus.FAILED).inc()
-        handled += 1
-        log.warning("failed a stuck generation and gave its quota back", extra=context)
-        _notify_stuck(rt, gen)
-    return handled
-
-
-def _notify_stuck(rt: Runtime, gen) -> None:
-    try:
-        client = rt.slack_client(gen.team_id)
-        thread = SequenceThread(
-            client,
-            generation_id=gen.id,
-            brief=Brief(**gen.brief),
-            user_id=gen.user_id,
-            channel_id=gen.channel_id,
-        )
-        thread.channel, thread.ts = gen.posted_channel_id, gen.parent_ts
-        reason = CRASH_FAILURE if gen.status == GenerationStatus.RUNNING else NEVER_STARTED
-        thread.fail(reason + NOT_COUNTED)
-    except Exception as exc:
-        log.error(
-            "could not tell the user about a stuck generation: %s",
-            exc,
             extra={"generation_id": gen.id},
         )
 
 
-class Sweeper:
-    """Runs `sweep` every `interval` seconds in a daemon thread until stopped."""
+def announce_queued(rt: Runtime, generation_id: str) -> None:
+    """Post the parent message of an accepted generation at once, saying where it stands in
+    the queue; the worker that claims it continues this thread."""
+    gen = get_generation(rt.engine, generation_id)
+    if gen is None or gen.parent_ts is not None or gen.status != GenerationStatus.QUEUED:
+        return
+    if gen.brief is None:
+        return  # erased (the workspace uninstalled): the worker fails it quietly
+    thread = _thread_for(rt, gen)
+    thread.open(Progress(queued_ahead=queue_position(rt.engine, generation_id)))
+    record_thread(rt.engine, gen.id, thread.channel, thread.ts)
 
-    def __init__(self, rt: Runtime, interval: float | None = None):
+
+# --- dispatchers ----------------------------------------------------------------------------
+
+
+class Dispatcher(Protocol):
+    """Hands accepted generations to whatever runs them."""
+
+    def dispatch(self, generation_id: str) -> None:
+        """Have the generation run soon; raises when it could not be handed on."""
+
+    def is_waiting(self, generation_id: str) -> bool:
+        """Known to be waiting to run (not lost)."""
+
+    def shutdown(self, grace: float) -> None:
+        """Stop taking work; let running generations finish for up to `grace` seconds, then
+        hand the rest back to the queue so another process resumes them."""
+
+
+class InProcessPool:
+    """The embedded mode: generations run on a thread pool in this process (they wait on the
+    model, not the CPU, so one process holds many at once)."""
+
+    def __init__(self, rt: Runtime, threads: int):
         self.rt = rt
-        self.interval = interval or min(30.0, rt.settings.stuck_after / 2)
+        self.keeper = LeaseKeeper(rt)
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="generation")
+        self._waiting: set[str] = set()
+        self._timers: set[threading.Timer] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def dispatch(self, generation_id: str) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("shutting down")
+            if generation_id in self._waiting:
+                return
+            self._waiting.add(generation_id)
+        self.pool.submit(self._run, generation_id)
+
+    def _run(self, generation_id: str) -> None:
+        retry: float | None = None
+        try:
+            run_generation(self.rt, self.keeper, generation_id)
+        except ModelBusy as busy:
+            retry = busy.delay
+        except Exception:
+            log.exception("generation job failed", extra={"generation_id": generation_id})
+        finally:
+            with self._lock:
+                self._waiting.discard(generation_id)
+        if retry is not None:
+            self._later(generation_id, retry)
+
+    def _later(self, generation_id: str, delay: float) -> None:
+        def fire() -> None:
+            with self._lock:
+                self._timers.discard(timer)
+            # Shutting down: the generation waits in the queue for the next start.
+            with contextlib.suppress(RuntimeError):
+                self.dispatch(generation_id)
+
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True
+        with self._lock:
+            if self._closed:
+                return
+            self._timers.add(timer)
+        timer.start()
+
+    def is_waiting(self, generation_id: str) -> bool:
+        with self._lock:
+            return generation_id in self._waiting
+
+    def shutdown(self, grace: float) -> None:
+        with self._lock:
+            self._closed = True
+            for timer in self._timers:
+                timer.cancel()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        drain(self.rt, self.keeper, grace)
+        self.keeper.stop()
+
+
+DRAIN_SECONDS = 5.0
+
+
+def drain(rt: Runtime, keeper: LeaseKeeper, grace: float) -> list[str]:
+    """Let running generations finish for `grace` seconds; then each hands itself back at
+    its next email; what is still waiting on the model after that is handed back here.
+    Returns the generations handed back (to be resumed by another process)."""
+    deadline = time.monotonic() + grace
+    while keeper.held() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    handed = keeper.held()
+    keeper.draining.set()
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while keeper.held() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for generation_id in keeper.held():
+        if hand_back(rt.engine, generation_id, owner=keeper.owner):
+            log.info("handed back for resumption", extra={"generation_id": generation_id})
+    return handed
+
+
+class QueueDispatcher:
+    """The scale-out mode: generations go to the PostgreSQL job queue (Procrastinate) that
+    `coldcopy worker` processes run, many at once each."""
+
+    def __init__(self, rt: Runtime):
+        from bot.runtime.queue import open_queue
+
+        self.rt = rt
+        self.queue = open_queue(rt.settings)
+
+    def dispatch(self, generation_id: str, delay: float = 0) -> None:
+        self.queue.defer(generation_id, delay=delay)
+
+    def is_waiting(self, generation_id: str) -> bool:
+        return self.queue.is_waiting(generation_id)
+
+    def shutdown(self, grace: float) -> None:
+        self.queue.close()
+
+
+def start_dispatcher(rt: Runtime) -> Dispatcher:
+    """The queue in the scale-out mode, else the in-process pool; built once at start-up."""
+    if rt.settings.uses_job_queue:
+        return QueueDispatcher(rt)
+    return InProcessPool(rt, rt.settings.job_threads)
+
+
+def hand_on(rt: Runtime, dispatcher: Dispatcher, generation_id: str) -> None:
+    """After a submission was accepted (and acknowledged): post its parent message with its
+    place in the queue, then hand it to a worker. Neither step can lose it: the row is
+    already written, and the sweeper hands on a queued generation whose job went missing."""
+    context = {"generation_id": generation_id}
+    try:
+        announce_queued(rt, generation_id)
+    except SlackApiError as exc:
+        # The worker opens the thread itself (with its DM fallback) when it starts.
+        count_slack_error("chat.postMessage", exc)
+        log.warning("could not announce a queued generation: %s", slack_error(exc), extra=context)
+    except Exception as exc:
+        log.warning("could not announce a queued generation: %s", exc, extra=context)
+    try:
+        dispatcher.dispatch(generation_id)
+    except Exception as exc:
+        log.error("could not hand a generation to a worker yet: %s", exc, extra=context)
+
+
+# --- takeovers ------------------------------------------------------------------------------
+
+
+def resume_local_orphans(rt: Runtime, dispatcher: Dispatcher) -> int:
+    """At start-up: the generations that processes of this host were running when they died
+    are taken over now, not when their leases would have run out (a restarted `serve`
+    resumes its own orphans at once)."""
+    host = socket.gethostname()
+    dead = []
+    for owner in running_owners(rt.engine):
+        name, _, rest = owner.partition(":")
+        pid = rest.partition(":")[0]
+        if name == host and pid.isdigit() and not _alive(int(pid)):
+            dead.append(owner)
+    expire_leases(rt.engine, dead)
+    return sweep(rt, dispatcher, queued_for=timedelta(0))
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # an earlier process with our pid (containers reuse pid 1)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep(
+    rt: Runtime, dispatcher: Dispatcher, *, queued_for: timedelta = REDISPATCH_AFTER
+) -> int:
+    """Hand on the work no process is doing: generations whose lease expired (taken over and
+    resumed by whoever claims them), queued ones whose job was lost, and tell the users whose
+    request waited too long for any worker. Returns how many it handled."""
+    handled = 0
+    now_ = time.time()
+    for gen in orphaned_generations(rt.engine, queued_for=queued_for):
+        context = {"generation_id": gen.id, "team_id": gen.team_id}
+        if gen.status == GenerationStatus.QUEUED:
+            age = now_ - gen.created_at.timestamp() if gen.created_at else 0
+            if gen.takeovers == 0 and not gen.sequence and age > rt.settings.stuck_after:
+                log.warning("no worker started this generation in time", extra=context)
+                _fail(rt, gen, None, NEVER_STARTED, "never started", None)
+                handled += 1
+                continue
+            if dispatcher.is_waiting(gen.id):
+                continue
+            touch_queued(rt.engine, gen.id)
+        else:
+            log.warning("lease expired: handing the generation on for takeover", extra=context)
+        try:
+            dispatcher.dispatch(gen.id)
+            handled += 1
+        except Exception:
+            log.exception("could not hand a generation on", extra=context)
+    return handled
+
+
+class Sweeper:
+    """Runs `sweep` every few seconds in a daemon thread until stopped: a dead process's
+    generations are taken over within one lease plus one interval."""
+
+    def __init__(self, rt: Runtime, dispatcher: Dispatcher, interval: float | None = None):
+        self.rt = rt
+        self.dispatcher = dispatcher
+        self.interval = interval or max(1.0, rt.settings.lease_seconds / 3)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
 
@@ -316,58 +592,6 @@ class Sweeper:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                sweep(self.rt)
-            except Exception:
-                log.exception("sweeper pass failed")
-
-
-# --- the RQ worker ---------------------------------------------------------------------------
-
-_worker_runtime: Runtime | None = None
-
-
-def perform_generation(generation_id: str) -> None:
-    """RQ's entry point, inside `coldcopy worker`."""
-    if _worker_runtime is None:
-        raise RuntimeError("perform_generation runs inside `coldcopy worker`")
-    run_generation(_worker_runtime, generation_id)
-
-
-def run_worker(settings) -> int:
-    from prometheus_client import start_http_server
-    from rq import SimpleWorker
-
-    from bot.runtime.logs import configure_logging
-    from bot.runtime.metrics import REGISTRY
-    from bot.runtime.wiring import build_runtime
-    from storage.db import make_engine
-    from storage.migrate import pending
-
-    global _worker_runtime
-    configure_logging(settings.log_level)
-    # A worker runs one generation at a time: a small pool is plenty.
-    engine = make_engine(settings.database_url, pool_size=2)
-    if pending(engine):
-        log.error("the database has pending migrations: run `coldcopy migrate` first")
-        return 1
-    rt = build_runtime(settings, engine=engine)
-    start_dispatcher(rt)
-    _worker_runtime = rt
-    # Workers serve no HTTP of their own, so their metrics get a port of their own.
-    if settings.worker_metrics_port:
-        try:
-            start_http_server(settings.worker_metrics_port, registry=REGISTRY)
-        except OSError as exc:
-            log.error("no /metrics for this worker: port %d: %s", settings.worker_metrics_port, exc)
-    sweeper = Sweeper(rt).start()
-    # SimpleWorker runs jobs in this process, sharing its engine pool; scale out with more
-    # worker processes. A worker killed mid-job leaves a running row the sweeper recovers.
-    # Its connection has no read timeout: the worker blocks on the queue between jobs.
-    connection = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
-    worker = SimpleWorker([QUEUE_NAME], connection=connection)
-    try:
-        worker.work(with_scheduler=False)
-    finally:
-        sweeper.stop()
-        rt.close()
-    return 0
+                sweep(self.rt, self.dispatcher)
+            except Exception as exc:
+                log.warning("sweeper pass failed: %s", exc)

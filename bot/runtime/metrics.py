@@ -24,6 +24,11 @@ FIRST_EMAIL_SECONDS = Histogram(
     buckets=(0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30),
     registry=REGISTRY,
 )
+TAKEOVERS = Counter(
+    "coldcopy_generation_takeovers_total",
+    "Generations taken over and resumed after the process writing them stopped.",
+    registry=REGISTRY,
+)
 QUOTA_DENIALS = Counter(
     "coldcopy_quota_denials_total",
     "Submissions refused because the workspace's quota was used up.",

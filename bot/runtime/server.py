@@ -14,7 +14,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.errors import SlackApiError
 
 from bot.runtime.config import Settings
-from bot.runtime.jobs import Sweeper, start_dispatcher
+from bot.runtime.jobs import Dispatcher, Sweeper, resume_local_orphans, start_dispatcher
 from bot.runtime.logs import configure_logging
 from bot.runtime.metrics import count_slack_error, render
 from bot.runtime.wiring import Runtime, build_runtime
@@ -129,22 +129,28 @@ def notify_admins(rt: Runtime, team_id: str, text: str) -> None:
         log.error("billing notice for a workspace without an install", extra={"team_id": team_id})
 
 
-def prepare(settings: Settings) -> Runtime:
+def prepare(settings: Settings) -> tuple[Runtime, Dispatcher]:
     """Logging, migrations (applied here on SQLite; PostgreSQL needs `coldcopy migrate`), the
-    runtime and its dispatcher."""
+    runtime and its dispatcher; in the embedded mode, the generations a previous run of this
+    process left unfinished are resumed at once."""
     configure_logging(settings.log_level)
+    # Requests and generations hold a connection only for one short transaction at a time.
     engine = make_engine(settings.database_url, pool_size=settings.web_threads)
     if engine.dialect.name == "sqlite":
         upgrade(engine)
     elif pending(engine):
         raise SystemExit("The database has pending migrations: run `coldcopy migrate` first.")
     rt = build_runtime(settings, engine=engine)
-    start_dispatcher(rt)
-    return rt
+    dispatcher = start_dispatcher(rt)
+    if not settings.uses_job_queue:
+        resumed = resume_local_orphans(rt, dispatcher)
+        if resumed:
+            log.info("resuming %d generations left unfinished", resumed)
+    return rt, dispatcher
 
 
-def make_wsgi_app(rt: Runtime, **app_options) -> ColdCopyWSGI:
-    return ColdCopyWSGI(rt, SlackRequestHandler(build_app(rt, **app_options)))
+def make_wsgi_app(rt: Runtime, dispatcher: Dispatcher, **app_options) -> ColdCopyWSGI:
+    return ColdCopyWSGI(rt, SlackRequestHandler(build_app(rt, dispatcher, **app_options)))
 
 
 def close_server(server) -> None:
@@ -159,15 +165,20 @@ def close_server(server) -> None:
 def serve(settings: Settings, host: str, port: int) -> int:
     from waitress.server import create_server
 
-    rt = prepare(settings)
+    rt, dispatcher = prepare(settings)
     server = create_server(
-        make_wsgi_app(rt), host=host, port=port, threads=settings.web_threads, ident="coldcopy"
+        make_wsgi_app(rt, dispatcher),
+        host=host,
+        port=port,
+        threads=settings.web_threads,
+        ident="coldcopy",
     )
-    sweeper = Sweeper(rt).start()
+    sweeper = Sweeper(rt, dispatcher).start()
 
     def stop(signum, _frame) -> None:
         # waitress leaves its loop on SystemExit and stops taking requests; the finally
-        # below then lets in-flight generations finish before the process exits.
+        # below lets in-flight generations finish up to a deadline, then hands the rest
+        # back to the queue so they resume instead of failing.
         log.info("shutting down (signal %d): finishing in-flight generations", signum)
         raise SystemExit(0)
 
@@ -179,7 +190,7 @@ def serve(settings: Settings, host: str, port: int) -> int:
     finally:
         close_server(server)
         sweeper.stop()
-        rt.dispatch.shutdown(wait=True)
+        dispatcher.shutdown(grace=settings.shutdown_grace)
         rt.close()
     return 0
 
@@ -187,9 +198,9 @@ def serve(settings: Settings, host: str, port: int) -> int:
 def run_socket_mode(settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    rt = prepare(settings)
-    sweeper = Sweeper(rt).start()
-    handler = SocketModeHandler(build_app(rt), settings.slack_app_token)
+    rt, dispatcher = prepare(settings)
+    sweeper = Sweeper(rt, dispatcher).start()
+    handler = SocketModeHandler(build_app(rt, dispatcher), settings.slack_app_token)
 
     def stop(signum, _frame) -> None:
         log.info("shutting down (signal %d): finishing in-flight generations", signum)
@@ -203,6 +214,6 @@ def run_socket_mode(settings: Settings) -> int:
         with contextlib.suppress(Exception):
             handler.close()
         sweeper.stop()
-        rt.dispatch.shutdown(wait=True)
+        dispatcher.shutdown(grace=settings.shutdown_grace)
         rt.close()
     return 0

@@ -1,11 +1,10 @@
 """The long-lived objects one ColdCopy process needs, built once from the settings: the
-database engine, limiter, writer, billing, Slack clients and the job dispatcher."""
+database engine, limiter, writer, billing and Slack clients."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -61,7 +60,6 @@ class Runtime:
     billing: Billing
     redis: redis.Redis | None
     installation_store: SQLAlchemyInstallationStore | None
-    dispatch: Callable[[str], None] = field(default=lambda _id: None)
     _clients: dict[str, WebClient] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

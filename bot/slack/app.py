@@ -9,6 +9,7 @@ from slack_bolt import App
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
+from bot.runtime.jobs import Dispatcher
 from bot.runtime.wiring import Runtime, make_slack_client
 from bot.slack import listeners
 
@@ -35,7 +36,7 @@ def _lazy_pool(settings) -> ThreadPoolExecutor:
     )
 
 
-def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
+def build_app(rt: Runtime, dispatcher: Dispatcher, *, token_verification: bool = True) -> App:
     """Listeners answer Slack from the request thread itself (process_before_response):
     whatever must happen before the answer runs in the ack function, anything slow runs in
     a lazy listener after it. This skips Bolt's hand-off to a thread and its ack polling."""
@@ -72,5 +73,5 @@ def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
             listener_executor=_lazy_pool(settings),
             logger=logging.getLogger("coldcopy.bolt"),
         )
-    listeners.register(app, rt)
+    listeners.register(app, rt, dispatcher)
     return app

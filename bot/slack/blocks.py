@@ -108,6 +108,10 @@ class Progress:
     used: int | None = None
     limit: int | None = None
     note: str | None = None
+    # Waiting for a worker: how many accepted requests are ahead of this one.
+    queued_ahead: int | None = None
+    # Taken over after the process writing it stopped; the emails already posted stay.
+    recovered: bool = False
 
     def line(self) -> str:
         if self.finished:
@@ -122,7 +126,14 @@ class Progress:
                     "written before something went wrong. Nothing was counted against your quota."
                 )
             return ":warning: The sequence could not be written. Nothing was counted."
-        return f":hourglass_flowing_sand: Writing email {self.posted + 1} of {SEQUENCE_LENGTH}…"
+        if self.queued_ahead is not None:
+            if self.queued_ahead == 0:
+                return ":hourglass_flowing_sand: Queued: you're next."
+            return f":hourglass_flowing_sand: Queued: {self.queued_ahead} ahead of you."
+        line = f":hourglass_flowing_sand: Writing email {self.posted + 1} of {SEQUENCE_LENGTH}…"
+        if self.recovered:
+            line += " Picked up again after an interruption; the emails above are kept."
+        return line
 
 
 def parent_message(

@@ -55,12 +55,19 @@ class SequenceThread:
         self.ts: str | None = None
         self.posted = 0
         self.note: str | None = None
+        self.recovered = False
 
     # -- the parent ------------------------------------------------------------------------
 
-    def open(self) -> None:
+    def attach(self, channel: str, ts: str, *, posted: int = 0) -> None:
+        """Continue a thread whose parent was posted earlier (on acceptance, or by a process
+        that stopped): `posted` emails are already in it."""
+        self.channel, self.ts, self.posted = channel, ts, posted
+
+    def open(self, progress: Progress | None = None) -> None:
         """Post the parent message, joining or falling back to a DM when the channel refuses."""
-        message = self._parent(Progress())
+        progress = progress or Progress()
+        message = self._parent(progress)
         try:
             self._post_parent(self.requested_channel, message)
             return
@@ -76,7 +83,7 @@ class SequenceThread:
             except SlackApiError as exc:
                 count_slack_error("chat.postMessage", exc)
                 error = slack_error(exc)
-        self._open_in_dm(error)
+        self._open_in_dm(error, progress)
 
     def _post_parent(self, channel: str, message: Message) -> None:
         response = self.client.chat_postMessage(
@@ -93,11 +100,12 @@ class SequenceThread:
             count_slack_error("conversations.join", exc)
             return False
 
-    def _open_in_dm(self, error: str) -> None:
+    def _open_in_dm(self, error: str, progress: Progress) -> None:
         reason = REFUSAL_REASONS.get(error, error.replace("_", " "))
         self.note = delivery_note(self.requested_channel, reason)
+        message = self._parent(progress)  # now with the note saying why it is a DM
         dm = self.client.conversations_open(users=self.user_id)["channel"]["id"]
-        self._post_parent(dm, self._parent(Progress()))
+        self._post_parent(dm, message)
         log.info(
             "thread delivered by DM",
             extra={"generation_id": self.generation_id, "slack_error": error},
@@ -121,6 +129,8 @@ class SequenceThread:
             used=progress.used,
             limit=progress.limit,
             note=self.note,
+            queued_ahead=progress.queued_ahead,
+            recovered=self.recovered and not progress.finished,
         )
         return parent_message(self.brief, self.user_id, progress, self.generation_id)
 
@@ -140,9 +150,19 @@ class SequenceThread:
 
     # -- the replies -----------------------------------------------------------------------
 
-    def add_email(self, step: int, email) -> None:
+    def started(self, *, recovered: bool) -> None:
+        """The model is writing now (again, after a takeover, when `recovered`)."""
+        self.recovered = recovered
+        self._update_parent(Progress(posted=self.posted))
+
+    def waiting(self) -> None:
+        """Back in the queue for a moment (the model asked us to slow down)."""
+        self._update_parent(Progress(posted=self.posted, queued_ahead=0))
+
+    def add_email(self, step: int, email) -> str:
+        """Post one email as a reply; returns its message ts."""
         message = email_message(step, email)
-        self.client.chat_postMessage(
+        response = self.client.chat_postMessage(
             channel=self.channel,
             thread_ts=self.ts,
             text=message.text,
@@ -151,6 +171,7 @@ class SequenceThread:
         )
         self.posted = step
         self._update_parent(Progress(posted=step))
+        return response["ts"]
 
     def finish(self, used: int, limit: int) -> None:
         self._update_parent(Progress(posted=self.posted, finished=True, used=used, limit=limit))

@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
@@ -157,22 +157,29 @@ class Writer:
     ) -> None:
         self.close()
 
-    def write_sequence(self, brief: Brief) -> Iterator[SequenceEmail | WriterSummary]:
+    def write_sequence(
+        self, brief: Brief, written: Sequence[dict] = ()
+    ) -> Iterator[SequenceEmail | WriterSummary]:
         """Yield the 7 emails in send order as each one completes, then a `WriterSummary`.
+
+        `written` holds emails already sent (a generation resumed after a crash, as
+        `SequenceEmail.as_dict()`): the model sees them and writes only the rest, which are
+        yielded with their steps after them.
 
         Raises `WriterError`; emails already yielded stay yielded, but the summary only ever
         follows a complete, valid sequence, so a consumer that waits for it never presents
         a half-written thread as finished.
         """
         tokens = _TokenCount()
-        parser = _SequenceParser()
+        sent = [Email.model_validate(_email_fields(email)) for email in written]
+        parser = _SequenceParser(sent)
         stop_reason: str | None = None
         try:
             if self._client is None:
                 raise WriterError(
                     "misconfigured", "ANTHROPIC_API_KEY is not set, so no sequence can be written"
                 )
-            request = build_request(brief, model=self.model)
+            request = build_request(brief, model=self.model, written=sent)
             with _ModelStream(self._client, request, self.timeout) as stream:
                 for event in stream.events():
                     if event.type == "message_start":
@@ -273,13 +280,19 @@ class _SequenceParser:
     """Follows the tool call's streamed JSON and validates each email once it is complete.
 
     An email is complete when the next one has begun in the partial JSON; the last one when
-    the tool's content block ends and the whole answer parses and validates.
+    the tool's content block ends and the whole answer parses and validates. When the first
+    `written` emails were already sent (a resumed generation), the model is asked for the
+    rest; an answer that repeats the whole sequence instead is accepted too, and its first
+    emails are skipped, so the emails already sent are never replaced.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, written: Sequence[Email] = ()) -> None:
         self._tool_index: int | None = None
         self._json = b""
-        self._emails: list[Email] = []
+        self._written = len(written)
+        self._emails: list[Email] = list(written)
+        # How many leading items of the answer repeat emails already sent; None: not known yet.
+        self._skip: int | None = 0 if not written else None
         self.complete = False
 
     def start_block(self, index: int, block: Any) -> None:
@@ -309,32 +322,53 @@ class _SequenceParser:
             answer = jiter.from_json(self._json)
         except ValueError as exc:
             raise WriterError("invalid_output", f"the tool input is not JSON: {exc}") from None
-        try:
-            EmailSequence.model_validate(answer)
-        except ValidationError as exc:
-            raise WriterError("invalid_output", _describe(exc)) from None
-        emails = self._hand_on(answer["emails"])
+        if not self._written:
+            try:
+                EmailSequence.model_validate(answer)
+            except ValidationError as exc:
+                raise WriterError("invalid_output", _describe(exc)) from None
+        emails = self._hand_on(_email_items(answer))
+        if len(self._emails) != SEQUENCE_LENGTH:
+            raise WriterError(
+                "invalid_output", f"{len(self._emails)} emails instead of {SEQUENCE_LENGTH}"
+            )
         self.complete = True
         return emails
 
     def _hand_on(self, items: list[Any]) -> list[tuple[int, Email]]:
+        if self._skip is None:
+            if not items:
+                return []
+            first = self._validated(items[0], 1)
+            # A first day no later than the last one sent: the model started from email 1.
+            self._skip = self._written if first.day <= self._emails[-1].day else 0
         finished: list[tuple[int, Email]] = []
-        for position in range(len(self._emails), len(items)):
-            try:
-                email = Email.model_validate(items[position])
-            except ValidationError as exc:
-                raise WriterError(
-                    "invalid_output", f"email {position + 1}: {_describe(exc)}"
-                ) from None
+        done = len(self._emails) - self._written + self._skip
+        for position in range(done, len(items)):
+            step = self._written + position - self._skip + 1
+            if step > SEQUENCE_LENGTH:
+                raise WriterError("invalid_output", f"more than {SEQUENCE_LENGTH} emails")
+            email = self._validated(items[position], step)
             if self._emails and email.day <= self._emails[-1].day:
                 raise WriterError(
                     "invalid_output",
-                    f"email {position + 1} is sent on day {email.day}, "
+                    f"email {step} is sent on day {email.day}, "
                     f"not after day {self._emails[-1].day}",
                 )
             self._emails.append(email)
-            finished.append((position + 1, email))
+            finished.append((step, email))
         return finished
+
+    @staticmethod
+    def _validated(item: Any, step: int) -> Email:
+        try:
+            return Email.model_validate(item)
+        except ValidationError as exc:
+            raise WriterError("invalid_output", f"email {step}: {_describe(exc)}") from None
+
+
+def _email_fields(email: dict) -> dict:
+    return {key: email[key] for key in ("day", "subject_a", "subject_b", "body")}
 
 
 def _email_items(snapshot: object) -> list[Any]:

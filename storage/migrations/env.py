@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from storage.migrate import ours
 from storage.models import metadata
 
 config = context.config
@@ -25,6 +26,7 @@ def _run(connection) -> None:
         connection=connection,
         target_metadata=metadata,
         compare_type=True,
+        include_object=ours,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

@@ -5,21 +5,18 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.domain.submission import Submissions
+from bot.runtime.jobs import Dispatcher
 from bot.runtime.wiring import Runtime
 from bot.slack.admins import AdminDirectory
 from bot.slack.listeners import actions, commands, events, views
 
 
-def register(app: App, rt: Runtime) -> None:
+def register(app: App, rt: Runtime, dispatcher: Dispatcher) -> None:
     submissions = Submissions(
-        engine=rt.engine,
-        policy=rt.policy,
-        limiter=rt.limiter,
-        dispatch=lambda generation_id: rt.dispatch(generation_id),
-        model=rt.settings.model,
+        engine=rt.engine, policy=rt.policy, limiter=rt.limiter, model=rt.settings.model
     )
     admins = AdminDirectory()
     commands.register(app, rt, admins)
-    views.register(app, rt, submissions)
-    actions.register(app, rt, submissions)
+    views.register(app, rt, submissions, dispatcher)
+    actions.register(app, rt, submissions, dispatcher)
     events.register(app, rt)

@@ -13,7 +13,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.limits import RateLimited
-from bot.domain.submission import Accepted, QueueUnavailable, Submissions
+from bot.domain.submission import Accepted, Submissions
+from bot.runtime.jobs import Dispatcher, hand_on
 from bot.runtime.metrics import count_slack_error
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
@@ -21,7 +22,6 @@ from bot.slack.blocks import plain_message, rate_limited_text, upgrade_message
 from bot.slack.listeners.billing_flow import billing_answer, send_upgrade_link
 from bot.slack.listeners.ephemeral import reply
 from bot.slack.modal import checkout_view, message_view
-from bot.slack.wording import BUSY
 from bot.writing.brief import BriefErrors
 from storage.generations import get_generation
 from storage.ledger import DuplicateRequest, QuotaExhausted
@@ -33,7 +33,7 @@ CSV_COLUMNS = ("step", "day", "subject_a", "subject_b", "body")
 EXPORT_DEDUP_SECONDS = 30
 
 
-def register(app: App, rt: Runtime, submissions: Submissions) -> None:
+def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispatcher) -> None:
     def upgrade(body: dict, client: WebClient, respond: Respond, context: BoltContext):
         view = body.get("view")
         if view is None:
@@ -94,6 +94,8 @@ def register(app: App, rt: Runtime, submissions: Submissions) -> None:
         message = retry_answer(outcome, rt.billing.enabled)
         if message is not None:
             reply(respond, message)
+        if isinstance(outcome, Accepted):
+            hand_on(rt, dispatcher, outcome.generation_id)
 
     # Every click is acknowledged at once; the work (Stripe, uploads, a new generation)
     # runs lazily after the acknowledgement.
@@ -121,8 +123,6 @@ def retry_answer(outcome, billing_enabled: bool):
         return plain_message(rate_limited_text(outcome.minutes))
     if isinstance(outcome, DuplicateRequest):
         return None  # already retried once; that thread is on its way
-    if isinstance(outcome, QueueUnavailable):
-        return plain_message(BUSY)
     if isinstance(outcome, BriefErrors):
         return plain_message("That brief can't be used any more. Run /coldcopy to start again.")
     return None

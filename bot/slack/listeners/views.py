@@ -5,20 +5,20 @@ from __future__ import annotations
 from slack_bolt import Ack, App, BoltContext
 
 from bot.domain.limits import RateLimited
-from bot.domain.submission import Accepted, QueueUnavailable, Submissions
+from bot.domain.submission import Accepted, Submissions
+from bot.runtime.jobs import Dispatcher, hand_on
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
 from bot.slack.blocks import rate_limited_text
 from bot.slack.modal import read_submission, upgrade_view, writing_view
-from bot.slack.wording import BUSY
 from bot.writing.brief import BRIEF_FIELDS, BriefErrors
+from storage.generations import generation_for_key
 from storage.ledger import DuplicateRequest, QuotaExhausted
 
 FIRST_BLOCK = BRIEF_FIELDS[0].key
 
 
-def register(app: App, rt: Runtime, submissions: Submissions) -> None:
-    @app.view(K.BRIEF_VIEW)
+def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispatcher) -> None:
     def submit_brief(ack: Ack, view: dict, context: BoltContext):
         submission = read_submission(view)
         if not submission.channel_id:
@@ -37,6 +37,15 @@ def register(app: App, rt: Runtime, submissions: Submissions) -> None:
         )
         ack(**answer(outcome, rt.billing.enabled))
 
+    def start_writing(view: dict):
+        # After the answer reached Slack: the thread's parent message says the request is
+        # queued, then a worker gets it. A duplicate delivery finds it already done.
+        generation_id = generation_for_key(rt.engine, f"view:{view['id']}")
+        if generation_id is not None:
+            hand_on(rt, dispatcher, generation_id)
+
+    app.view(K.BRIEF_VIEW)(ack=submit_brief, lazy=[start_writing])
+
 
 def answer(outcome, billing_enabled: bool) -> dict:
     """The view_submission response for each outcome of `Submissions.submit`."""
@@ -54,8 +63,6 @@ def answer(outcome, billing_enabled: bool) -> dict:
             "response_action": "errors",
             "errors": {FIRST_BLOCK: rate_limited_text(outcome.minutes)},
         }
-    if isinstance(outcome, QueueUnavailable):
-        return {"response_action": "errors", "errors": {FIRST_BLOCK: BUSY}}
     if isinstance(outcome, Accepted):
         return {
             "response_action": "update",
