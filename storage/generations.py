@@ -284,6 +284,22 @@ def orphaned_generations(
     return [_row(r) for r in rows]
 
 
+def never_started(
+    engine: Engine, *, waited: timedelta, now: datetime | None = None
+) -> list[GenerationRow]:
+    """Queued generations no worker has started in `waited` since they were accepted."""
+    cutoff = literal((now or utcnow()) - waited, UTCDateTime())
+    with reading(engine) as conn:
+        rows = conn.execute(
+            select(G).where(
+                G.c.status == GenerationStatus.QUEUED,
+                G.c.started_at.is_(None),
+                G.c.created_at < cutoff,
+            )
+        ).all()
+    return [_row(r) for r in rows]
+
+
 def touch_queued(engine: Engine, generation_id: str) -> None:
     """The generation was handed to a queue (again): it is waiting, not lost."""
     with transaction(engine) as conn:

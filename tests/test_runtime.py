@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,10 +27,11 @@ from sqlalchemy import func, select, update
 
 from bot.runtime.jobs import sweep
 from bot.slack import constants as K
-from fakes.anthropic import FakeAnthropic
+from fakes.anthropic import FakeAnthropic, sample_sequence
 from fakes.slack import FakeSlack
 from harness import ServedApp
 from storage.db import reading, transaction
+from storage.generations import orphaned_generations
 from storage.ledger import reserve_generation
 from storage.models import Generation, slack_bots, slack_installations
 
@@ -177,17 +178,15 @@ def test_readyz_is_503_when_the_database_is_unreachable(slack, claude, sqlite_en
         assert ready.json()["checks"]["database"].startswith("unreachable")
 
 
-def test_the_sweeper_fails_a_generation_stuck_running_and_tells_the_user(
-    slack, claude, sqlite_engine
-):
-    with serve(slack, claude, sqlite_engine, stuck_after=1.0) as app:
-        claude.enqueue_sequence()
-        app.submit(open_form(app, slack), BRIEF)
-        thread_posts(slack, 8)
-        wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
-        # A second generation whose worker died mid-stream: running, parent posted, stale.
-        gen_id = accepted_generation(sqlite_engine, app.rt.policy, "crashed")
-        with transaction(sqlite_engine) as conn:
+def test_a_generation_whose_process_died_is_taken_over_and_resumed(slack, claude, engine):
+    with serve(slack, claude, engine) as app:
+        # A generation whose process died after posting two emails: running, lease expired.
+        gen_id = accepted_generation(engine, app.rt.policy, "crashed")
+        posted = [
+            {**email, "step": step, "quality": {}, "ts": f"1700000000.00020{step}"}
+            for step, email in enumerate(sample_sequence()[:2], 1)
+        ]
+        with transaction(engine) as conn:
             conn.execute(
                 update(G)
                 .where(G.c.id == gen_id)
@@ -195,25 +194,55 @@ def test_the_sweeper_fails_a_generation_stuck_running_and_tells_the_user(
                     status="running",
                     parent_ts="1700000000.000100",
                     posted_channel_id="C1",
-                    updated_at=G.c.updated_at,
+                    sequence=posted,
+                    lease_owner="elsewhere:1:dead",
+                    lease_expires_at=datetime.now(UTC) - timedelta(seconds=1),
                 )
             )
-        assert used(sqlite_engine) == 2
-        time.sleep(1.1)
-        assert sweep(app.rt) == 1
-        assert used(sqlite_engine) == 1
-        notice = slack.calls_to("chat.postMessage")[-1]
+        claude.enqueue_sequence(sample_sequence()[2:])
+        assert sweep(app.rt, app.dispatcher) == 1
+        wait_until(lambda: generations(engine)[0].status == "succeeded")
+        replies = slack.calls_to("chat.postMessage")
+        assert [c.params["thread_ts"] for c in replies] == ["1700000000.000100"] * 5
+        assert [c.params["text"][:7] for c in replies] == [f"Email {n}" for n in range(3, 8)]
+        gen = generations(engine)[0]
+        assert (gen.takeovers, gen.quota_state, used(engine)) == (1, "committed", 1)
+        assert sweep(app.rt, app.dispatcher) == 0  # nothing left to take over
+
+
+def test_after_two_takeovers_a_generation_fails_and_gives_its_unit_back(slack, claude, engine):
+    with serve(slack, claude, engine) as app:
+        gen_id = accepted_generation(engine, app.rt.policy, "cursed")
+        with transaction(engine) as conn:
+            conn.execute(
+                update(G)
+                .where(G.c.id == gen_id)
+                .values(
+                    status="running",
+                    parent_ts="1700000000.000100",
+                    posted_channel_id="C1",
+                    takeovers=2,
+                    lease_owner="elsewhere:1:dead",
+                    lease_expires_at=datetime.now(UTC) - timedelta(seconds=1),
+                )
+            )
+        assert sweep(app.rt, app.dispatcher) == 1
+        wait_until(lambda: generations(engine)[0].status == "failed")
+        assert used(engine) == 0 and generations(engine)[0].quota_state == "released"
+        notice = slack.wait_for("chat.postMessage")[-1]
         assert notice.params["thread_ts"] == "1700000000.000100"
-        assert "ColdCopy restarted" in all_text([notice]) and K.RETRY_ACTION in all_text([notice])
-        assert sweep(app.rt) == 0  # handled once
+        assert "stopped several times" in all_text([notice])
+        assert K.RETRY_ACTION in all_text([notice])
+        assert claude.requests == []  # no model call for a generation given up
 
 
-def test_the_sweeper_redispatches_a_generation_that_never_started(slack, claude, sqlite_engine):
-    with serve(slack, claude, sqlite_engine, stuck_after=1.0) as app:
+def test_a_queued_generation_whose_job_was_lost_is_handed_on_again(slack, claude, sqlite_engine):
+    with serve(slack, claude, sqlite_engine) as app:
+        # Accepted (row written) but its process died before handing it to a worker.
         gen_id = accepted_generation(sqlite_engine, app.rt.policy, "lost")
         claude.enqueue_sequence()
-        time.sleep(1.1)
-        assert sweep(app.rt) == 1
+        assert sweep(app.rt, app.dispatcher) == 0  # fresh: its job may still be on its way
+        assert sweep(app.rt, app.dispatcher, queued_for=timedelta(0)) == 1
         thread_posts(slack, 8)
         wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
         assert generations(sqlite_engine)[0].id == gen_id
@@ -257,18 +286,14 @@ def test_usage_command_prints_each_workspace(sqlite_engine, sqlite_url, tmp_path
     assert "TB" in one.stdout and "TA" not in one.stdout and "1/3" in one.stdout
 
 
-def test_stuck_detection_ignores_fresh_work(sqlite_engine, policy):
-    from storage.generations import stuck_generations
-
+def test_fresh_work_is_not_orphaned(sqlite_engine, policy):
     reserve_generation(
         sqlite_engine, policy, team_id="T", user_id="U", channel_id="C", idempotency_key="fresh"
     )
-    assert stuck_generations(sqlite_engine, timedelta(minutes=5)) == []
+    assert orphaned_generations(sqlite_engine, queued_for=timedelta(seconds=20)) == []
 
 
-def test_a_generation_no_worker_claims_is_redispatched_once_then_failed(
-    slack, claude, sqlite_engine
-):
+def test_a_generation_no_worker_starts_in_time_fails_and_says_so(slack, claude, sqlite_engine):
     from bot.runtime.wiring import build_runtime
 
     settings = make_settings(
@@ -278,23 +303,35 @@ def test_a_generation_no_worker_claims_is_redispatched_once_then_failed(
         stuck_after=0.5,
     )
     rt = build_runtime(settings, engine=sqlite_engine)
-    dispatched: list[str] = []
-    rt.dispatch = dispatched.append  # a queue nobody consumes: every worker is down
+
+    class NobodyListens:  # a queue whose every worker is down
+        def __init__(self):
+            self.handed: list[str] = []
+
+        def dispatch(self, generation_id: str) -> None:
+            self.handed.append(generation_id)
+
+        def is_waiting(self, generation_id: str) -> bool:
+            return generation_id in self.handed
+
+        def shutdown(self, grace: float) -> None:
+            return None
+
+    queue = NobodyListens()
     gen_id = accepted_generation(sqlite_engine, rt.policy, "orphan")
-    time.sleep(0.6)
-    assert sweep(rt) == 1 and dispatched == [gen_id]
+    assert sweep(rt, queue, queued_for=timedelta(0)) == 1 and queue.handed == [gen_id]
     assert generations(sqlite_engine)[0].status == "queued"
     time.sleep(0.6)
-    assert sweep(rt) == 1 and dispatched == [gen_id]  # not dispatched a second time
+    assert sweep(rt, queue) == 1 and queue.handed == [gen_id]  # not handed on again
     gen = generations(sqlite_engine)[0]
     assert (gen.status, gen.quota_state) == ("failed", "released")
     assert used(sqlite_engine) == 0
     notice = slack.wait_for("chat.postMessage", count=2)[-1]
-    assert "no worker picked it up" in all_text([notice])
+    assert "no worker was free" in all_text([notice]) and K.RETRY_ACTION in all_text([notice])
 
 
 def test_a_queued_generation_whose_workspace_uninstalled_fails_quietly(slack, claude, engine):
-    from bot.runtime.jobs import run_generation
+    from bot.runtime.jobs import LeaseKeeper, run_generation
     from bot.runtime.wiring import build_runtime
     from storage.generations import erase_personal_data
 
@@ -302,7 +339,11 @@ def test_a_queued_generation_whose_workspace_uninstalled_fails_quietly(slack, cl
     rt = build_runtime(settings, engine=engine)
     gen_id = accepted_generation(engine, rt.policy, "gone")
     erase_personal_data(engine, "T0001")
-    run_generation(rt, gen_id)
+    keeper = LeaseKeeper(rt)
+    try:
+        run_generation(rt, keeper, gen_id)
+    finally:
+        keeper.stop()
     gen = generations(engine)[0]
     assert (gen.status, gen.quota_state) == ("failed", "released")
     assert used(engine) == 0

@@ -45,6 +45,7 @@ from storage.generations import (
     expire_leases,
     get_generation,
     hand_back,
+    never_started,
     orphaned_generations,
     queue_position,
     record_thread,
@@ -547,16 +548,17 @@ def sweep(
     resumed by whoever claims them), queued ones whose job was lost, and tell the users whose
     request waited too long for any worker. Returns how many it handled."""
     handled = 0
-    now_ = time.time()
+    waited = timedelta(seconds=rt.settings.stuck_after)
+    for gen in never_started(rt.engine, waited=waited):
+        log.warning(
+            "no worker started this generation in time",
+            extra={"generation_id": gen.id, "team_id": gen.team_id},
+        )
+        _fail(rt, gen, None, NEVER_STARTED, "never started", None)
+        handled += 1
     for gen in orphaned_generations(rt.engine, queued_for=queued_for):
         context = {"generation_id": gen.id, "team_id": gen.team_id}
         if gen.status == GenerationStatus.QUEUED:
-            age = now_ - gen.created_at.timestamp() if gen.created_at else 0
-            if gen.takeovers == 0 and not gen.sequence and age > rt.settings.stuck_after:
-                log.warning("no worker started this generation in time", extra=context)
-                _fail(rt, gen, None, NEVER_STARTED, "never started", None)
-                handled += 1
-                continue
             if dispatcher.is_waiting(gen.id):
                 continue
             touch_queued(rt.engine, gen.id)
