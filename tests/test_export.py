@@ -8,6 +8,9 @@ import io
 
 import pytest
 
+from bot.slack import constants as K
+from bot.slack.blocks import Progress, parent_message, parse_export_option
+from bot.writing.brief import Brief
 from bot.writing.export import (
     EXPORT_FORMATS,
     FORMATS_BY_KEY,
@@ -20,6 +23,7 @@ from bot.writing.export import (
 )
 from bot.writing.placeholders import COMPANY, FIRST_NAME, PLACEHOLDERS
 from fakes.anthropic import sample_sequence
+from harness import SAMPLE_BRIEF
 
 COMPANY_NAME = "Northwind Logistics"
 CSV_FORMATS = [f for f in EXPORT_FORMATS if f.layout in (Layout.STEP_ROWS, Layout.LEAD_ROW)]
@@ -227,3 +231,27 @@ def test_an_entry_that_forgets_a_placeholder_is_refused_when_it_is_written():
             columns=(("body", "body"),),
         )
     assert set(PLACEHOLDERS) == {FIRST_NAME, COMPANY}
+
+
+def test_a_finished_parent_message_offers_every_format_in_one_menu_within_slacks_limits():
+    generation_id = "0b9f7c1e-5a2d-4c7e-9d41-3f2a6b8e1c55"
+    brief = Brief.model_validate({**SAMPLE_BRIEF, "tone": "Professional"})
+
+    message = parent_message(brief, "U1", Progress(posted=7, finished=True), generation_id)
+
+    menu = next(e for b in message.blocks if b["type"] == "actions" for e in b["elements"])
+    assert menu["type"] == "static_select" and menu["action_id"] == K.EXPORT_ACTION
+    options = menu["options"]
+    assert len(options) == len(EXPORT_FORMATS) <= 100
+    assert all(len(o["text"]["text"]) <= 75 and len(o["value"]) <= 150 for o in options)
+    assert [parse_export_option(o["value"]) for o in options] == [
+        (generation_id, f.key) for f in EXPORT_FORMATS
+    ]
+
+
+def test_a_parent_message_still_being_written_offers_no_export():
+    brief = Brief.model_validate({**SAMPLE_BRIEF, "tone": "Professional"})
+
+    message = parent_message(brief, "U1", Progress(posted=3), "some-id")
+
+    assert all(b["type"] != "actions" for b in message.blocks)

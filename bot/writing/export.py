@@ -95,8 +95,8 @@ class _Step:
         return getattr(self, field)
 
 
-# Ours, unchanged from the first CSV export, with a neutral {{snake_case}} tag for the tools
-# not listed here; absolute days, both subjects on every step.
+# Our own columns, as the first CSV export had them, for any tool not listed here: absolute
+# days, both subjects on every step, placeholders as the {{snake_case}} tags many tools read.
 GENERIC_CSV = ExportFormat(
     key="generic",
     label="Generic CSV",
