@@ -166,7 +166,8 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
     # lemlist: default lead variables {{firstName}} and {{companyName}}; steps wait a number
     # of days after the previous one, an empty follow-up subject replies in the thread, and
     # steps can be A/B tested.
-    # https://developer.lemlist.com/api-reference/endpoints/leads/add-lead-variables
+    # https://developer.lemlist.com/api-reference/endpoints/leads/add-lead-variables and
+    # https://help.lemlist.com/en/articles/12875247-how-does-sequencing-and-lead-management-work-in-lemlist-campaigns
     ExportFormat(
         key="lemlist",
         label="lemlist",
@@ -211,7 +212,7 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
     # HubSpot sequences: each step runs a number of days after the previous one, follow-up
     # emails thread onto the first, no A/B subjects; personalization tokens
     # {{contact.firstname}} and {{contact.company}}.
-    # https://knowledge.hubspot.com/sequences/create-and-edit-sequences and
+    # https://knowledge.hubspot.com/sequences/what-time-will-steps-execute-sequences and
     # https://knowledge.hubspot.com/conversations/how-do-i-add-personalization-tokens-to-a-template-or-snippet
     ExportFormat(
         key="hubspot",
