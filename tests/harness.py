@@ -190,6 +190,28 @@ class SignedSlackClient:
         message_ts: str = "1700000000.000100",
         view: dict | None = None,
     ) -> Reply:
+        action = {"action_id": action_id, "block_id": "b", "value": value, "type": "button"}
+        return self.act(action, user=user, channel=channel, message_ts=message_ts, view=view)
+
+    def choose(self, action_id: str, value: str, *, label: str = "", **kw) -> Reply:
+        """Pick an option of a static select menu, as Slack sends the choice."""
+        action = {
+            "action_id": action_id,
+            "block_id": "b",
+            "type": "static_select",
+            "selected_option": {"text": {"type": "plain_text", "text": label}, "value": value},
+        }
+        return self.act(action, **kw)
+
+    def act(
+        self,
+        action: dict,
+        *,
+        user: str = "U1",
+        channel: str = "C1",
+        message_ts: str = "1700000000.000100",
+        view: dict | None = None,
+    ) -> Reply:
         n = next(self._ids)
         payload = {
             "type": "block_actions",
@@ -199,15 +221,7 @@ class SignedSlackClient:
             "token": "legacy",
             "trigger_id": f"trigger-{n}",
             "response_url": f"{self.response_base}/actions/{n}",
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": "b",
-                    "value": value,
-                    "type": "button",
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
+            "actions": [{**action, "action_ts": f"{time.time():.6f}"}],
         }
         if view is not None:
             payload["container"] = {"type": "view", "view_id": view["id"]}

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from importlib.resources import files
+from pathlib import Path
 
 import pytest
 
@@ -13,11 +17,18 @@ from bot.writing.quality import (
     ALLOWED_PLACEHOLDERS,
     BODY_MAX_WORDS,
     BODY_MIN_WORDS,
+    READABILITY,
+    READING_GRADE_MAX,
     SPAM_TRIGGER_WORDS,
     SUBJECT_MAX_CHARS,
+    SUBJECT_MAX_WORDS,
     assess_email,
+    language_code,
+    spam_words,
 )
 from fakes.anthropic import sample_sequence
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def words(n: int) -> str:
@@ -28,7 +39,7 @@ def test_a_clean_email_gets_a_short_line_without_warnings():
     notes = assess_email("Re-keying orders at [Company]", "A quick question", words(92))
 
     assert notes.ok
-    assert notes.summary() == "92 words · subjects 29/16 chars"
+    assert notes.summary() == "92 words · subjects 29/16 chars, 4/3 words · reading grade 7"
 
 
 def test_the_words_and_subject_limits_are_inclusive():
@@ -51,20 +62,32 @@ def test_a_subject_over_50_characters_is_flagged():
     notes = assess_email("Hello", "x" * (SUBJECT_MAX_CHARS + 1), words(80))
 
     assert not notes.subjects_ok
-    assert notes.summary() == "80 words · ⚠ subjects 5/51 chars (max 50)"
+    assert notes.summary() == (
+        "80 words · ⚠ subjects 5/51 chars, 1/1 words (max 50 chars, 7 words) · reading grade 7"
+    )
 
 
 def test_spam_trigger_words_are_found_as_whole_words_in_any_case():
     notes = assess_email(
         "FREE audit for your team",
-        "Guaranteed results",
-        "Act now: this is risk-free. " + words(60) + " Freedom and guaranteeing are fine.",
+        "Results you can count on",
+        "Act now: this is risk free. " + words(60) + " Freedom and guaranteeing are fine.",
     )
 
-    assert notes.spam_words == ("free", "guaranteed", "risk-free", "act now")
+    assert notes.spam_words == ("free", "risk-free", "act now")
     assert notes.summary() == (
-        "70 words · subjects 24/18 chars · ⚠ spam words: free, guaranteed, risk-free, act now"
+        "71 words · subjects 24/24 chars, 5/5 words · reading grade 7 · "
+        "⚠ spam words: free, risk-free, act now"
     )
+
+
+def test_punctuation_terms_are_found_inside_words_and_a_long_list_is_shortened():
+    notes = assess_email(
+        "Great news!!!", "s", "Only $5, 100% guaranteed. Don\u2019t delete. " + words(60)
+    )
+
+    assert notes.spam_words == ("guaranteed", "100%", "only $", "!!!")
+    assert "⚠ spam words: guaranteed, 100%, only $ +1 more" in notes.summary()
 
 
 def test_placeholders_other_than_firstname_and_company_are_stray():
@@ -100,12 +123,17 @@ def test_notes_are_frozen_and_store_as_plain_json():
     with pytest.raises(dataclasses.FrozenInstanceError):
         notes.word_count = 1  # type: ignore[misc]
     assert json.loads(json.dumps(notes.as_dict())) == {
+        "language": "en",
+        "checks": ["length", "subjects", "placeholders", "questions", "spam_words", "readability"],
         "word_count": 10,
         "subject_a_chars": 12,
         "subject_b_chars": 4,
+        "subject_a_words": 2,
+        "subject_b_words": 1,
         "spam_words": ["free"],
         "stray_placeholders": ["[Name]"],
         "question_count": 1,
+        "readability": {"formula": "Coleman-Liau", "scale": "grade", "score": 4.4},
         "ok": False,
     }
 
@@ -119,7 +147,160 @@ def test_the_fakes_sample_sequence_meets_every_check():
 
 def test_the_prompt_asks_for_exactly_what_the_notes_check():
     assert f"{BODY_MIN_WORDS} to {BODY_MAX_WORDS} words" in SYSTEM_PROMPT
-    assert f"at most {SUBJECT_MAX_CHARS} characters" in SYSTEM_PROMPT
+    assert f"at most {SUBJECT_MAX_CHARS} characters and {SUBJECT_MAX_WORDS} words" in SYSTEM_PROMPT
+    assert f"school grade {READING_GRADE_MAX}" in SYSTEM_PROMPT
     assert " and ".join(ALLOWED_PLACEHOLDERS) in SYSTEM_PROMPT
-    assert all(word in SYSTEM_PROMPT for word in SPAM_TRIGGER_WORDS[:5])
+    assert ", ".join(SPAM_TRIGGER_WORDS[:12]) in SYSTEM_PROMPT
     assert "one call to action" in SYSTEM_PROMPT
+
+
+# --- the spam-word lists shipped as data -------------------------------------------------------
+
+
+def test_the_english_list_is_package_data_of_a_few_hundred_terms():
+    terms = spam_words("en")
+
+    assert terms is not None and 300 <= len(terms) <= 500
+    assert terms == SPAM_TRIGGER_WORDS
+    assert terms[:4] == ("free", "guarantee", "guaranteed", "risk-free")
+    assert all(t == t.strip().lower() and not t.startswith("#") for t in terms)
+    assert len(set(terms)) == len(terms)
+
+
+def test_every_list_names_its_sources_at_the_top():
+    data = files("bot.writing").joinpath("data", "spam_words")
+    lists = sorted(p.name for p in data.iterdir() if p.name.endswith(".txt"))
+
+    assert {"en.txt", "de.txt", "fr.txt", "es.txt"} <= set(lists)
+    for name in lists:
+        head = data.joinpath(name).read_text(encoding="utf-8").splitlines()[:20]
+        assert head[0].startswith("# ")
+        assert any("spamassassin.apache.org" in line for line in head), name
+        assert any("support.google.com" in line for line in head), name
+        assert len(spam_words(name.removesuffix(".txt")) or ()) >= 40, name
+
+
+def test_the_lists_are_installed_with_the_package():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+    package_data = pyproject["tool"]["setuptools"]["package-data"]["bot"]
+    assert "writing/data/spam_words/*.txt" in package_data
+
+
+# --- languages --------------------------------------------------------------------------------
+
+GERMAN = (
+    "Hallo [FirstName],\n\nIhre Disponenten tippen jeden Auftrag dreimal ab. Das kostet Zeit und "
+    "führt zu Fehlern. RouteSync verbindet die Auftragsannahme direkt mit der Disposition, so "
+    "dass jeder Auftrag nur einmal erfasst wird und ohne Umweg bei den Planern ankommt. Ihre "
+    "Systeme bleiben, wo sie sind.\n\nHätten Sie nächste Woche Zeit für ein kurzes Gespräch "
+    "von 15 Minuten?"
+)
+
+
+def test_a_german_email_is_checked_with_the_german_list_and_formula():
+    clean = assess_email("Aufträge bei [Company]", "Eine kurze Frage", GERMAN, language="de")
+    pushy = assess_email(
+        "Kostenlos testen", "Jetzt handeln", GERMAN + " Free trial!", language="de"
+    )
+
+    assert clean.ok, clean.summary()
+    assert clean.readability is not None
+    assert clean.readability.formula == "Wiener Sachtextformel"
+    assert pushy.spam_words == ("kostenlos", "jetzt handeln")  # English terms are not German
+    assert "⚠ spam words: kostenlos, jetzt handeln" in pushy.summary()
+
+
+def test_french_and_spanish_use_their_own_lists_and_a_reading_ease_or_grade():
+    french = assess_email(
+        "Essai gratuit", "s", "Offre limitée, agissez maintenant !", language="fr"
+    )
+    spanish = assess_email("Oferta exclusiva", "s", "Es gratis y sin compromiso.", language="es")
+
+    assert french.spam_words == ("gratuit", "agissez maintenant", "offre limitée")
+    assert french.readability is not None and french.readability.scale == "ease"
+    assert "reading ease" in french.summary()
+    assert spanish.spam_words == ("gratis", "sin compromiso", "oferta exclusiva")
+    assert spanish.readability is not None and spanish.readability.formula == "Crawford"
+
+
+def test_a_language_without_data_gets_only_the_checks_that_need_none():
+    notes = assess_email("件名", "s", "無料です " + words(60), language="ja")
+
+    assert notes.checks == ("length", "subjects", "placeholders", "questions")
+    assert notes.spam_words == () and notes.readability is None
+    assert notes.ok
+    assert "reading" not in notes.summary()
+
+
+@pytest.mark.parametrize(
+    ("given", "code"),
+    [("en", "en"), ("DE", "de"), ("de-AT", "de"), ("pt_BR", "pt"), ("", ""), ("english", "")],
+)
+def test_language_codes_are_read_leniently(given, code):
+    assert language_code(given) == code
+
+
+@pytest.mark.parametrize("language", ["../en", "en/../../pyproject", "e", "/etc/passwd"])
+def test_a_language_that_is_not_a_code_never_reaches_the_file_system(language):
+    assert spam_words(language) is None
+    assert "spam_words" not in assess_email("s", "s", words(60), language=language).checks
+
+
+# --- readability and subject words ------------------------------------------------------------
+
+PLAIN = (
+    "Hi [FirstName],\n\nYour team types each order three times. That takes hours and causes "
+    "mistakes. We fix that. Orders go in once and reach the people who plan the routes.\n\n"
+    "Can we talk for 15 minutes next week?"
+)
+ACADEMIC = (
+    "Notwithstanding considerable organizational heterogeneity, interdepartmental "
+    "communication methodologies necessitate comprehensive reconceptualization, particularly "
+    "regarding institutionalized documentation responsibilities and administrative "
+    "accountability frameworks."
+)
+
+
+def test_plain_writing_gets_a_low_grade_and_academic_writing_a_warning():
+    plain = assess_email("s", "s", PLAIN)
+    academic = assess_email("s", "s", ACADEMIC)
+
+    assert plain.readability is not None and plain.readability.score <= 6
+    assert plain.readability.ok
+    assert academic.readability is not None and academic.readability.score > READING_GRADE_MAX
+    assert not academic.ok
+    assert f"(aim for {READING_GRADE_MAX} or lower)" in academic.summary()
+
+
+def test_english_readability_needs_no_downloaded_dictionary():
+    # textstat's English syllable counter would fetch NLTK's CMU dictionary over the network;
+    # the English formula must not, so this passes on a machine without it.
+    assert READABILITY["en"].score(PLAIN) > 0
+
+
+def test_a_subject_over_seven_words_is_flagged():
+    eight = "one two three four five six seven eight"
+    notes = assess_email(eight, "Short one", words(80))
+
+    assert (notes.subject_a_words, notes.subject_b_words) == (8, 2)
+    assert not notes.subjects_ok and not notes.ok
+    assert "⚠ subjects 39/9 chars, 8/2 words (max 50 chars, 7 words)" in notes.summary()
+
+
+def test_notes_are_the_same_when_written_from_many_threads_at_once():
+    texts = [PLAIN, ACADEMIC, GERMAN] * 20
+    languages = ["en", "en", "de"] * 20
+    expected = [
+        assess_email("s", "s", t, language=lang) for t, lang in zip(texts, languages, strict=True)
+    ]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(
+            pool.map(
+                lambda a: assess_email("s", "s", a[0], language=a[1]),
+                zip(texts, languages, strict=True),
+            )
+        )
+
+    assert found == expected

@@ -23,6 +23,7 @@ from helpers import (
 
 from bot.slack import constants as K
 from bot.writing.brief import BRIEF_FIELDS
+from bot.writing.export import EXPORT_FORMATS, export_sequence
 from bot.writing.writer import DEFAULT_MAX_RETRIES
 from fakes.anthropic import FakeAnthropic, sample_sequence
 from fakes.slack import FakeSlack
@@ -149,7 +150,7 @@ def test_a_valid_brief_is_acked_and_written_as_a_thread(make_app, slack, claude,
     assert "7 emails · 1 of 3 used this month" in all_text([final])
     assert generations(sqlite_engine)[0].status == "succeeded"
     assert any(
-        e.get("action_id") == K.EXPORT_CSV_ACTION
+        e.get("action_id") == K.EXPORT_ACTION
         for b in final.params["blocks"]
         if b["type"] == "actions"
         for e in b["elements"]
@@ -327,22 +328,75 @@ def test_a_failed_generation_releases_quota_and_offers_try_again(
     assert used(sqlite_engine) == 1
 
 
-def test_export_csv_uploads_the_sequence_into_the_thread(make_app, slack, claude, sqlite_engine):
-    app = make_app()
+def finished_thread(app: ServedApp, slack: FakeSlack, claude: FakeAnthropic, engine):
+    """Write the sample sequence; return its generation and the finished parent message."""
     claude.enqueue_sequence()
     app.submit(open_form(app, slack), BRIEF)
     thread_posts(slack, 8)
-    wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
-    gen = generations(sqlite_engine)[0]
+    wait_until(lambda: "7 emails" in all_text(slack.calls_to("chat.update")[-1:]))
+    wait_until(lambda: generations(engine)[0].status == "succeeded")
+    return generations(engine)[0], slack.calls_to("chat.update")[-1]
+
+
+def test_export_as_puts_each_formats_file_in_the_thread(make_app, slack, claude, engine):
+    app = make_app(engine)
+    gen, final = finished_thread(app, slack, claude, engine)
+    menu = next(e for b in final.params["blocks"] if b["type"] == "actions" for e in b["elements"])
+    assert menu["type"] == "static_select" and menu["placeholder"]["text"] == "Export as…"
+    assert [o["text"]["text"] for o in menu["options"]] == [f.label for f in EXPORT_FORMATS]
+
+    for picked, option in enumerate(menu["options"], 1):
+        reply = app.choose(K.EXPORT_ACTION, option["value"], label=option["text"]["text"])
+        assert reply.status == 200
+        wait_until(lambda n=picked: sum(u.completed for u in slack.uploads) == n)
+
+    uploads = {u.filename: u for u in slack.uploads}
+    assert len(uploads) == len(EXPORT_FORMATS)
+    for fmt in EXPORT_FORMATS:
+        upload = uploads[f"coldcopy-northwind-logistics-{fmt.key}.{fmt.extension}"]
+        assert upload.thread_ts == gen.parent_ts and upload.channel_id == gen.posted_channel_id
+        assert upload.title == f"Cold email sequence: Northwind Logistics ({fmt.label})"
+        content = upload.data.decode("utf-8")
+        assert "[FirstName]" not in content and "[Company]" not in content
+        assert content == export_sequence(fmt, sample_sequence(), BRIEF["company"]).content
+        if fmt.extension == "csv":
+            parsed = list(csv.DictReader(io.StringIO(content, newline="")))
+            assert list(parsed[0]) == [name for name, _ in fmt.columns] and len(parsed) == 7
+    instantly = uploads["coldcopy-northwind-logistics-instantly.csv"].data.decode()
+    assert "Hi {{firstName}}," in instantly
+    assert slack.violations == []
+
+
+def test_the_old_export_csv_button_still_exports_the_generic_csv(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app()
+    gen, _ = finished_thread(app, slack, claude, sqlite_engine)
     assert app.click(K.EXPORT_CSV_ACTION, gen.id).status == 200
     slack.wait_for("files.completeUploadExternal")
-    wait_until(lambda: slack.uploads)
+    wait_until(lambda: slack.uploads and slack.uploads[0].completed)
     upload = slack.uploads[0]
+    assert upload.filename == "coldcopy-northwind-logistics-generic.csv"
     assert upload.thread_ts == gen.parent_ts and upload.channel_id == gen.posted_channel_id
     rows = list(csv.DictReader(io.StringIO(upload.data.decode())))
     assert [r["step"] for r in rows] == [str(i) for i in range(1, 8)]
-    assert rows[0]["subject_a"] == sample_sequence()[0]["subject_a"]
-    assert rows[6]["body"] == sample_sequence()[6]["body"]
+    assert rows[0]["subject_a"] == "Re-keying orders at {{company}}"
+    body = sample_sequence()[6]["body"]
+    assert rows[6]["body"] == body.replace("[FirstName]", "{{first_name}}").replace(
+        "[Company]", "{{company}}"
+    )
+
+
+def test_an_export_menu_choice_that_no_longer_exists_gets_a_clear_answer(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app()
+    gen, _ = finished_thread(app, slack, claude, sqlite_engine)
+    reply = app.choose(K.EXPORT_ACTION, f"{gen.id}:fax-machine")
+    assert reply.status == 200
+    answer = slack.wait_for("response_url")[-1]
+    assert "That export format is no longer offered" in all_text([answer])
+    assert slack.calls_to("files.getUploadURLExternal") == []
 
 
 # --- status and help --------------------------------------------------------------------------

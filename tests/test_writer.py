@@ -91,7 +91,9 @@ def test_seven_emails_arrive_in_send_order_then_the_summary(fake, writer):
         (x["subject_a"], x["subject_b"], x["body"]) for x in expected
     ]
     assert all(e.quality.ok for e in emails)
-    assert emails[0].quality.summary() == "78 words · subjects 29/38 chars"
+    assert emails[0].quality.summary() == (
+        "78 words · subjects 29/38 chars, 4/6 words · reading grade 11"
+    )
     assert isinstance(summary, WriterSummary)
     assert summary.stop_reason == "tool_use"
 

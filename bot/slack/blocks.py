@@ -19,13 +19,16 @@ from slack_sdk.models.blocks import (
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
     PlainTextObject,
     SectionBlock,
+    StaticSelectElement,
 )
 
 from bot.slack import constants as K
 from bot.slack.wording import ASK_AN_ADMIN
 from bot.writing.brief import Brief
+from bot.writing.export import EXPORT_FORMATS
 from bot.writing.prompt import SEQUENCE_LENGTH
 from storage.ledger import QuotaExhausted
 from storage.usage import UserUsage, WorkspaceUsage
@@ -153,22 +156,34 @@ def parent_message(
     if progress.note:
         blocks.append(ContextBlock(elements=[_mrkdwn(progress.note)]))
     if progress.finished and generation_id:
-        blocks.append(
-            ActionsBlock(
-                elements=[
-                    ButtonElement(
-                        text="Export CSV",
-                        action_id=K.EXPORT_CSV_ACTION,
-                        value=generation_id,
-                    )
-                ]
-            )
-        )
+        blocks.append(ActionsBlock(elements=[export_menu(generation_id)]))
     text = _truncate(
         f"Cold email sequence for {escape(brief.company)} ({escape(brief.job_title)})",
         K.MAX_NOTIFICATION_TEXT,
     )
     return Message(text=text, blocks=_render(blocks))
+
+
+def export_menu(generation_id: str) -> StaticSelectElement:
+    """The "Export as…" menu: one option per export format, each carrying the generation."""
+    return StaticSelectElement(
+        action_id=K.EXPORT_ACTION,
+        placeholder=PlainTextObject(text="Export as…", emoji=True),
+        options=[
+            Option(text=fmt.label, value=export_option_value(generation_id, fmt.key))
+            for fmt in EXPORT_FORMATS
+        ],
+    )
+
+
+def export_option_value(generation_id: str, format_key: str) -> str:
+    return f"{generation_id}:{format_key}"
+
+
+def parse_export_option(value: str) -> tuple[str, str]:
+    """(generation id, format key) from an export option's value."""
+    generation_id, _, format_key = value.partition(":")
+    return generation_id, format_key
 
 
 def email_message(step: int, email) -> Message:
@@ -184,7 +199,7 @@ def email_message(step: int, email) -> Message:
     chunks = split_paragraphs(escape(email.body))
     room = K.MAX_BLOCKS_PER_MESSAGE - len(blocks) - 1
     if len(chunks) > room:
-        chunks = [*chunks[: room - 1], "_…the rest of this email is in the CSV export._"]
+        chunks = [*chunks[: room - 1], "_…the rest of this email is in the export._"]
     blocks.extend(SectionBlock(text=_mrkdwn(chunk)) for chunk in chunks)
     summary = email.quality.summary()
     if summary:

@@ -23,6 +23,8 @@ TONE_BLOCK = "tone"
 UPGRADE_ACTION = "coldcopy_upgrade"
 MANAGE_BILLING_ACTION = "coldcopy_manage_billing"
 CHECKOUT_LINK_ACTION = "coldcopy_checkout_link"
+# The "Export as…" menu; the older "Export CSV" button still answers on messages posted before it.
+EXPORT_ACTION = "coldcopy_export"
 EXPORT_CSV_ACTION = "coldcopy_export_csv"
 RETRY_ACTION = "coldcopy_retry"
 OPEN_FORM_ACTION = "coldcopy_open_form"

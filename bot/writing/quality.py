@@ -1,59 +1,96 @@
-"""Deterministic quality notes on one written email: length, subjects, spam words, placeholders.
+"""Deterministic quality notes on one written email: length, subjects, spam words,
+placeholders, questions and readability, for the email's language.
 
 No model call: these are cheap checks of the best practice the prompt asks for, shown to the
 user under each email so they can fix a weak one before sending it. The limits below are also
-what `bot/prompt.py` tells the model, so the ask and the check cannot drift apart.
+what `bot/writing/prompt.py` tells the model, so the ask and the check cannot drift apart. The
+spam-word lists are package data (`data/spam_words/<language>.txt`, one term a line); the
+readability formulas come from textstat, one per language it has coefficients for.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Literal
+
+# textstat's per-call functions take the language as an argument; its `textstat.set_lang`
+# changes one shared object, which would race between the writer's threads.
+from textstat.backend import metrics
+
+from bot.writing.placeholders import PLACEHOLDERS
 
 # Cold-email best practice the prompt asks for and these notes check.
 BODY_MIN_WORDS = 50
 BODY_MAX_WORDS = 125
 SUBJECT_MAX_CHARS = 50
-ALLOWED_PLACEHOLDERS: tuple[str, ...] = ("[FirstName]", "[Company]")
+SUBJECT_MAX_WORDS = 7
+# Past school grade 12 (or below 50 on a 0-100 reading-ease scale) a text reads as academic.
+READING_GRADE_MAX = 12
+READING_EASE_MIN = 50
+ALLOWED_PLACEHOLDERS: tuple[str, ...] = PLACEHOLDERS
+DEFAULT_LANGUAGE = "en"
 
-# Words and phrases that commonly raise spam-filter scores or read as hype in a cold email.
-# A short, hand-picked subset of the "spam trigger word" lists that email deliverability
-# guides publish (HubSpot, Mailchimp, Mailmodo); matched case-insensitively as whole words.
-# It is a nudge for the writer, not a deliverability verdict: keep it small and obvious.
-SPAM_TRIGGER_WORDS: tuple[str, ...] = (
-    "free",
-    "guarantee",
-    "guaranteed",
-    "risk-free",
-    "no obligation",
-    "no cost",
-    "act now",
-    "limited time",
-    "urgent",
-    "buy now",
-    "click here",
-    "order now",
-    "special promotion",
-    "exclusive deal",
-    "winner",
-    "congratulations",
-    "cash",
-    "double your",
-    "earn money",
-    "100%",
-    "once in a lifetime",
-    "no strings attached",
-)
+Scale = Literal["grade", "ease"]
 
-_SPAM_PATTERNS = tuple(
-    (word, re.compile(rf"(?<![\w-]){re.escape(word)}(?![\w-])", re.IGNORECASE))
-    for word in SPAM_TRIGGER_WORDS
-)
+
+@dataclass(frozen=True)
+class ReadabilityFormula:
+    """A readability formula for one language: a school grade (lower reads more easily) or a
+    0-100 reading ease (higher reads more easily)."""
+
+    name: str
+    scale: Scale
+    score: Callable[[str], float]
+
+
+# Formulas that need no downloaded data: textstat counts English syllables with NLTK's CMU
+# dictionary, fetched over the network on first use, so English uses Coleman-Liau (letters
+# and sentences); other languages count syllables with pyphen's bundled dictionaries.
+READABILITY: dict[str, ReadabilityFormula] = {
+    "en": ReadabilityFormula("Coleman-Liau", "grade", metrics.coleman_liau_index),
+    "de": ReadabilityFormula(
+        "Wiener Sachtextformel", "grade", lambda text: metrics.wiener_sachtextformel(text, 1, "de")
+    ),
+    "es": ReadabilityFormula("Crawford", "grade", lambda text: metrics.crawford(text, "es")),
+    "fr": ReadabilityFormula(
+        "Flesch (Kandel-Moles)", "ease", lambda text: metrics.flesch_reading_ease(text, "fr")
+    ),
+    "it": ReadabilityFormula("Gulpease", "ease", metrics.gulpease_index),
+    "nl": ReadabilityFormula(
+        "Flesch-Douma", "ease", lambda text: metrics.flesch_reading_ease(text, "nl")
+    ),
+}
+
 # Anything that looks like a mail-merge placeholder: [Like This] or {{like_this}}.
 _PLACEHOLDER = re.compile(r"\[[^\[\]\n]{1,60}\]|\{\{[^{}\n]{0,60}\}\}")
 _WORD = re.compile(r"\S+")
+_LANGUAGE_CODE = re.compile(r"[a-z]{2}")
 # How many stray placeholders a summary names before it says "+N more".
 _SUMMARY_NAMES = 3
+
+
+@dataclass(frozen=True)
+class Readability:
+    formula: str
+    scale: Scale
+    score: float
+
+    @property
+    def ok(self) -> bool:
+        if self.scale == "grade":
+            return self.score <= READING_GRADE_MAX
+        return self.score >= READING_EASE_MIN
+
+    def summary(self) -> str:
+        if self.scale == "grade":
+            line = f"reading grade {self.score:.0f}"
+            return line if self.ok else f"⚠ {line} (aim for {READING_GRADE_MAX} or lower)"
+        line = f"reading ease {self.score:.0f}"
+        return line if self.ok else f"⚠ {line} (aim for {READING_EASE_MIN} or higher)"
 
 
 @dataclass(frozen=True)
@@ -63,10 +100,16 @@ class QualityNotes:
     word_count: int
     subject_a_chars: int
     subject_b_chars: int
+    subject_a_words: int
+    subject_b_words: int
     spam_words: tuple[str, ...]
     stray_placeholders: tuple[str, ...]
     # More than one question usually means more than one ask; best practice is one.
     question_count: int
+    readability: Readability | None = None
+    language: str = DEFAULT_LANGUAGE
+    # Which checks ran: spam words and readability only where the language has data for them.
+    checks: tuple[str, ...] = ()
 
     @property
     def body_length_ok(self) -> bool:
@@ -74,17 +117,21 @@ class QualityNotes:
 
     @property
     def subjects_ok(self) -> bool:
-        return max(self.subject_a_chars, self.subject_b_chars) <= SUBJECT_MAX_CHARS
+        return (
+            max(self.subject_a_chars, self.subject_b_chars) <= SUBJECT_MAX_CHARS
+            and max(self.subject_a_words, self.subject_b_words) <= SUBJECT_MAX_WORDS
+        )
 
     @property
     def ok(self) -> bool:
-        """True when the email meets every check."""
+        """True when the email meets every check that applied."""
         return (
             self.body_length_ok
             and self.subjects_ok
             and not self.spam_words
             and not self.stray_placeholders
             and self.question_count <= 1
+            and (self.readability is None or self.readability.ok)
         )
 
     def summary(self) -> str:
@@ -92,12 +139,20 @@ class QualityNotes:
         words = f"{self.word_count} words"
         if not self.body_length_ok:
             words = f"⚠ {words} (aim for {BODY_MIN_WORDS}-{BODY_MAX_WORDS})"
-        subjects = f"subjects {self.subject_a_chars}/{self.subject_b_chars} chars"
+        subjects = (
+            f"subjects {self.subject_a_chars}/{self.subject_b_chars} chars, "
+            f"{self.subject_a_words}/{self.subject_b_words} words"
+        )
         if not self.subjects_ok:
-            subjects = f"⚠ {subjects} (max {SUBJECT_MAX_CHARS})"
+            subjects = f"⚠ {subjects} (max {SUBJECT_MAX_CHARS} chars, {SUBJECT_MAX_WORDS} words)"
         parts = [words, subjects]
+        if self.readability is not None:
+            parts.append(self.readability.summary())
         if self.spam_words:
-            parts.append(f"⚠ spam words: {', '.join(self.spam_words)}")
+            named = ", ".join(self.spam_words[:_SUMMARY_NAMES])
+            extra = len(self.spam_words) - _SUMMARY_NAMES
+            more = f" +{extra} more" if extra > 0 else ""
+            parts.append(f"⚠ spam words: {named}{more}")
         if self.stray_placeholders:
             named = ", ".join(self.stray_placeholders[:_SUMMARY_NAMES])
             extra = len(self.stray_placeholders) - _SUMMARY_NAMES
@@ -110,27 +165,109 @@ class QualityNotes:
     def as_dict(self) -> dict[str, object]:
         """Plain JSON-ready values, for storing next to the email."""
         return {
+            "language": self.language,
+            "checks": list(self.checks),
             "word_count": self.word_count,
             "subject_a_chars": self.subject_a_chars,
             "subject_b_chars": self.subject_b_chars,
+            "subject_a_words": self.subject_a_words,
+            "subject_b_words": self.subject_b_words,
             "spam_words": list(self.spam_words),
             "stray_placeholders": list(self.stray_placeholders),
             "question_count": self.question_count,
+            "readability": None
+            if self.readability is None
+            else {
+                "formula": self.readability.formula,
+                "scale": self.readability.scale,
+                "score": round(self.readability.score, 1),
+            },
             "ok": self.ok,
         }
 
 
-def assess_email(subject_a: str, subject_b: str, body: str) -> QualityNotes:
-    """Check one email against the best practice the prompt asks for."""
+def assess_email(
+    subject_a: str, subject_b: str, body: str, *, language: str = DEFAULT_LANGUAGE
+) -> QualityNotes:
+    """Check one email against the best practice the prompt asks for. `language` is an ISO
+    639-1 code ("en", "de"); an unknown one gets the checks that need no language data."""
+    code = language_code(language)
     text = "\n".join((subject_a, subject_b, body))
+    checks = ["length", "subjects", "placeholders", "questions"]
+    spam_found: tuple[str, ...] = ()
+    patterns = _spam_patterns(code)
+    if patterns is not None:
+        checks.append("spam_words")
+        normalised = text.replace("\u2019", "'")  # a typographic apostrophe is still one
+        spam_found = tuple(term for term, pattern in patterns if pattern.search(normalised))
+    readability = None
+    formula = READABILITY.get(code)
+    if formula is not None:
+        checks.append("readability")
+        readability = Readability(formula.name, formula.scale, formula.score(body))
     return QualityNotes(
-        word_count=len(_WORD.findall(body)),
+        word_count=_words(body),
         subject_a_chars=len(subject_a),
         subject_b_chars=len(subject_b),
-        spam_words=tuple(word for word, pattern in _SPAM_PATTERNS if pattern.search(text)),
+        subject_a_words=_words(subject_a),
+        subject_b_words=_words(subject_b),
+        spam_words=spam_found,
         stray_placeholders=_stray_placeholders(text),
         question_count=body.count("?"),
+        readability=readability,
+        language=code,
+        checks=tuple(checks),
     )
+
+
+def language_code(language: str) -> str:
+    """ "de", "DE" and "de-AT" -> "de"; anything that is not a two-letter code -> ""."""
+    code = (language or "").strip().lower().replace("_", "-").split("-")[0]
+    return code if _LANGUAGE_CODE.fullmatch(code) else ""
+
+
+@cache
+def spam_words(language: str) -> tuple[str, ...] | None:
+    """The spam-trigger terms shipped for a language, lower-cased, in file order; None when
+    there is no list for it."""
+    code = language_code(language)
+    if not code:
+        return None  # never build a file name from anything but two letters
+    resource = files("bot.writing").joinpath("data", "spam_words", f"{code}.txt")
+    if not resource.is_file():
+        return None
+    terms: list[str] = []
+    for line in resource.read_text(encoding="utf-8").splitlines():
+        term = line.strip().lower()
+        if term and not term.startswith("#") and term not in terms:
+            terms.append(term)
+    return tuple(terms)
+
+
+@cache
+def _spam_patterns(language: str) -> tuple[tuple[str, re.Pattern[str]], ...] | None:
+    terms = spam_words(language)
+    if terms is None:
+        return None
+    return tuple((term, _term_pattern(term)) for term in terms)
+
+
+def _term_pattern(term: str) -> re.Pattern[str]:
+    # Whole words only ("free" is not in "freedom"), where the term begins or ends with a
+    # letter or digit: "!!!" is still found in "now!!!". Within a phrase a space or a hyphen
+    # matches either, so "risk-free" also finds "risk free".
+    body = r"[\s-]+".join(re.escape(part) for part in re.split(r"[\s-]+", term))
+    before = r"(?<![\w-])" if term[0].isalnum() else ""
+    after = r"(?![\w-])" if term[-1].isalnum() else ""
+    return re.compile(before + body + after, re.IGNORECASE)
+
+
+# The English list: the prompt quotes its first entries to the model.
+SPAM_TRIGGER_WORDS: tuple[str, ...] = spam_words(DEFAULT_LANGUAGE) or ()
+
+
+def _words(text: str) -> int:
+    return len(_WORD.findall(text))
 
 
 def _stray_placeholders(text: str) -> tuple[str, ...]:

@@ -1,12 +1,9 @@
-"""Button clicks: Upgrade, Manage billing, Export CSV and Try again. Every click is acked
-first; the work happens after."""
+"""Button clicks and menu choices: Upgrade, Manage billing, Export as… and Try again. Every
+click is acked first; the work happens after."""
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import re
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
@@ -18,18 +15,23 @@ from bot.runtime.jobs import Dispatcher, hand_on
 from bot.runtime.metrics import count_slack_error
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
-from bot.slack.blocks import plain_message, rate_limited_text, upgrade_message
+from bot.slack.blocks import (
+    parse_export_option,
+    plain_message,
+    rate_limited_text,
+    upgrade_message,
+)
 from bot.slack.listeners.billing_flow import billing_answer, send_upgrade_link
 from bot.slack.listeners.ephemeral import reply
 from bot.slack.modal import checkout_view, message_view
 from bot.writing.brief import BriefErrors
+from bot.writing.export import FORMATS_BY_KEY, GENERIC_CSV, ExportFormat, export_sequence
 from storage.generations import get_generation
 from storage.ledger import DuplicateRequest, QuotaExhausted
 from storage.models import GenerationStatus
 
 log = logging.getLogger(__name__)
 
-CSV_COLUMNS = ("step", "day", "subject_a", "subject_b", "body")
 EXPORT_DEDUP_SECONDS = 30
 
 
@@ -49,30 +51,48 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
         except SlackApiError as exc:
             count_slack_error("views.update", exc)
 
-    def export_csv(action: dict, client: WebClient, respond: Respond, context: BoltContext):
-        generation_id = action.get("value") or ""
-        if not rt.dedup.first_time(f"export:{generation_id}", EXPORT_DEDUP_SECONDS):
+    def export(action: dict, client: WebClient, respond: Respond, context: BoltContext):
+        if action.get("type") == "button":
+            # The "Export CSV" button on messages posted before the menu existed.
+            generation_id, fmt = action.get("value") or "", GENERIC_CSV
+        else:
+            value = (action.get("selected_option") or {}).get("value") or ""
+            generation_id, key = parse_export_option(value)
+            fmt = FORMATS_BY_KEY.get(key)
+            if fmt is None:
+                reply(respond, "That export format is no longer offered. Pick another one.")
+                return
+        upload_export(generation_id, fmt, client, respond, context)
+
+    def upload_export(
+        generation_id: str,
+        fmt: ExportFormat,
+        client: WebClient,
+        respond: Respond,
+        context: BoltContext,
+    ) -> None:
+        if not rt.dedup.first_time(f"export:{generation_id}:{fmt.key}", EXPORT_DEDUP_SECONDS):
             return  # a double click: the first upload is on its way
         gen = get_generation(rt.engine, generation_id)
         if gen is None or gen.team_id != context.team_id or not gen.sequence:
             reply(respond, "That sequence is no longer available to export.")
             return
-        company = (gen.brief or {}).get("company", "sequence")
+        company = (gen.brief or {}).get("company") or "sequence"
+        exported = export_sequence(fmt, gen.sequence, company)
         try:
             client.files_upload_v2(
                 channel=gen.posted_channel_id or gen.channel_id,
                 thread_ts=gen.parent_ts,
-                content=sequence_csv(gen.sequence),
-                filename=f"coldcopy-{slug(company)}.csv",
-                title=f"Cold email sequence: {company}",
-                initial_comment="Here's the sequence as CSV, ready to import into your "
-                "sequencing tool.",
+                content=exported.content,
+                filename=exported.filename,
+                title=exported.title,
+                initial_comment=f"Here's the sequence in {fmt.label} format.",
             )
         except SlackApiError as exc:
             count_slack_error("files.upload_v2", exc)
             reply(
                 respond,
-                "I couldn't upload the CSV here. Check that ColdCopy is in this "
+                f"I couldn't upload the {fmt.label} file here. Check that ColdCopy is in this "
                 "channel and try again.",
             )
 
@@ -102,7 +122,8 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
     for action_id, work in (
         (K.UPGRADE_ACTION, upgrade),
         (K.MANAGE_BILLING_ACTION, upgrade),
-        (K.EXPORT_CSV_ACTION, export_csv),
+        (K.EXPORT_ACTION, export),
+        (K.EXPORT_CSV_ACTION, export),
         (K.RETRY_ACTION, retry),
     ):
         app.action(action_id)(ack=acknowledge, lazy=[work])
@@ -126,25 +147,3 @@ def retry_answer(outcome, billing_enabled: bool):
     if isinstance(outcome, BriefErrors):
         return plain_message("That brief can't be used any more. Run /coldcopy to start again.")
     return None
-
-
-def sequence_csv(sequence: list[dict]) -> str:
-    """The sequence in the column order sequencing tools import."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for step, email in enumerate(sequence, 1):
-        writer.writerow(
-            [
-                step,
-                email.get("day"),
-                email.get("subject_a"),
-                email.get("subject_b"),
-                email.get("body"),
-            ]
-        )
-    return out.getvalue()
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "sequence"
