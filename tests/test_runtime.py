@@ -160,10 +160,12 @@ def test_health_readiness_and_metrics(slack, claude, sqlite_engine):
         assert 'coldcopy_model_tokens_total{kind="output"}' in metrics
 
 
-def test_readyz_is_503_when_redis_is_unreachable(slack, claude, sqlite_engine):
+def test_readyz_reports_redis_down_but_stays_ready(slack, claude, sqlite_engine):
+    # Without Redis only rate limits and de-duplication are off (they fail open): taking the
+    # replica out of the load balancer would turn a degraded service into an outage.
     with serve(slack, claude, sqlite_engine, redis_url="redis://127.0.0.1:1/0") as app:
         ready = app.request("GET", "/readyz")
-        assert ready.status == 503
+        assert ready.status == 200
         assert ready.json()["checks"]["redis"] == "unreachable"
 
 

@@ -458,3 +458,48 @@ def test_the_total_timeout_covers_the_sdks_retry_backoff_and_no_retry_follows_it
     assert elapsed < 1.1, "the deadline waited for the SDK's backoff"
     assert len(fake.requests) == 1
     assert fake.pending == 1
+
+
+# Resuming a sequence whose first emails were already sent
+
+
+def sent(count: int) -> list[dict]:
+    return [{**email, "step": step} for step, email in enumerate(sample_sequence()[:count], 1)]
+
+
+@pytest.mark.parametrize("answer", ["the missing emails", "the whole sequence again"])
+def test_a_resumed_sequence_yields_only_the_missing_emails_after_the_sent_ones(
+    fake, writer, answer
+):
+    fake.enqueue_sequence(sample_sequence()[3:] if answer == "the missing emails" else None)
+    *emails, summary = writer.write_sequence(make_brief(), written=sent(3))
+    assert isinstance(summary, WriterSummary)
+    assert [e.step for e in emails] == [4, 5, 6, 7]
+    assert [e.subject_a for e in emails] == [e["subject_a"] for e in sample_sequence()[3:]]
+    prompt = fake.requests[-1].body["messages"][0]["content"]
+    assert "Emails 1 to 3" in prompt and "Write only emails 4 to 7" in prompt
+    assert sample_sequence()[2]["subject_a"] in prompt  # the sent emails are the context
+
+
+def test_a_continuation_that_goes_back_in_time_is_refused(fake, writer):
+    late = [dict(email, day=2) for email in sample_sequence()[3:]]  # day 2 after day 5
+    fake.enqueue_sequence(late)
+    emails, error = run_resumed(writer, sent(3))
+    assert error.kind == "invalid_output" and emails == []
+
+
+def test_a_continuation_that_runs_past_seven_emails_is_refused(fake, writer):
+    extra = [dict(email, day=email["day"] + 30) for email in sample_sequence()[2:]]  # 5, not 4
+    fake.enqueue_sequence(extra)
+    emails, error = run_resumed(writer, sent(3))
+    assert error.kind == "invalid_output"
+    assert [e.step for e in emails] == [4, 5, 6, 7]  # handed on while valid, then refused
+
+
+def run_resumed(writer: Writer, written: list[dict]):
+    emails: list[SequenceEmail] = []
+    with pytest.raises(WriterError) as failure:
+        for item in writer.write_sequence(make_brief(), written=written):
+            assert isinstance(item, SequenceEmail)
+            emails.append(item)
+    return emails, failure.value

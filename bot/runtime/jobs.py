@@ -541,9 +541,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep(
-    rt: Runtime, dispatcher: Dispatcher, *, queued_for: timedelta = REDISPATCH_AFTER
-) -> int:
+def sweep(rt: Runtime, dispatcher: Dispatcher, *, queued_for: timedelta = REDISPATCH_AFTER) -> int:
     """Hand on the work no process is doing: generations whose lease expired (taken over and
     resumed by whoever claims them), queued ones whose job was lost, and tell the users whose
     request waited too long for any worker. Returns how many it handled."""

@@ -191,4 +191,3 @@ def queue_depth(engine) -> dict[str, int]:
             text("SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")
         ).all()
     return {status: n for status, n in rows}
-
