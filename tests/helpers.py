@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -154,3 +155,13 @@ class Processes:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def email_steps(slack) -> list[int]:
+    """The step of every email reply posted, in posting order."""
+    steps = []
+    for call in slack.calls_to("chat.postMessage"):
+        match = re.match(r"Email (\d) \(day", call.params.get("text", ""))
+        if call.params.get("thread_ts") and match:
+            steps.append(int(match[1]))
+    return steps

@@ -5,11 +5,10 @@ once, and the model was asked only for the emails still missing."""
 
 from __future__ import annotations
 
-import re
 import signal
 
 import pytest
-from helpers import BRIEF, Processes, process_env, wait_until
+from helpers import BRIEF, Processes, email_steps, process_env, wait_until
 from sqlalchemy import select
 
 from bot.slack.modal import brief_view
@@ -21,16 +20,6 @@ from storage.models import Generation, Workspace
 
 G = Generation.__table__
 W = Workspace.__table__
-
-
-def email_steps(slack: FakeSlack) -> list[int]:
-    """The step of every email reply posted, in posting order."""
-    steps = []
-    for call in slack.calls_to("chat.postMessage"):
-        match = re.match(r"Email (\d) \(day", call.params.get("text", ""))
-        if call.params.get("thread_ts") and match:
-            steps.append(int(match[1]))
-    return steps
 
 
 def submit(client, view_id: str) -> dict:

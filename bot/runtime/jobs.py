@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.runtime.metrics import (
     FIRST_EMAIL_SECONDS,
@@ -259,6 +260,11 @@ def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Eve
         log.info("generation succeeded", extra=context)
     except LeaseLost:
         log.warning("lost the lease: another process took this generation over", extra=context)
+    except (OperationalError, InterfaceError) as exc:
+        # The database went away (a restart, a failover). Nothing can be recorded now, so
+        # stop: the lease runs out and whoever claims it next resumes after the last email
+        # recorded. Failing here would fail the user for a blip.
+        log.warning("lost the database mid-generation (%s): it will be resumed", exc, extra=context)
     except HandedBack:
         log.info("stopping: handed back for resumption", extra=context)
     except WriterError as exc:
