@@ -351,3 +351,21 @@ def test_a_queued_generation_whose_workspace_uninstalled_fails_quietly(slack, cl
     assert used(engine) == 0
     assert slack.calls_to("chat.postMessage") == []
     assert claude.requests == []
+
+
+def test_the_parent_is_posted_on_acceptance_with_its_place_in_the_queue(slack, claude, engine):
+    for user in ("U2", "U3"):
+        slack.add_user(user)
+    with serve(slack, claude, engine, job_threads=1) as app:  # one at a time: a queue forms
+        for _ in range(3):
+            claude.enqueue_sequence(tokens_per_second=400)
+        for user in ("U1", "U2", "U3"):
+            assert app.submit(open_form(app, slack, user=user), BRIEF, user=user).status == 200
+        wait_until(lambda: [g.status for g in generations(engine)].count("succeeded") == 3, 60)
+    parents = [c for c in slack.calls_to("chat.postMessage") if "thread_ts" not in c.params]
+    assert len(parents) == 3  # one thread each, posted when accepted
+    third = next(c for c in parents if "<@U3>" in all_text([c]))
+    assert "Queued: 1 ahead of you." in all_text([third])
+    # When the model starts, the same message turns into the writing progress.
+    updates = [c for c in slack.calls_to("chat.update") if "<@U3>" in all_text([c])]
+    assert "Writing email 1 of 7" in all_text(updates[:1])
