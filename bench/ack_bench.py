@@ -188,6 +188,7 @@ def coldcopy_answers_in_request_thread() -> bool:
     """Whether ColdCopy's Bolt app is built with `process_before_response` (acks from the
     request thread, slow work in lazy listeners); the bare baseline is built the same way."""
     from bot.runtime.config import Settings
+    from bot.runtime.jobs import InProcessPool
     from bot.runtime.wiring import build_runtime
     from bot.slack.app import build_app
 
@@ -201,9 +202,11 @@ def coldcopy_answers_in_request_thread() -> bool:
             database_url=f"sqlite:///{tmp}/unused.db",  # never connected to
         )
         rt = build_runtime(settings)
+        dispatcher = InProcessPool(rt, threads=1)
         try:
-            return build_app(rt, token_verification=False).process_before_response
+            return build_app(rt, dispatcher, token_verification=False).process_before_response
         finally:
+            dispatcher.shutdown(grace=0)
             rt.close()
 
 

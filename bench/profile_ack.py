@@ -49,7 +49,7 @@ STEPS = (
     ("validate_brief", "validate_brief"),
     ("reserve_generation (SQL)", "reserve_generation"),
     ("RateLimiter.check (Redis)", "check"),
-    ("RQDispatcher (enqueue)", "RQDispatcher.__call__"),
+    ("hand-on to a worker (after the ack)", "hand_on"),
     ("writing_view (answer)", "writing_view"),
     ("ack() + response", "Ack.__call__"),
 )
@@ -184,9 +184,9 @@ def measure(
             web_threads=32,
             log_level="WARNING",
         )
-        rt = prepare(settings)  # what `coldcopy serve` builds: engine, Redis, RQ dispatcher
+        rt, dispatcher = prepare(settings)  # what `coldcopy serve` builds
         stack.callback(rt.close)
-        app = make_wsgi_app(rt)
+        app = make_wsgi_app(rt, dispatcher)
         builder = SignedRequests("http://unused", SIGNING_SECRET)
         for body, headers, _ in build_requests("submission", WARMUP, run + "w", builder):
             call(app, body, headers)
