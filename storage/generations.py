@@ -123,9 +123,9 @@ def claim_generation(
     return Claimed(claimed, resumed=row.takeovers > 0 or bool(row.sequence))
 
 
-def renew_lease(engine: Engine, generation_id: str, *, owner: str, lease_seconds: float) -> bool:
-    """Extend this process's lease; False when it no longer holds it (taken over, finished)."""
-    now = utcnow()
+def _while_held(engine: Engine, generation_id: str, owner: str, **values) -> bool:
+    """Update the generation only while `owner` holds its lease; False once it does not
+    (taken over by another process, handed back, or finished)."""
     with transaction(engine) as conn:
         return bool(
             conn.execute(
@@ -135,51 +135,36 @@ def renew_lease(engine: Engine, generation_id: str, *, owner: str, lease_seconds
                     G.c.lease_owner == owner,
                     G.c.status == GenerationStatus.RUNNING,
                 )
-                .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+                .values(**values, updated_at=utcnow())
             ).rowcount
         )
+
+
+def renew_lease(engine: Engine, generation_id: str, *, owner: str, lease_seconds: float) -> bool:
+    """Extend this process's lease; False when it no longer holds it."""
+    expires = utcnow() + timedelta(seconds=lease_seconds)
+    return _while_held(engine, generation_id, owner, lease_expires_at=expires)
 
 
 def save_progress(engine: Engine, generation_id: str, *, owner: str, emails: list) -> bool:
     """Record the emails written and posted so far (with their Slack message ts), so a
     takeover resumes after them. False when this process no longer holds the lease."""
-    with transaction(engine) as conn:
-        return bool(
-            conn.execute(
-                sa_update(G)
-                .where(
-                    G.c.id == generation_id,
-                    G.c.lease_owner == owner,
-                    G.c.status == GenerationStatus.RUNNING,
-                )
-                .values(sequence=emails, updated_at=utcnow())
-            ).rowcount
-        )
+    return _while_held(engine, generation_id, owner, sequence=emails)
 
 
 def hand_back(
     engine: Engine, generation_id: str, *, owner: str, available_at: datetime | None = None
 ) -> bool:
     """Put a running generation back in the queue (shutting down, or the model asked us to
-    slow down), keeping its progress; the next claim resumes it."""
-    now = utcnow()
-    with transaction(engine) as conn:
-        return bool(
-            conn.execute(
-                sa_update(G)
-                .where(
-                    G.c.id == generation_id,
-                    G.c.lease_owner == owner,
-                    G.c.status == GenerationStatus.RUNNING,
-                )
-                .values(
-                    status=GenerationStatus.QUEUED,
-                    lease_owner=None,
-                    lease_expires_at=available_at,
-                    updated_at=now,
-                )
-            ).rowcount
-        )
+    slow down), keeping its progress; the next claim resumes it, not before `available_at`."""
+    return _while_held(
+        engine,
+        generation_id,
+        owner,
+        status=GenerationStatus.QUEUED,
+        lease_owner=None,
+        lease_expires_at=available_at,
+    )
 
 
 def expire_leases(engine: Engine, owners: list[str]) -> int:
