@@ -1,5 +1,6 @@
-"""The database schema: workspaces (plan and quota), generations, processed Stripe events,
-and Slack's own installation and OAuth-state tables, all in one metadata for Alembic."""
+"""The database schema: workspaces (plan and quota), their settings and its history,
+generations, processed Stripe events, and Slack's own installation and OAuth-state tables, all
+in one metadata for Alembic."""
 
 from __future__ import annotations
 
@@ -83,6 +84,49 @@ class Workspace(SQLModel, table=True):
     grace_until: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+
+
+# What a workspace's admins set for every brief; the column sizes are the brief's field limits.
+SETTINGS_COLUMNS = (
+    "product",
+    "benefit",
+    "call_to_action",
+    "tone",
+    "language",
+    "about_us",
+    "never_use",
+)
+
+
+class WorkspaceSettings(SQLModel, table=True):
+    __tablename__ = "workspace_settings"
+
+    team_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("workspaces.team_id"), primary_key=True)
+    )
+    product: str | None = Field(default=None, max_length=600)
+    benefit: str | None = Field(default=None, max_length=300)
+    call_to_action: str | None = Field(default=None, max_length=200)
+    tone: str | None = Field(default=None, max_length=32)
+    language: str | None = Field(default=None, max_length=8)
+    about_us: str | None = Field(default=None, max_length=500)
+    never_use: str | None = Field(default=None, max_length=500)
+    updated_by: str = Field(max_length=32)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+
+
+class WorkspaceSettingsChange(SQLModel, table=True):
+    """Who changed a workspace's settings, when, and each changed field's old and new value."""
+
+    __tablename__ = "workspace_settings_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("workspaces.team_id"), nullable=False, index=True)
+    )
+    changed_by: str = Field(max_length=32)
+    changed_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    changes: dict = Field(sa_column=Column(JSON, nullable=False))
 
 
 class Generation(SQLModel, table=True):

@@ -1,4 +1,5 @@
-"""Usage reports for `/coldcopy status` and `coldcopy usage`: plan, quota, people, tokens, cost."""
+"""Usage reports for `/coldcopy status`, `coldcopy usage` and the App Home: plan, quota, people,
+tokens, cost, and a member's recent sequences."""
 
 from __future__ import annotations
 
@@ -159,3 +160,51 @@ def user_usage(
             )
         ).scalar_one()
     return UserUsage(user_id=user_id, used=mine, workspace=ws)
+
+
+@dataclass(frozen=True)
+class RecentSequence:
+    """One of a member's latest generations, for their App Home."""
+
+    generation_id: str
+    company: str
+    job_title: str
+    language: str | None
+    status: str
+    created_at: datetime
+    channel_id: str | None
+    parent_ts: str | None
+
+
+def recent_sequences(
+    engine: Engine, team_id: str, user_id: str, *, limit: int = 5
+) -> list[RecentSequence]:
+    """This member's latest generations whose brief is still kept, newest first."""
+    with reading(engine) as conn:
+        rows = conn.execute(
+            select(
+                G.c.id,
+                G.c.brief,
+                G.c.status,
+                G.c.created_at,
+                G.c.channel_id,
+                G.c.posted_channel_id,
+                G.c.parent_ts,
+            )
+            .where(G.c.team_id == team_id, G.c.user_id == user_id, G.c.brief.is_not(None))
+            .order_by(G.c.created_at.desc())
+            .limit(limit)
+        ).all()
+    return [
+        RecentSequence(
+            generation_id=r.id,
+            company=str(r.brief.get("company") or ""),
+            job_title=str(r.brief.get("job_title") or ""),
+            language=r.brief.get("language"),
+            status=r.status,
+            created_at=r.created_at,
+            channel_id=r.posted_channel_id or r.channel_id,
+            parent_ts=r.parent_ts,
+        )
+        for r in rows
+    ]

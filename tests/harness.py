@@ -129,15 +129,16 @@ class SignedSlackClient:
                     action_id: {"type": "plain_text_input", "value": values.get(block_id)}
                 }
             elif element["type"] == "static_select":
-                tone = values.get("tone", element.get("initial_option", {}).get("value"))
+                # As typed by the test, else what the view opened with (tone, language, ...).
+                picked = values.get(block_id, (element.get("initial_option") or {}).get("value"))
                 state[block_id] = {
                     action_id: {
                         "type": "static_select",
                         "selected_option": {
-                            "text": {"type": "plain_text", "text": tone},
-                            "value": tone,
+                            "text": {"type": "plain_text", "text": picked},
+                            "value": picked,
                         }
-                        if tone
+                        if picked
                         else None,
                     }
                 }
@@ -157,8 +158,8 @@ class SignedSlackClient:
         view_id: str | None = None,
         channel: str | None = "C1",
     ) -> Reply:
-        """Submit `view` (as the app opened it) with `values`: field key -> typed text, plus
-        optional "tone" and "channel"."""
+        """Submit `view` (as the app opened it) with `values`: block id -> typed text or the
+        picked option's value (e.g. "tone", "language"), plus optional "channel"."""
         state = self.view_state(view, values, channel=channel)
         submitted = dict(view)
         submitted.update(

@@ -347,3 +347,50 @@ def test_a_request_outside_the_api_path_is_a_404_and_a_violation(slack: FakeSlac
 
     assert raised.value.code == 404
     assert "outside /api/" in slack.violations[0]
+
+
+def test_users_info_sends_the_locale_only_when_asked(slack: FakeSlack, client: WebClient) -> None:
+    slack.add_user("U1", locale="de-DE")
+
+    plain = client.users_info(user="U1")["user"]
+    with_locale = client.users_info(user="U1", include_locale=True)["user"]
+
+    assert "locale" not in plain
+    assert with_locale["locale"] == "de-DE"
+    assert slack.calls_to("users.info")[-1].params["include_locale"] in ("1", "true", True)
+
+
+def test_views_publish_keeps_one_home_per_user_and_refuses_over_100_blocks(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    home = View(type="home", blocks=[SectionBlock(text="one")]).to_dict()
+    first = client.views_publish(user_id="U1", view=home)["view"]
+    again = client.views_publish(user_id="U1", view=home)["view"]
+    other = client.views_publish(user_id="U2", view=home)["view"]
+
+    assert first["type"] == "home" and first["id"] == again["id"] != other["id"]
+    assert slack.views[first["id"]]["blocks"][0]["text"]["text"] == "one"
+    with pytest.raises(SlackApiError) as too_many:
+        client.views_publish(
+            user_id="U1", view={"type": "home", "blocks": [section(f"{i}") for i in range(101)]}
+        )
+    assert too_many.value.response["error"] == "invalid_arguments"
+    with pytest.raises(SlackApiError) as nobody:
+        client.views_publish(user_id="", view=home)
+    assert nobody.value.response["error"] == "invalid_arguments"
+
+
+def test_chat_get_permalink_links_a_message_and_a_reply_in_its_thread(
+    slack: FakeSlack, client: WebClient
+) -> None:
+    parent = client.chat_postMessage(channel="C1", text="parent")
+    reply = client.chat_postMessage(channel="C1", text="reply", thread_ts=parent["ts"])
+
+    top = client.chat_getPermalink(channel="C1", message_ts=parent["ts"])["permalink"]
+    inner = client.chat_getPermalink(channel="C1", message_ts=reply["ts"])["permalink"]
+
+    assert top == f"https://coldcopy-test.slack.com/archives/C1/p{parent['ts'].replace('.', '')}"
+    assert inner.endswith(f"?thread_ts={parent['ts']}&cid=C1")
+    with pytest.raises(SlackApiError) as missing:
+        client.chat_getPermalink(channel="C1", message_ts="")
+    assert missing.value.response["error"] == "message_not_found"

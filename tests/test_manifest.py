@@ -27,6 +27,8 @@ SCOPE_OF_METHOD = {
     "files_upload_v2": "files:write",
     "views_open": None,
     "views_update": None,
+    "views_publish": None,
+    "chat_getPermalink": None,
 }
 # Scopes no method call shows: the slash command itself, and posting to public channels
 # the bot has not joined.
@@ -57,9 +59,25 @@ def test_every_request_url_is_slack_events_and_the_redirect_is_ours():
 
 def test_the_events_are_the_ones_the_code_handles():
     events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
-    source = (ROOT / "bot/slack/listeners/events.py").read_text()
-    handled = set(re.findall(r'app\.event\("([a-z_]+)"\)', source))
-    assert events == handled == {"app_uninstalled", "tokens_revoked"}
+    handled: set[str] = set()
+    for path in (ROOT / "bot/slack/listeners").glob("*.py"):
+        handled |= set(re.findall(r'app\.event\("([a-z_]+)"\)', path.read_text()))
+    assert events == handled == {"app_home_opened", "app_uninstalled", "tokens_revoked"}
+
+
+def test_the_home_tab_is_enabled_because_the_code_publishes_it():
+    publishes = "views_publish" in web_api_calls()
+    assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is publishes is True
+    # Threads fall back to the DM, so its Messages tab stays readable.
+    assert MANIFEST["features"]["app_home"]["messages_tab_enabled"] is True
+
+
+def test_the_usage_hint_names_every_subcommand():
+    (command,) = MANIFEST["features"]["slash_commands"]
+    source = (ROOT / "bot/slack/listeners/commands.py").read_text()
+    listed = re.search(r"name not in \(([^)]*)\)", source)[1]
+    subcommands = set(re.findall(r'"([a-z]+)"', listed)) | {"help"}
+    assert set(command["usage_hint"].strip("[]").split(" | ")) == subcommands
 
 
 def test_the_scopes_are_exactly_what_the_code_calls_need():

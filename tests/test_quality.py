@@ -231,6 +231,15 @@ def test_a_language_without_data_gets_only_the_checks_that_need_none():
     assert notes.spam_words == () and notes.readability is None
     assert notes.ok
     assert "reading" not in notes.summary()
+    assert notes.summary().endswith("not checked in Japanese: spam words, readability")
+
+
+def test_the_summary_names_only_the_checks_a_language_lacks():
+    italian = assess_email("Oggetto", "s", words(60), language="it")
+    german = assess_email("Betreff", "s", GERMAN, language="de")
+
+    assert italian.summary().endswith("not checked in Italian: spam words")
+    assert "not checked" not in german.summary()
 
 
 @pytest.mark.parametrize(

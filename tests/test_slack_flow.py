@@ -75,7 +75,7 @@ def test_slash_command_opens_the_form_with_every_field(make_app, slack):
     app = make_app()
     view = open_form(app, slack, channel="C42")
     ids = [b.get("block_id") for b in view["blocks"] if b["type"] == "input"]
-    assert ids == [f.key for f in BRIEF_FIELDS] + [K.TONE_BLOCK, K.CHANNEL_BLOCK]
+    assert ids == [f.key for f in BRIEF_FIELDS] + [K.TONE_BLOCK, K.LANGUAGE_BLOCK, K.CHANNEL_BLOCK]
     tone = next(b for b in view["blocks"] if b.get("block_id") == K.TONE_BLOCK)["element"]
     assert [o["value"] for o in tone["options"]] == [
         "Professional",
@@ -85,6 +85,20 @@ def test_slash_command_opens_the_form_with_every_field(make_app, slack):
         "Consultative",
     ]
     assert tone["initial_option"]["value"] == "Professional"
+    language = next(b for b in view["blocks"] if b.get("block_id") == K.LANGUAGE_BLOCK)["element"]
+    assert [o["value"] for o in language["options"]] == [
+        "en",
+        "de",
+        "fr",
+        "es",
+        "pt",
+        "it",
+        "nl",
+        "sv",
+        "pl",
+        "ja",
+    ]
+    assert language["initial_option"]["value"] == "en"  # U1's Slack locale is en-US
     post_to = next(b for b in view["blocks"] if b.get("block_id") == K.CHANNEL_BLOCK)["element"]
     assert post_to["type"] == "conversations_select"
     assert post_to["initial_conversation"] == "C42"

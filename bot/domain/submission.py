@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from bot.domain.limits import RateLimited, RateLimiter
 from bot.runtime.metrics import QUOTA_DENIALS
-from bot.writing.brief import BriefErrors, validate_brief
+from bot.writing.brief import CONTEXT_FIELDS, BriefErrors, validate_brief
 from storage.ledger import (
     DuplicateRequest,
     QuotaExhausted,
@@ -24,6 +24,7 @@ from storage.ledger import (
     reserve_generation,
     withdraw_generation,
 )
+from storage.settings import read_settings
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,11 @@ class Submissions:
         team_name: str | None = None,
         enterprise_id: str | None = None,
     ) -> Outcome:
-        brief = validate_brief(fields)
+        # The workspace's context (who the sender works for, phrases to avoid) goes with
+        # every brief as it stands now, replacing whatever an older brief carried.
+        settings = read_settings(self.engine, team_id)
+        context = {f.key: settings[f.key] for f in CONTEXT_FIELDS}
+        brief = validate_brief({**fields, **context})
         if isinstance(brief, BriefErrors):
             return brief
 

@@ -34,6 +34,7 @@ from bot.runtime.metrics import (
 )
 from bot.runtime.wiring import Runtime
 from bot.slack.blocks import Progress
+from bot.slack.home_tab import publish_home
 from bot.slack.thread import SequenceThread
 from bot.writing.brief import Brief
 from bot.writing.prompt import SEQUENCE_LENGTH
@@ -204,6 +205,7 @@ def run_generation(rt: Runtime, keeper: LeaseKeeper, generation_id: str) -> None
             _fail(rt, gen, None, TAKEOVER_FAILURE, "too many takeovers", None)
             return
         _write(rt, keeper, claim, lost)
+        publish_home(rt, gen.team_id, gen.user_id)  # never raises; the Home lists this sequence
     finally:
         keeper.drop(gen.id)
 

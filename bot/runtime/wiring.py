@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bot.domain.billing import Billing
     from bot.writing.writer import Writer
 from bot.domain.limits import Deduplicator, RateLimiter, connect_redis
+from bot.slack.admins import AdminDirectory
 from bot.slack.installations import WorkspaceInstallationStore
 from storage.db import make_engine
 from storage.ledger import QuotaPolicy
@@ -60,6 +61,8 @@ class Runtime:
     billing: Billing
     redis: redis.Redis | None
     installation_store: SQLAlchemyInstallationStore | None
+    # Admin flags and locales from users.info, shared by the listeners and the Home tab.
+    people: AdminDirectory = field(default_factory=AdminDirectory)
     _clients: dict[str, WebClient] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

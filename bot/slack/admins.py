@@ -1,17 +1,31 @@
-"""Who may see a workspace's whole usage: admins and owners, asked of users.info and
-remembered for a few minutes so `/coldcopy status` stays quick."""
+"""What ColdCopy needs to know about a person: whether they are an admin or owner (who may
+see a workspace's whole usage and change its settings) and their Slack locale (the language
+their form offers first). Asked of users.info once and remembered for a few minutes, so
+`/coldcopy status`, the form and the Home tab stay quick."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.runtime.metrics import count_slack_error
+from bot.writing.brief import language_from_locale
 
 ADMIN_CACHE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Person:
+    is_admin: bool
+    locale: str | None
+
+
+# Unknown means member: never show the whole workspace's figures by mistake.
+UNKNOWN = Person(is_admin=False, locale=None)
 
 
 class AdminDirectory:
@@ -19,19 +33,30 @@ class AdminDirectory:
         self._cache: TTLCache = TTLCache(maxsize=size, ttl=ttl)
         self._lock = threading.Lock()
 
-    def is_admin(self, client: WebClient, team_id: str, user_id: str) -> bool:
+    def person(self, client: WebClient, team_id: str, user_id: str) -> Person:
         key = (team_id, user_id)
         with self._lock:
             cached = self._cache.get(key)
         if cached is not None:
             return cached
         try:
-            user = client.users_info(user=user_id)["user"]
+            user = client.users_info(user=user_id, include_locale=True)["user"]
         except SlackApiError as exc:
-            # Unknown means member: never show the whole workspace's figures by mistake.
             count_slack_error("users.info", exc)
-            return False
-        admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+            return UNKNOWN
+        person = Person(
+            is_admin=bool(
+                user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")
+            ),
+            locale=user.get("locale"),
+        )
         with self._lock:
-            self._cache[key] = admin
-        return admin
+            self._cache[key] = person
+        return person
+
+    def is_admin(self, client: WebClient, team_id: str, user_id: str) -> bool:
+        return self.person(client, team_id, user_id).is_admin
+
+    def language(self, client: WebClient, team_id: str, user_id: str) -> str | None:
+        """The ColdCopy language of the person's Slack locale, if it is one we write in."""
+        return language_from_locale(self.person(client, team_id, user_id).locale)

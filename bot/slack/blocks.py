@@ -148,7 +148,8 @@ def parent_message(
         SectionBlock(
             text=_mrkdwn(
                 f"For *{escape(brief.job_title)}* at *{escape(brief.company)}* · "
-                f"Tone: {escape(brief.tone)} · Requested by <@{user_id}>"
+                f"Tone: {escape(brief.tone)} · Language: {brief.language_name} · "
+                f"Requested by <@{user_id}>"
             )
         ),
         ContextBlock(elements=[_mrkdwn(progress.line())]),
@@ -371,6 +372,7 @@ HELP_TEXT = (
     "*ColdCopy* writes a 7-email cold outreach sequence for you.\n"
     "• `/coldcopy` opens the brief form; the sequence appears in the channel you pick.\n"
     "• `/coldcopy status` shows this period's usage (admins see the whole workspace).\n"
+    "• `/coldcopy settings` sets the workspace's defaults for every brief (admins).\n"
     "• `/coldcopy upgrade` upgrades the workspace to Pro.\n"
     "• `/coldcopy help` shows this message."
 )

@@ -3,6 +3,7 @@
 # Block Kit limits (https://api.slack.com/reference/block-kit).
 MAX_BLOCKS_PER_MESSAGE = 50
 MAX_BLOCKS_PER_MODAL = 100
+MAX_BLOCKS_PER_HOME = 100
 MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75
@@ -20,6 +21,9 @@ BRIEF_VIEW = "coldcopy_brief"
 INFO_VIEW = "coldcopy_info"
 CHANNEL_BLOCK = "post_to"
 TONE_BLOCK = "tone"
+LANGUAGE_BLOCK = "language"
+SETTINGS_VIEW = "coldcopy_settings"
+SETTINGS_ACTION = "coldcopy_workspace_settings"
 UPGRADE_ACTION = "coldcopy_upgrade"
 MANAGE_BILLING_ACTION = "coldcopy_manage_billing"
 CHECKOUT_LINK_ACTION = "coldcopy_checkout_link"

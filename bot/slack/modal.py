@@ -25,7 +25,15 @@ from slack_sdk.models.views import View
 
 from bot.slack import constants as K
 from bot.slack.blocks import escape, upgrade_blocks
-from bot.writing.brief import BRIEF_FIELDS, DEFAULT_TONE, FIELDS_BY_KEY, TONES
+from bot.writing.brief import (
+    BRIEF_FIELDS,
+    DEFAULT_LANGUAGE,
+    DEFAULT_TONE,
+    FIELDS_BY_KEY,
+    LANGUAGES,
+    TONES,
+)
+from bot.writing.defaults import TEXT_FIELDS, WorkspaceDefaults
 from storage.ledger import QuotaExhausted
 
 TITLE = "ColdCopy"
@@ -81,6 +89,19 @@ def _blank_form() -> str:
             ),
         )
     )
+    languages = _language_options()
+    blocks.append(
+        InputBlock(
+            block_id=K.LANGUAGE_BLOCK,
+            label="Language",
+            element=StaticSelectElement(
+                action_id=K.LANGUAGE_BLOCK,
+                options=languages,
+                initial_option=next(o for o in languages if o.value == DEFAULT_LANGUAGE),
+            ),
+            hint="The emails are written in this language.",
+        )
+    )
     blocks.append(
         InputBlock(
             block_id=K.CHANNEL_BLOCK,
@@ -97,7 +118,8 @@ def _blank_form() -> str:
 
 
 def brief_view(previous: dict | None, channel_id: str | None) -> dict:
-    """The form, pre-filled with this user's previous brief and posting to `channel_id`."""
+    """The form, pre-filled with `previous` (this user's last brief, else the workspace's
+    defaults, with the language to offer) and posting to `channel_id`."""
     previous = previous or {}
     view = json.loads(_blank_form())
     for block in view["blocks"]:
@@ -111,6 +133,10 @@ def brief_view(previous: dict | None, channel_id: str | None) -> dict:
         elif key == K.TONE_BLOCK and previous.get("tone") in TONES:
             element["initial_option"] = next(
                 o for o in element["options"] if o["value"] == previous["tone"]
+            )
+        elif key == K.LANGUAGE_BLOCK and previous.get("language") in LANGUAGES:
+            element["initial_option"] = next(
+                o for o in element["options"] if o["value"] == previous["language"]
             )
         elif key == K.CHANNEL_BLOCK and channel_id:
             element["initial_conversation"] = channel_id
@@ -132,8 +158,8 @@ def read_submission(view: dict) -> Submission:
     fields: dict[str, str | None] = {}
     for field in BRIEF_FIELDS:
         fields[field.key] = (values.get(field.key, {}).get(field.key) or {}).get("value")
-    tone = (values.get(K.TONE_BLOCK, {}).get(K.TONE_BLOCK) or {}).get("selected_option") or {}
-    fields["tone"] = tone.get("value")
+    for key in (K.TONE_BLOCK, K.LANGUAGE_BLOCK):
+        fields[key] = _selected(values, key)
     channel = (values.get(K.CHANNEL_BLOCK, {}).get(K.CHANNEL_BLOCK) or {}).get(
         "selected_conversation"
     )
@@ -143,6 +169,84 @@ def read_submission(view: dict) -> Submission:
         except ValueError:
             channel = None
     return Submission(fields=fields, channel_id=channel)
+
+
+def _selected(values: dict, block_id: str) -> str | None:
+    """The value of a static select (None when nothing is picked)."""
+    chosen = (values.get(block_id, {}).get(block_id) or {}).get("selected_option") or {}
+    return chosen.get("value")
+
+
+def _language_options() -> list[Option]:
+    return [Option(text=name, value=code) for code, name in LANGUAGES.items()]
+
+
+# --- workspace settings ---------------------------------------------------------------------
+
+NO_DEFAULT = "none"  # the option that clears a tone or language default
+
+
+def settings_view(defaults: WorkspaceDefaults) -> dict:
+    """The admins' form for the workspace's defaults, filled with what is saved; every field
+    optional, each with the brief's own limit."""
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="Defaults for everyone in this workspace. Product, benefit, call to "
+                "action, tone and language fill the brief form of anyone who hasn't written a "
+                "brief yet; *About us* and *Phrases to never use* go with every brief."
+            )
+        )
+    ]
+    for field in TEXT_FIELDS:
+        element = PlainTextInputElement(
+            action_id=field.key,
+            placeholder=field.placeholder,
+            multiline=field.multiline,
+            max_length=field.max_length,
+            initial_value=getattr(defaults, field.key) or None,
+        )
+        label = "Default call to action" if field.key == "call_to_action" else field.label
+        blocks.append(InputBlock(block_id=field.key, label=label, element=element, optional=True))
+    none = Option(text="No default", value=NO_DEFAULT)
+    for key, label, options, current in (
+        ("tone", "Default tone", [Option(text=t, value=t) for t in TONES], defaults.tone),
+        ("language", "Default language", _language_options(), defaults.language),
+    ):
+        choices = [none, *options]
+        blocks.append(
+            InputBlock(
+                block_id=key,
+                label=label,
+                element=StaticSelectElement(
+                    action_id=key,
+                    options=choices,
+                    initial_option=next((o for o in choices if o.value == current), none),
+                ),
+                optional=True,
+            )
+        )
+    view = View(
+        type="modal",
+        callback_id=K.SETTINGS_VIEW,
+        title="Workspace settings",
+        submit="Save",
+        close="Cancel",
+        blocks=blocks,
+    )
+    return view.to_dict()
+
+
+def read_settings_submission(view: dict) -> dict[str, str | None]:
+    """The raw settings as typed (validated in bot.writing.defaults)."""
+    values = (view.get("state") or {}).get("values") or {}
+    raw: dict[str, str | None] = {}
+    for field in TEXT_FIELDS:
+        raw[field.key] = (values.get(field.key, {}).get(field.key) or {}).get("value")
+    for key in ("tone", "language"):
+        picked = _selected(values, key)
+        raw[key] = None if picked in (None, NO_DEFAULT) else picked
+    return raw
 
 
 @functools.cache

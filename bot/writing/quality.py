@@ -21,6 +21,7 @@ from typing import Literal
 # changes one shared object, which would race between the writer's threads.
 from textstat.backend import metrics
 
+from bot.writing.brief import LANGUAGES
 from bot.writing.placeholders import PLACEHOLDERS
 
 # Cold-email best practice the prompt asks for and these notes check.
@@ -69,6 +70,8 @@ READABILITY: dict[str, ReadabilityFormula] = {
 _PLACEHOLDER = re.compile(r"\[[^\[\]\n]{1,60}\]|\{\{[^{}\n]{0,60}\}\}")
 _WORD = re.compile(r"\S+")
 _LANGUAGE_CODE = re.compile(r"[a-z]{2}")
+# The checks that need data for the email's language, as the summary names them.
+_LANGUAGE_CHECKS = {"spam_words": "spam words", "readability": "readability"}
 # How many stray placeholders a summary names before it says "+N more".
 _SUMMARY_NAMES = 3
 
@@ -160,6 +163,11 @@ class QualityNotes:
             parts.append(f"⚠ unfilled placeholders: {named}{more}")
         if self.question_count > 1:
             parts.append(f"⚠ {self.question_count} questions (one ask per email)")
+        skipped = [name for check, name in _LANGUAGE_CHECKS.items() if check not in self.checks]
+        if self.checks and skipped:
+            # Say so where a check could not run, so a clean line is not read as a pass.
+            language = LANGUAGES.get(self.language, self.language or "this language")
+            parts.append(f"not checked in {language}: {', '.join(skipped)}")
         return " · ".join(parts)
 
     def as_dict(self) -> dict[str, object]:

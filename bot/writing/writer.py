@@ -189,10 +189,11 @@ class Writer:
                     elif event.type == "content_block_delta":
                         if event.delta.type == "input_json_delta":
                             yield from self._finished(
-                                parser.add_json(event.index, event.delta.partial_json)
+                                parser.add_json(event.index, event.delta.partial_json),
+                                brief.language,
                             )
                     elif event.type == "content_block_stop":
-                        yield from self._finished(parser.finish_block(event.index))
+                        yield from self._finished(parser.finish_block(event.index), brief.language)
                     elif event.type == "message_delta":
                         tokens.update(event.usage)
                         stop_reason = event.delta.stop_reason
@@ -214,7 +215,7 @@ class Writer:
             tokens.count_in_metrics()
         yield self._summary(tokens, stop_reason)
 
-    def _finished(self, emails: list[tuple[int, Email]]) -> Iterator[SequenceEmail]:
+    def _finished(self, emails: list[tuple[int, Email]], language: str) -> Iterator[SequenceEmail]:
         for step, email in emails:
             yield SequenceEmail(
                 step=step,
@@ -222,7 +223,9 @@ class Writer:
                 subject_a=email.subject_a,
                 subject_b=email.subject_b,
                 body=email.body,
-                quality=assess_email(email.subject_a, email.subject_b, email.body),
+                quality=assess_email(
+                    email.subject_a, email.subject_b, email.body, language=language
+                ),
             )
 
     def _summary(self, tokens: _TokenCount, stop_reason: str | None) -> WriterSummary:

@@ -123,8 +123,9 @@ class Upload:
     completed: bool = False
 
 
-def _user_object(user: FakeUser) -> dict[str, Any]:
-    """A user as users.info and users.list return it."""
+def _user_object(user: FakeUser, *, include_locale: bool = False) -> dict[str, Any]:
+    """A user as users.info and users.list return it; `locale` only when asked for, as
+    Slack sends it only with include_locale=true."""
     profile: dict[str, Any] = {
         "real_name": user.real_name,
         "display_name": user.name,
@@ -132,7 +133,7 @@ def _user_object(user: FakeUser) -> dict[str, Any]:
     }
     if user.email:
         profile["email"] = user.email
-    return {
+    answer: dict[str, Any] = {
         "id": user.id,
         "team_id": user.team_id,
         "name": user.name,
@@ -151,6 +152,9 @@ def _user_object(user: FakeUser) -> dict[str, Any]:
         "updated": 1_700_000_000,
         "profile": profile,
     }
+    if include_locale:
+        answer["locale"] = user.locale
+    return answer
 
 
 @dataclass
@@ -166,6 +170,7 @@ class FakeUser:
     deleted: bool
     tz: str
     email: str | None
+    locale: str = "en-US"
 
 
 @dataclass
@@ -336,6 +341,7 @@ class FakeSlack:
         deleted: bool = False,
         tz: str = "America/New_York",
         email: str | None = None,
+        locale: str = "en-US",
     ) -> FakeUser:
         """A user for users.info. As in Slack, owners are admins and the primary owner an owner."""
         is_owner = is_owner or is_primary_owner
@@ -351,6 +357,7 @@ class FakeSlack:
             deleted=deleted,
             tz=tz,
             email=email,
+            locale=locale,
         )
         with self._lock:
             self._users[user_id] = user
@@ -894,7 +901,8 @@ class FakeSlack:
             user = self._users.get(params.get("user") or "")
         if user is None:
             return _error("user_not_found")
-        return _Answer({"ok": True, "user": _user_object(user)})
+        include_locale = _flag(params.get("include_locale"))
+        return _Answer({"ok": True, "user": _user_object(user, include_locale=include_locale)})
 
     def _users_list(self, params: dict[str, Any], install: _Install) -> _Answer:
         """Every configured user, in pages of `limit` with Slack's cursor pagination."""
@@ -1234,6 +1242,13 @@ def _parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
         payload = part.get_payload(decode=True) or b""
         params[name] = payload if part.get_filename() else payload.decode("utf-8")
     return params
+
+
+def _flag(value: Any) -> bool:
+    """A boolean argument as clients send it: true/false in JSON, "true"/"1" in a form."""
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().lower() in ("1", "true")
 
 
 def _bearer_token(authorization: str | None) -> str | None:

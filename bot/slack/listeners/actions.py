@@ -41,17 +41,19 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
         if view is None:
             send_upgrade_link(rt, respond, context.team_id, context.user_id)
             return
-        # Clicked inside the modal: show the answer in the modal itself.
+        # Clicked inside the modal: show the answer in the modal itself; from the Home tab,
+        # in a modal of its own.
         message, is_link = billing_answer(rt, context.team_id, context.user_id)
+        modal = checkout_view(message) if is_link else message_view(message.text)
         try:
-            client.views_update(
-                view_id=view["id"],
-                view=checkout_view(message) if is_link else message_view(message.text),
-            )
+            if view.get("type") == "home":
+                client.views_open(trigger_id=body["trigger_id"], view=modal)
+            else:
+                client.views_update(view_id=view["id"], view=modal)
         except SlackApiError as exc:
-            count_slack_error("views.update", exc)
+            count_slack_error("views.open" if view.get("type") == "home" else "views.update", exc)
 
-    def export(action: dict, client: WebClient, respond: Respond, context: BoltContext):
+    def export(body: dict, action: dict, client: WebClient, respond: Respond, context: BoltContext):
         if action.get("type") == "button":
             # The "Export CSV" button on messages posted before the menu existed.
             generation_id, fmt = action.get("value") or "", GENERIC_CSV
@@ -60,11 +62,17 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
             generation_id, key = parse_export_option(value)
             fmt = FORMATS_BY_KEY.get(key)
             if fmt is None:
-                reply(respond, "That export format is no longer offered. Pick another one.")
+                tell(
+                    body,
+                    client,
+                    respond,
+                    "That export format is no longer offered. Pick another one.",
+                )
                 return
-        upload_export(generation_id, fmt, client, respond, context)
+        upload_export(body, generation_id, fmt, client, respond, context)
 
     def upload_export(
+        body: dict,
         generation_id: str,
         fmt: ExportFormat,
         client: WebClient,
@@ -75,7 +83,7 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
             return  # a double click: the first upload is on its way
         gen = get_generation(rt.engine, generation_id)
         if gen is None or gen.team_id != context.team_id or not gen.sequence:
-            reply(respond, "That sequence is no longer available to export.")
+            tell(body, client, respond, "That sequence is no longer available to export.")
             return
         company = (gen.brief or {}).get("company") or "sequence"
         exported = export_sequence(fmt, gen.sequence, company)
@@ -90,11 +98,17 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
             )
         except SlackApiError as exc:
             count_slack_error("files.upload_v2", exc)
-            reply(
+            tell(
+                body,
+                client,
                 respond,
                 f"I couldn't upload the {fmt.label} file here. Check that ColdCopy is in this "
                 "channel and try again.",
             )
+            return
+        if not body.get("response_url"):
+            # Clicked in the Home tab: say where the file went.
+            tell(body, client, respond, f"The {fmt.label} file is in the sequence's thread.")
 
     def retry(action: dict, respond: Respond, context: BoltContext):
         gen = get_generation(rt.engine, action.get("value") or "")
@@ -133,6 +147,18 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
 
 def acknowledge(ack: Ack) -> None:
     ack()
+
+
+def tell(body: dict, client: WebClient, respond: Respond | None, text: str) -> None:
+    """Answer the clicker privately: where they clicked, or (from the Home tab, which has no
+    response_url) in a modal."""
+    if respond is not None and body.get("response_url"):
+        reply(respond, text)
+        return
+    try:
+        client.views_open(trigger_id=body["trigger_id"], view=message_view(text))
+    except SlackApiError as exc:
+        count_slack_error("views.open", exc)
 
 
 def retry_answer(outcome, billing_enabled: bool):

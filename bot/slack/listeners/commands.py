@@ -1,4 +1,4 @@
-"""`/coldcopy` and its subcommands: the form, status, upgrade and help."""
+"""`/coldcopy` and its subcommands: the form, status, settings, upgrade and help."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from slack_sdk.errors import SlackApiError
 from bot.runtime.metrics import count_slack_error
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
-from bot.slack.admins import AdminDirectory
 from bot.slack.blocks import admin_status_message, help_message, member_status_message
 from bot.slack.listeners.billing_flow import send_upgrade_link
 from bot.slack.listeners.ephemeral import reply
-from bot.slack.modal import brief_view, upgrade_view
+from bot.slack.modal import brief_view, message_view, settings_view, upgrade_view
+from bot.writing.brief import DEFAULT_LANGUAGE
+from bot.writing.defaults import WorkspaceDefaults, form_prefill
 from storage.generations import previous_brief
 from storage.ledger import quota_exhausted
+from storage.settings import read_settings
 from storage.usage import user_usage, workspace_usage
 
 log = logging.getLogger(__name__)
@@ -29,13 +31,19 @@ def subcommand(command: dict) -> tuple[str, str]:
     return (text.split()[0].lower() if text else ""), text
 
 
-def register(app: App, rt: Runtime, admins: AdminDirectory) -> None:
+ADMINS_ONLY = (
+    "Only workspace admins and owners can change ColdCopy's workspace settings. Ask one of "
+    "them, or run /coldcopy to write a sequence with your own brief."
+)
+
+
+def register(app: App, rt: Runtime) -> None:
     def acknowledge(ack: Ack, command: dict) -> None:
         """Within Slack's 3 seconds: help is answered right here, the rest works lazily."""
         name, text = subcommand(command)
         if name == "help":
             ack(**_reply(help_message()))
-        elif name not in ("", "status", "upgrade"):
+        elif name not in ("", "status", "settings", "upgrade"):
             ack(**_reply(help_message(unknown=text[:50])))
         else:
             ack()
@@ -45,7 +53,9 @@ def register(app: App, rt: Runtime, admins: AdminDirectory) -> None:
         if name == "":
             open_form(rt, client, respond, context, command)
         elif name == "status":
-            show_status(rt, admins, client, respond, context)
+            show_status(rt, client, respond, context)
+        elif name == "settings":
+            open_settings(rt, client, context, command["trigger_id"], respond)
         elif name == "upgrade":
             send_upgrade_link(rt, respond, context.team_id, context.user_id)
 
@@ -56,18 +66,28 @@ def _reply(message) -> dict:
     return {"text": message.text, "blocks": message.blocks, "response_type": "ephemeral"}
 
 
+def form_view(
+    rt: Runtime, client: WebClient, team_id: str, user_id: str, channel_id: str | None
+) -> dict:
+    """The brief form, or the upgrade prompt when the form could not be used anyway.
+
+    Pre-filled with the user's last brief, else the workspace's defaults; the language is
+    their last one, else the workspace's, else their Slack locale's, else English."""
+    exhausted = quota_exhausted(rt.engine, rt.policy, team_id)
+    if exhausted is not None:
+        return upgrade_view(exhausted, rt.billing.enabled)
+    defaults = WorkspaceDefaults(**read_settings(rt.engine, team_id))
+    prefill = form_prefill(previous_brief(rt.engine, team_id, user_id), defaults)
+    if not prefill.get("language"):
+        # users.info only when nothing else decides; it is cached for a few minutes.
+        prefill["language"] = rt.people.language(client, team_id, user_id) or DEFAULT_LANGUAGE
+    return brief_view(prefill, channel_id)
+
+
 def open_form(
     rt: Runtime, client: WebClient, respond: Respond, context: BoltContext, command: dict
 ) -> None:
-    """The brief form, or the upgrade prompt when the form could not be used anyway."""
-    exhausted = quota_exhausted(rt.engine, rt.policy, context.team_id)
-    if exhausted is not None:
-        view = upgrade_view(exhausted, rt.billing.enabled)
-    else:
-        view = brief_view(
-            previous_brief(rt.engine, context.team_id, context.user_id),
-            command.get("channel_id"),
-        )
+    view = form_view(rt, client, context.team_id, context.user_id, command.get("channel_id"))
     try:
         client.views_open(trigger_id=command["trigger_id"], view=view)
     except SlackApiError as exc:
@@ -76,10 +96,32 @@ def open_form(
         reply(respond, "Slack didn't let me open the form in time. Please run /coldcopy again.")
 
 
-def show_status(
-    rt: Runtime, admins: AdminDirectory, client: WebClient, respond: Respond, context: BoltContext
+def open_settings(
+    rt: Runtime,
+    client: WebClient,
+    context: BoltContext,
+    trigger_id: str,
+    respond: Respond | None = None,
 ) -> None:
-    if admins.is_admin(client, context.team_id, context.user_id):
+    """The workspace settings modal for an admin; anyone else is told who can change them."""
+    if not rt.people.is_admin(client, context.team_id, context.user_id):
+        if respond is not None:
+            reply(respond, ADMINS_ONLY)
+            return
+        view = message_view(ADMINS_ONLY)
+    else:
+        view = settings_view(WorkspaceDefaults(**read_settings(rt.engine, context.team_id)))
+    try:
+        client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        count_slack_error("views.open", exc)
+        log.warning("could not open the settings", extra={"team_id": context.team_id})
+        if respond is not None:
+            reply(respond, "Slack didn't let me open the settings in time. Please try again.")
+
+
+def show_status(rt: Runtime, client: WebClient, respond: Respond, context: BoltContext) -> None:
+    if rt.people.is_admin(client, context.team_id, context.user_id):
         usage = workspace_usage(rt.engine, rt.policy, context.team_id)
         paying = usage.plan == "pro" and usage.stripe_customer_id is not None
         message = admin_status_message(usage, rt.billing.enabled, paying)

@@ -1,8 +1,10 @@
-"""The brief form's submission: answered within Slack's 3 seconds, the writing happens later."""
+"""Modal submissions, answered within Slack's 3 seconds: the brief form (the writing happens
+later) and the workspace settings (saved at once, the Home tab refreshed after)."""
 
 from __future__ import annotations
 
 from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
 
 from bot.domain.limits import RateLimited
 from bot.domain.submission import Accepted, Submissions
@@ -10,12 +12,23 @@ from bot.runtime.jobs import Dispatcher, hand_on
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
 from bot.slack.blocks import rate_limited_text
-from bot.slack.modal import read_submission, upgrade_view, writing_view
+from bot.slack.home_tab import publish_home
+from bot.slack.listeners.commands import ADMINS_ONLY
+from bot.slack.modal import (
+    message_view,
+    read_settings_submission,
+    read_submission,
+    upgrade_view,
+    writing_view,
+)
 from bot.writing.brief import BRIEF_FIELDS, BriefErrors
+from bot.writing.defaults import TEXT_FIELDS, validate_defaults
 from storage.generations import generation_for_key
 from storage.ledger import DuplicateRequest, QuotaExhausted
+from storage.settings import save_settings
 
 FIRST_BLOCK = BRIEF_FIELDS[0].key
+FORM_BLOCKS = {f.key for f in BRIEF_FIELDS} | {K.TONE_BLOCK, K.LANGUAGE_BLOCK}
 
 
 def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispatcher) -> None:
@@ -46,14 +59,41 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
 
     app.view(K.BRIEF_VIEW)(ack=submit_brief, lazy=[start_writing])
 
+    def save_workspace_settings(ack: Ack, view: dict, client: WebClient, context: BoltContext):
+        if not rt.people.is_admin(client, context.team_id, context.user_id):
+            ack(response_action="errors", errors={TEXT_FIELDS[0].key: ADMINS_ONLY})
+            return
+        defaults = validate_defaults(read_settings_submission(view))
+        if isinstance(defaults, BriefErrors):
+            ack(response_action="errors", errors=defaults.errors)
+            return
+        changes = save_settings(
+            rt.engine, context.team_id, defaults.as_dict(), changed_by=context.user_id
+        )
+        saved = "Saved." if changes else "Nothing changed."
+        ack(
+            response_action="update",
+            view=message_view(
+                f":white_check_mark: {saved} New briefs in this workspace use these settings."
+            ),
+        )
+
+    def refresh_home(context: BoltContext):
+        publish_home(rt, context.team_id, context.user_id)
+
+    app.view(K.SETTINGS_VIEW)(ack=save_workspace_settings, lazy=[refresh_home])
+
 
 def answer(outcome, billing_enabled: bool) -> dict:
     """The view_submission response for each outcome of `Submissions.submit`."""
     if isinstance(outcome, BriefErrors):
-        errors = {
-            (K.TONE_BLOCK if key == "tone" else key): message
-            for key, message in outcome.errors.items()
-        }
+        errors: dict[str, str] = {}
+        for key, message in outcome.errors.items():
+            # The workspace's context is not on the form: its problem shows on the first field.
+            block = {"tone": K.TONE_BLOCK, "language": K.LANGUAGE_BLOCK}.get(key, key)
+            if block not in FORM_BLOCKS:
+                block, message = FIRST_BLOCK, f"Workspace settings: {message}"
+            errors.setdefault(block, message)
         return {"response_action": "errors", "errors": errors}
     if isinstance(outcome, QuotaExhausted):
         return {"response_action": "update", "view": upgrade_view(outcome, billing_enabled)}

@@ -1,0 +1,82 @@
+"""Publishing a person's App Home: gather what they may see, link their threads, and
+`views.publish` it. Called when they open the tab, after they change the workspace settings,
+and by the job runtime after each of their generations, so it is current the next time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from cachetools import LRUCache
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.runtime.metrics import count_slack_error
+from bot.runtime.wiring import Runtime
+from bot.slack.home import AdminHome, HomeSequence, HomeState, home_view
+from bot.writing.defaults import WorkspaceDefaults
+from storage.settings import read_settings
+from storage.usage import RecentSequence, recent_sequences, user_usage, workspace_usage
+
+log = logging.getLogger(__name__)
+
+RECENT_SEQUENCES = 5
+
+# A message's permalink never changes: ask Slack once per thread, not on every refresh.
+_permalinks: LRUCache = LRUCache(maxsize=10_000)
+_permalinks_lock = threading.Lock()
+
+
+def thread_permalink(client: WebClient, seq: RecentSequence) -> str | None:
+    if not (seq.channel_id and seq.parent_ts):
+        return None
+    key = (seq.channel_id, seq.parent_ts)
+    with _permalinks_lock:
+        cached = _permalinks.get(key)
+    if cached is not None:
+        return cached
+    try:
+        link = client.chat_getPermalink(channel=seq.channel_id, message_ts=seq.parent_ts)[
+            "permalink"
+        ]
+    except SlackApiError as exc:
+        count_slack_error("chat.getPermalink", exc)
+        return None
+    with _permalinks_lock:
+        _permalinks[key] = link
+    return link
+
+
+def home_state(rt: Runtime, client: WebClient, team_id: str, user_id: str) -> HomeState:
+    recent = [
+        HomeSequence(seq, thread_permalink(client, seq))
+        for seq in recent_sequences(rt.engine, team_id, user_id, limit=RECENT_SEQUENCES)
+    ]
+    admin = None
+    if rt.people.is_admin(client, team_id, user_id):
+        admin = AdminHome(
+            usage=workspace_usage(rt.engine, rt.policy, team_id),
+            defaults=WorkspaceDefaults(**read_settings(rt.engine, team_id)),
+            billing_enabled=rt.billing.enabled,
+        )
+    return HomeState(
+        usage=user_usage(rt.engine, rt.policy, team_id, user_id), recent=recent, admin=admin
+    )
+
+
+def publish_home(rt: Runtime, team_id: str, user_id: str, client: WebClient | None = None) -> bool:
+    """Publish `user_id`'s Home tab; never raises (a stale Home must not fail the caller's
+    work). False when it could not be published."""
+    context = {"team_id": team_id}
+    try:
+        client = client or rt.slack_client(team_id)
+        client.views_publish(
+            user_id=user_id, view=home_view(home_state(rt, client, team_id, user_id))
+        )
+        return True
+    except SlackApiError as exc:
+        count_slack_error("views.publish", exc)
+        log.warning("could not publish the Home tab", extra=context)
+    except Exception:
+        log.exception("could not build the Home tab", extra=context)
+    return False
