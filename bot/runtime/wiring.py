@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 from bot.domain.limits import Deduplicator, RateLimiter, connect_redis
 from bot.slack.admins import AdminDirectory
 from bot.slack.installations import WorkspaceInstallationStore
+from bot.slack.permalinks import Permalinks
 from storage.db import make_engine
 from storage.ledger import QuotaPolicy
 
@@ -63,6 +64,7 @@ class Runtime:
     installation_store: SQLAlchemyInstallationStore | None
     # Admin flags and locales from users.info, shared by the listeners and the Home tab.
     people: AdminDirectory = field(default_factory=AdminDirectory)
+    permalinks: Permalinks = field(default_factory=Permalinks)
     _clients: dict[str, WebClient] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -5,9 +5,7 @@ and by the job runtime after each of their generations, so it is current the nex
 from __future__ import annotations
 
 import logging
-import threading
 
-from cachetools import LRUCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -22,34 +20,10 @@ log = logging.getLogger(__name__)
 
 RECENT_SEQUENCES = 5
 
-# A message's permalink never changes: ask Slack once per thread, not on every refresh.
-_permalinks: LRUCache = LRUCache(maxsize=10_000)
-_permalinks_lock = threading.Lock()
-
-
-def thread_permalink(client: WebClient, seq: RecentSequence) -> str | None:
-    if not (seq.channel_id and seq.parent_ts):
-        return None
-    key = (seq.channel_id, seq.parent_ts)
-    with _permalinks_lock:
-        cached = _permalinks.get(key)
-    if cached is not None:
-        return cached
-    try:
-        link = client.chat_getPermalink(channel=seq.channel_id, message_ts=seq.parent_ts)[
-            "permalink"
-        ]
-    except SlackApiError as exc:
-        count_slack_error("chat.getPermalink", exc)
-        return None
-    with _permalinks_lock:
-        _permalinks[key] = link
-    return link
-
 
 def home_state(rt: Runtime, client: WebClient, team_id: str, user_id: str) -> HomeState:
     recent = [
-        HomeSequence(seq, thread_permalink(client, seq))
+        HomeSequence(seq, _thread_link(rt, client, team_id, seq))
         for seq in recent_sequences(rt.engine, team_id, user_id, limit=RECENT_SEQUENCES)
     ]
     admin = None
@@ -62,6 +36,12 @@ def home_state(rt: Runtime, client: WebClient, team_id: str, user_id: str) -> Ho
     return HomeState(
         usage=user_usage(rt.engine, rt.policy, team_id, user_id), recent=recent, admin=admin
     )
+
+
+def _thread_link(rt: Runtime, client: WebClient, team_id: str, seq: RecentSequence) -> str | None:
+    if not (seq.channel_id and seq.parent_ts):
+        return None
+    return rt.permalinks.link(client, team_id, seq.channel_id, seq.parent_ts)
 
 
 def publish_home(rt: Runtime, team_id: str, user_id: str, client: WebClient | None = None) -> bool:
