@@ -75,3 +75,14 @@ def test_the_run_command_starts_a_server_configured_by_a_dot_env_file(tmp_path):
         # Starting and stopping is quiet: no logging failure, no traceback.
         assert "listening on http://127.0.0.1:" in output
         assert "Logging error" not in output and "Traceback" not in output, output
+
+
+def test_every_slash_subcommand_and_the_home_tab_are_documented():
+    source = (ROOT / "bot/slack/listeners/commands.py").read_text()
+    listed = re.search(r"name not in \(([^)]*)\)", source)[1]
+    for name in {*re.findall(r'"([a-z]+)"', listed), "help"}:
+        assert f"`/coldcopy {name}`" in README, f"README does not document /coldcopy {name}"
+    assert (
+        "### The Home tab" in README
+        and "`/coldcopy settings`" in README.split("## Contract changes")[1]
+    )
