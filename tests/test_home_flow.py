@@ -8,15 +8,14 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from helpers import generations, make_settings, open_form, thread_posts, wait_until
 
 from bot.slack import constants as K
 from bot.slack.listeners.commands import ADMINS_ONLY
-from conftest import make_settings
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 from harness import SAMPLE_BRIEF, ServedApp
 from storage.settings import read_settings, settings_history
-from test_slack_flow import generations, open_form, thread_posts, wait_until
 
 BRIEF = SAMPLE_BRIEF
 
