@@ -11,7 +11,7 @@ import pytest
 from helpers import generations, make_settings, open_form, thread_posts, wait_until
 
 from bot.slack import constants as K
-from bot.slack.listeners.commands import ADMINS_ONLY
+from bot.slack.wording import ADMINS_ONLY
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 from harness import SAMPLE_BRIEF, ServedApp

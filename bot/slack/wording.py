@@ -6,3 +6,7 @@ ASK_AN_ADMIN = (
     "upgrading to ColdCopy Pro."
 )
 STRIPE_DOWN = "I couldn't reach Stripe just now. Please try again in a minute."
+ADMINS_ONLY = (
+    "Only workspace admins and owners can change ColdCopy's workspace settings. Ask one of "
+    "them, or run /coldcopy to write a sequence with your own brief."
+)

@@ -15,6 +15,7 @@ from bot.slack.blocks import admin_status_message, help_message, member_status_m
 from bot.slack.listeners.billing_flow import send_upgrade_link
 from bot.slack.listeners.ephemeral import reply
 from bot.slack.modal import brief_view, message_view, settings_view, upgrade_view
+from bot.slack.wording import ADMINS_ONLY
 from bot.writing.brief import DEFAULT_LANGUAGE
 from bot.writing.defaults import WorkspaceDefaults, form_prefill
 from storage.generations import previous_brief
@@ -29,12 +30,6 @@ def subcommand(command: dict) -> tuple[str, str]:
     """The first word of the command's text, lowercased, and the whole text."""
     text = (command.get("text") or "").strip()
     return (text.split()[0].lower() if text else ""), text
-
-
-ADMINS_ONLY = (
-    "Only workspace admins and owners can change ColdCopy's workspace settings. Ask one of "
-    "them, or run /coldcopy to write a sequence with your own brief."
-)
 
 
 def register(app: App, rt: Runtime) -> None:

@@ -13,7 +13,6 @@ from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
 from bot.slack.blocks import rate_limited_text
 from bot.slack.home_tab import publish_home
-from bot.slack.listeners.commands import ADMINS_ONLY
 from bot.slack.modal import (
     message_view,
     read_settings_submission,
@@ -21,6 +20,7 @@ from bot.slack.modal import (
     upgrade_view,
     writing_view,
 )
+from bot.slack.wording import ADMINS_ONLY
 from bot.writing.brief import BRIEF_FIELDS, BriefErrors
 from bot.writing.defaults import TEXT_FIELDS, validate_defaults
 from storage.generations import generation_for_key
