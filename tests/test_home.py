@@ -80,7 +80,7 @@ def action_ids(view: dict) -> list[str]:
             if element.get("type") == "button":
                 ids.append(element["action_id"])
         accessory = block.get("accessory")
-        if accessory and accessory.get("type") == "button":
+        if accessory and accessory.get("type") in ("button", "static_select"):
             ids.append(accessory["action_id"])
     return ids
 
@@ -100,10 +100,10 @@ def test_a_member_sees_what_coldcopy_does_the_quota_and_their_sequences():
     assert "*Company 1* · Head of Operations" in text and "German" in text
     assert "<https://coldcopy-test.slack.com/archives/C1/p1|Open thread>" in text
     assert "didn't finish" in text
-    # Write a sequence, and Export only for the finished sequence.
-    assert action_ids(view) == [K.OPEN_FORM_ACTION, K.EXPORT_CSV_ACTION]
+    # Write a sequence, and the "Export as…" menu only for the finished sequence.
+    assert action_ids(view) == [K.OPEN_FORM_ACTION, K.EXPORT_ACTION]
     export = next(b["accessory"] for b in view["blocks"] if b.get("accessory"))
-    assert export["value"] == "gen-1"
+    assert {o["value"].split(":")[0] for o in export["options"]} == {"gen-1"}
     # Nothing meant for admins.
     assert "Tokens" not in text and "Usage by person" not in text
     assert K.SETTINGS_ACTION not in action_ids(view)
@@ -121,7 +121,7 @@ def test_an_admin_also_sees_usage_by_person_tokens_cost_billing_and_settings():
     assert "Default language: German" in text
     assert action_ids(view) == [
         K.OPEN_FORM_ACTION,
-        K.EXPORT_CSV_ACTION,
+        K.EXPORT_ACTION,
         K.UPGRADE_ACTION,
         K.SETTINGS_ACTION,
     ]

@@ -76,8 +76,22 @@ def published_home(slack: FakeSlack, user: str, count: int = 1) -> dict:
     return call.params["view"]
 
 
-def home_click(app: ServedApp, home: dict, action_id: str, value: str, *, user: str, trigger: str):
-    """A button in the Home tab, as Slack sends it: a view container and no response_url."""
+def home_click(
+    app: ServedApp,
+    home: dict,
+    action_id: str,
+    value: str,
+    *,
+    user: str,
+    trigger: str,
+    menu: bool = False,
+):
+    """A button (or a menu's option) in the Home tab, as Slack sends it: a view container and
+    no response_url."""
+    if menu:
+        action = {"type": "static_select", "selected_option": {"value": value}}
+    else:
+        action = {"type": "button", "value": value}
     return app.interact(
         {
             "type": "block_actions",
@@ -92,9 +106,8 @@ def home_click(app: ServedApp, home: dict, action_id: str, value: str, *, user: 
                 {
                     "action_id": action_id,
                     "block_id": "b",
-                    "value": value,
-                    "type": "button",
                     "action_ts": f"{time.time():.6f}",
+                    **action,
                 }
             ],
         }
@@ -200,7 +213,8 @@ def test_after_each_generation_the_home_lists_it_with_a_link_to_its_thread(
     assert f"/archives/{gen.posted_channel_id}/p{gen.parent_ts.replace('.', '')}" in text
     assert "1 of 3" in text
     export = next(b["accessory"] for b in home["blocks"] if (b.get("accessory") or {}).get("type"))
-    assert (export["action_id"], export["value"]) == (K.EXPORT_CSV_ACTION, gen.id)
+    assert export["action_id"] == K.EXPORT_ACTION
+    assert f"{gen.id}:generic" in [o["value"] for o in export["options"]]
     assert slack.violations == []
 
 
@@ -231,7 +245,13 @@ def test_export_from_the_home_uploads_into_the_thread_and_says_where(app, slack,
     note = next_view_opened(
         slack,
         lambda: home_click(
-            app, home, K.EXPORT_CSV_ACTION, gen.id, user="U1", trigger="trigger-export"
+            app,
+            home,
+            K.EXPORT_ACTION,
+            f"{gen.id}:generic",
+            user="U1",
+            trigger="trigger-export",
+            menu=True,
         ),
     )
 
@@ -404,9 +424,10 @@ def test_the_parent_message_and_the_notes_show_the_language(app, slack, claude, 
     parent = slack.calls_to("chat.postMessage")[0].params
     assert "Language: Polish" in json.dumps(parent["blocks"], ensure_ascii=False)
     email = slack.calls_to("chat.postMessage")[1].params
-    assert "Polish: checked length, subjects, placeholders, questions" in json.dumps(
+    # Polish has no spam-word list or readability formula yet, and the note says so.
+    assert "not checked in Polish: spam words, readability" in json.dumps(
         email["blocks"], ensure_ascii=False
     )
     sequence = generations(engine)[0].sequence
     assert sequence[0]["quality"]["language"] == "pl"
-    assert "spam words" not in sequence[0]["quality"]["checks"]
+    assert sequence[0]["quality"]["checks"] == ["length", "subjects", "placeholders", "questions"]

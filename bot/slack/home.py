@@ -22,7 +22,7 @@ from bot.slack import constants as K
 from bot.slack.blocks import _money as money
 from bot.slack.blocks import _plain as plain
 from bot.slack.blocks import _truncate as truncate
-from bot.slack.blocks import escape, slack_date
+from bot.slack.blocks import escape, export_menu, slack_date
 from bot.writing.brief import LANGUAGES
 from bot.writing.defaults import WorkspaceDefaults
 from storage.models import GenerationStatus
@@ -87,11 +87,7 @@ def _sequence_block(item: HomeSequence) -> Block:
         facts.append("didn't finish; nothing was counted")
     else:
         facts.append("writing…")
-    export = (
-        ButtonElement(text="Export CSV", action_id=K.EXPORT_CSV_ACTION, value=seq.generation_id)
-        if seq.status == GenerationStatus.SUCCEEDED
-        else None
-    )
+    export = export_menu(seq.generation_id) if seq.status == GenerationStatus.SUCCEEDED else None
     return SectionBlock(text=_md(f"{title}\n{' · '.join(facts)}"), accessory=export)
 
 
