@@ -344,6 +344,17 @@ def test_a_member_asking_for_settings_is_told_who_can_change_them(app, slack, en
     assert slack.calls_to("views.open") == []
 
 
+def test_a_member_clicking_a_stale_settings_button_is_told_in_a_modal(app, slack, engine):
+    home = open_home(app, slack, "UADMIN")  # say U1 was an admin when this was published
+    call = next_view_opened(
+        slack,
+        lambda: home_click(app, home, K.SETTINGS_ACTION, "s", user="U1", trigger="trigger-m"),
+    )
+    assert call.params["trigger_id"] == "trigger-m"
+    assert call.params["view"]["callback_id"] != K.SETTINGS_VIEW
+    assert ADMINS_ONLY in json.dumps(call.params["view"], ensure_ascii=False)
+
+
 def test_a_member_cannot_save_settings_even_with_the_modal_in_hand(app, slack, engine):
     view = next_view_opened(slack, lambda: app.slash("settings", user="UADMIN")).params["view"]
 

@@ -57,6 +57,8 @@ def publish_home(rt: Runtime, team_id: str, user_id: str, client: WebClient | No
     except SlackApiError as exc:
         count_slack_error("views.publish", exc)
         log.warning("could not publish the Home tab", extra=context)
+    except LookupError:
+        log.info("no Home tab to publish: ColdCopy is not installed there", extra=context)
     except Exception:
         log.exception("could not build the Home tab", extra=context)
     return False
