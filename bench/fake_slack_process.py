@@ -2,7 +2,8 @@
 ack (views.open) cost the fake's CPU, not the load generator's GIL.
 
 The parent drives it over stdin/stdout, one line each way: `count <method>`, `opened` (JSON:
-trigger id -> when views.open arrived, on the machine-wide monotonic clock), `reset`,
+trigger id -> when views.open arrived, on the machine-wide monotonic clock), `thread <n>`
+(JSON: the messages posted and updated from the n-th call on, see `Message`), `reset`,
 `violations`; closing stdin stops it.
 """
 
@@ -42,6 +43,13 @@ class FakeSlackProcess:
         """trigger_id -> time.monotonic() at which views.open with it reached the fake."""
         return json.loads(self._ask("opened"))
 
+    def messages(self, since: int = 0) -> tuple[list[dict], int]:
+        """The chat.postMessage and chat.update calls from the `since`-th call on, each as
+        {method, channel, thread_ts, text, state, at}; and the index to ask from next time.
+        `state` is "finished" or "failed" for a parent update that says so, else ""."""
+        answer = json.loads(self._ask(f"thread {since}"))
+        return answer["messages"], answer["next"]
+
     def violations(self) -> int:
         return int(self._ask("violations"))
 
@@ -54,6 +62,34 @@ class FakeSlackProcess:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def _messages(slack, since: int) -> dict:
+    calls = slack.calls
+    messages = []
+    for call in calls[since:]:
+        if call.method not in ("chat.postMessage", "chat.update") or not call.ok:
+            continue
+        blocks = str(call.params.get("blocks", ""))
+        # The parent's progress line: a check mark once finished, a warning once failed.
+        state = (
+            "finished"
+            if ":white_check_mark:" in blocks
+            else "failed"
+            if ":warning:" in blocks
+            else ""
+        )
+        messages.append(
+            {
+                "method": call.method,
+                "channel": call.params.get("channel"),
+                "thread_ts": call.params.get("thread_ts"),
+                "text": str(call.params.get("text", ""))[:60],
+                "state": state,
+                "at": call.at,
+            }
+        )
+    return {"messages": messages, "next": len(calls)}
 
 
 def main() -> None:
@@ -69,6 +105,8 @@ def main() -> None:
                 answer = json.dumps(
                     {c.params.get("trigger_id"): c.at for c in slack.calls_to("views.open")}
                 )
+            elif command == "thread":
+                answer = json.dumps(_messages(slack, int(argument or 0)))
             elif command == "violations":
                 answer = str(len(slack.violations))
             elif command == "reset":
