@@ -1,6 +1,6 @@
-"""`python -m bench [ack|quota|writer|limiter|profile ...]`: run the benchmarks (all of them by
-default), print one table (figure, value, target, met?) and write it to bench/README.md with
-the date, the machine and the command behind each figure.
+"""`python -m bench [ack|quota|writer|limiter|profile|burst|crash ...]`: run the benchmarks
+(all of them by default), print one table (figure, value, target, met?) and write it to
+bench/README.md with the date, the machine and the command behind each figure.
 
 Each part's latest figures are kept in bench/results.json, so running one part refreshes its
 rows and leaves the others' (with their own dates) in the table.
@@ -254,12 +254,96 @@ def run_profile(args) -> tuple[list[Row], dict]:
     return rows, result
 
 
+def _mib(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def run_burst(args) -> tuple[list[Row], dict]:
+    from bench import burst_bench as bb
+
+    result = bb.measure_burst(burst=args.burst)
+    bb.print_burst(result)
+    flag = "" if args.burst == bb.BURST else f" --burst {args.burst}"
+    cmd = f"`{PY} -m bench burst{flag}` (bench/burst_bench.py)"
+    rows = []
+    for mode, f in result.items():
+        where = "embedded (serve, SQLite)" if mode == "embedded" else "scale-out (1 worker)"
+        n = f["burst"]
+        slowest, first = f["slowest_ratio"], f["p95_first_ratio"]
+        rows += [
+            Row(
+                f"burst: {where}, a lone sequence: first email / complete thread",
+                f"{f['lone_first_email_s']:.2f} / {f['lone_complete_s']:.2f} s",
+                command=cmd,
+            ),
+            Row(
+                f"burst: {where}, {n} at once: first email p50 / p95 / max",
+                f"{f['first_email_p50_s']:.2f} / {f['first_email_p95_s']:.2f} / "
+                f"{f['first_email_max_s']:.2f} s; p95 {first:.2f}x the lone one",
+                f"p95 <= {bb.TARGET_P95_FIRST_RATIO:g}x the lone one",
+                first <= bb.TARGET_P95_FIRST_RATIO,
+                cmd,
+            ),
+            Row(
+                f"burst: {where}, {n} at once: complete thread p50 / p95 / max",
+                f"{f['complete_p50_s']:.2f} / {f['complete_p95_s']:.2f} / "
+                + (f"{f['complete_max_s']:.2f} s" if f["complete_max_s"] else "unfinished")
+                + (f"; slowest {slowest:.2f}x the lone one" if slowest else "")
+                + f"; {f['completed']} of {n} complete, {f['failed']} failed, "
+                f"{f['duplicate_emails']} duplicate emails; load average "
+                f"{f['load_average_before']}",
+                f"slowest <= {bb.TARGET_SLOWEST_RATIO:g}x the lone one",
+                bool(slowest) and slowest <= bb.TARGET_SLOWEST_RATIO,
+                cmd,
+            ),
+            Row(
+                f"burst: {where}, resident memory per in-flight generation",
+                f"{f['mib_per_generation']:.2f} MiB (RSS {_mib(f['idle_rss_mib'])} MiB idle, "
+                f"{_mib(f['peak_rss_mib'])} MiB at peak, {f['model_streams_at_once']} "
+                "model streams at once)",
+                f"<= {bb.TARGET_MIB_PER_GENERATION:g} MiB",
+                f["mib_per_generation"] <= bb.TARGET_MIB_PER_GENERATION,
+                cmd,
+            ),
+        ]
+    return rows, result
+
+
+def run_crash(args) -> tuple[list[Row], dict]:
+    from bench import burst_bench as bb
+
+    result = bb.measure_crash()
+    bb.print_crash(result)
+    cmd = f"`{PY} -m bench crash` (bench/burst_bench.py)"
+    rows = []
+    for mode, f in result.items():
+        who = "serve (embedded), restarted" if mode == "embedded" else "the worker, a new one"
+        took = f["kill_to_complete_s"]
+        rows.append(
+            Row(
+                f"crash: kill -9 of {who} after {f['emails_before_kill']} emails -> the "
+                "resumed thread complete",
+                (f"{took:.2f} s" if took is not None else "not finished")
+                + f" (next email after {f['kill_to_next_email_s'] or 0:.2f} s); "
+                f"{len(f['distinct_emails'])} distinct emails, {f['duplicate_emails']} "
+                f"duplicates; a lone sequence takes {f['lone_complete_s']:.2f} s; load average "
+                f"{f['load_average_before']}",
+                f"<= 30 s + {f['remaining_model_s']:.1f} s of model time = {f['target_s']:.1f} s",
+                took is not None and took <= f["target_s"] and f["duplicate_emails"] == 0,
+                cmd,
+            )
+        )
+    return rows, result
+
+
 PARTS: dict[str, Callable] = {
     "limiter": run_limiter,
     "writer": run_writer,
     "quota": run_quota,
     "ack": run_ack,
     "profile": run_profile,
+    "burst": run_burst,
+    "crash": run_crash,
 }
 
 
@@ -382,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=None, help="ack: requests per phase")
     parser.add_argument("--quota-per-thread", type=int, default=None)
     parser.add_argument("--profile-submissions", type=int, default=None)
+    parser.add_argument("--burst", type=int, default=None, help="burst: submissions at once")
     parser.add_argument(
         "--no-record",
         action="store_true",
@@ -391,11 +476,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [p for p in args.parts if p not in PARTS]
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
-    from bench import ack_bench, profile_ack, quota_bench
+    from bench import ack_bench, burst_bench, profile_ack, quota_bench
 
     args.requests = args.requests or ack_bench.REQUESTS
     args.quota_per_thread = args.quota_per_thread or quota_bench.DEFAULT_PER_THREAD
     args.profile_submissions = args.profile_submissions or profile_ack.SUBMISSIONS
+    args.burst = args.burst or burst_bench.BURST
     chosen = args.parts or list(PARTS)
     results = load_results()
     results["machine"] = machine()
