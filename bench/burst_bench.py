@@ -155,7 +155,14 @@ class Watcher:
 class Deployment:
     """The processes of one mode: `serve` (and a worker in scale-out), wired to the fakes."""
 
-    def __init__(self, mode: str, stack: ExitStack, logs: Path, tokens_per_second: float):
+    def __init__(
+        self,
+        mode: str,
+        stack: ExitStack,
+        logs: Path,
+        tokens_per_second: float,
+        extra_env: dict[str, str] | None = None,
+    ):
         self.mode = mode
         self.stack = stack
         self.logs = logs
@@ -188,6 +195,7 @@ class Deployment:
             self.env["DATABASE_URL"] = database_url
             self.env["REDIS_URL"] = stack.enter_context(flushed_redis(REDIS_URL))
             self.env["COLDCOPY_WORKER_METRICS_PORT"] = "0"
+        self.env.update(extra_env or {})
         self.serves: list[Server] = []
         self.workers: list[subprocess.Popen] = []
         stack.callback(self._stop_workers)
@@ -356,11 +364,16 @@ def _lone(dep: Deployment, tokens_per_second: float, tag: str) -> Thread:
 
 
 def measure_burst_mode(
-    mode: str, *, burst: int = BURST, tokens_per_second: float = TOKENS_PER_SECOND, say=print
+    mode: str,
+    *,
+    burst: int = BURST,
+    tokens_per_second: float = TOKENS_PER_SECOND,
+    extra_env: dict[str, str] | None = None,
+    say=print,
 ) -> dict:
     with ExitStack() as stack:
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="coldcopy-burst-")))
-        dep = Deployment(mode, stack, logs, tokens_per_second)
+        dep = Deployment(mode, stack, logs, tokens_per_second, extra_env)
         say(f"[{mode}] up; load average {load_average()}; the lone sequence...")
         lone = _lone(dep, tokens_per_second, "L")
         lone_first = lone.first_email_at - lone.sent_at
@@ -373,6 +386,7 @@ def measure_burst_mode(
             dep.claude.enqueue_sequence(tokens_per_second=tokens_per_second) for _ in range(burst)
         ]
         load_before = load_average()
+        asked_before = len(dep.claude.requests)
         with RssSampler(pid) as sampler:
             threads = dep.submit(burst, "B")
             say(f"[{mode}] {burst} submitted; waiting for their threads...")
@@ -382,6 +396,11 @@ def measure_burst_mode(
         in_flight = streams_in_flight(replies)
         done = [t for t in threads if t.finished_at is not None]
         firsts = [t.first_email_at - t.sent_at for t in threads if t.first_email_at]
+        # Where the wait goes: from the burst's sending to each model request reaching the
+        # fake (both clocks are CLOCK_MONOTONIC), i.e. the queue, the claim and the writer's
+        # request; the rest of the time to the first email is the model's stream.
+        burst_sent = min(t.sent_at for t in threads)
+        to_model = [r.received_at - burst_sent for r in dep.claude.requests[asked_before:]]
         completes = [t.finished_at - t.sent_at for t in done]
         figures = {
             "mode": mode,
@@ -398,6 +417,9 @@ def measure_burst_mode(
             "first_email_p50_s": percentile(firsts, 50),
             "first_email_p95_s": percentile(firsts, 95),
             "first_email_max_s": max(firsts),
+            "to_model_p50_s": percentile(to_model, 50),
+            "to_model_p95_s": percentile(to_model, 95),
+            "to_model_max_s": max(to_model),
             "complete_p50_s": percentile(completes, 50) if completes else None,
             "complete_p95_s": percentile(completes, 95) if completes else None,
             "complete_max_s": max(completes) if completes and finished else None,
@@ -425,9 +447,16 @@ def measure_burst_mode(
     return figures
 
 
-def measure_burst(*, burst: int = BURST, tokens_per_second: float = TOKENS_PER_SECOND) -> dict:
+def measure_burst(
+    *,
+    burst: int = BURST,
+    tokens_per_second: float = TOKENS_PER_SECOND,
+    extra_env: dict[str, str] | None = None,
+) -> dict:
     return {
-        mode: measure_burst_mode(mode, burst=burst, tokens_per_second=tokens_per_second)
+        mode: measure_burst_mode(
+            mode, burst=burst, tokens_per_second=tokens_per_second, extra_env=extra_env
+        )
         for mode in MODES
     }
 
@@ -511,6 +540,8 @@ def print_burst(result: dict) -> None:
     rows = [
         ("lone: first email (s)", "lone_first_email_s"),
         ("lone: complete thread (s)", "lone_complete_s"),
+        ("burst: to the model p50 (s)", "to_model_p50_s"),
+        ("burst: to the model p95 (s)", "to_model_p95_s"),
         ("burst: first email p50 (s)", "first_email_p50_s"),
         ("burst: first email p95 (s)", "first_email_p95_s"),
         ("burst: first email max (s)", "first_email_max_s"),
@@ -555,10 +586,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("parts", nargs="*", choices=["burst", "crash"], default=[])
     parser.add_argument("--burst", type=int, default=BURST)
     parser.add_argument("--tokens-per-second", type=float, default=TOKENS_PER_SECOND)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="burst: a setting for the processes, to see what it changes (default: none)",
+    )
     args = parser.parse_args(argv)
     parts = args.parts or ["burst", "crash"]
+    extra_env = dict(item.split("=", 1) for item in args.set)
     if "burst" in parts:
-        print_burst(measure_burst(burst=args.burst, tokens_per_second=args.tokens_per_second))
+        print_burst(
+            measure_burst(
+                burst=args.burst, tokens_per_second=args.tokens_per_second, extra_env=extra_env
+            )
+        )
     if "crash" in parts:
         print_crash(measure_crash(tokens_per_second=args.tokens_per_second))
     return 0
