@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         "--concurrency",
         type=int,
         default=None,
-        help="generations run at once (default: COLDCOPY_WORKER_CONCURRENCY, 32)",
+        help="generations run at once (default: COLDCOPY_WORKER_CONCURRENCY, 64)",
     )
     commands.add_parser("migrate", help="apply pending database migrations")
 

@@ -113,10 +113,11 @@ class Settings(BaseSettings):
     user_rate: str = _env("COLDCOPY_USER_RATE", default="2/minute")
     workspace_rate: str = _env("COLDCOPY_WORKSPACE_RATE", default="30/hour")
 
-    # Generations wait on the model, not the CPU: a process holds many at once.
-    job_threads: int = _env("COLDCOPY_JOB_THREADS", default=16, ge=1, le=256)
+    # Generations wait on the model, not the CPU: a process holds many at once (under 1 MiB
+    # each). A burst of 40 must all start at once, and one process may use the whole model cap.
+    job_threads: int = _env("COLDCOPY_JOB_THREADS", default=64, ge=1, le=256)
     job_queue: Literal["auto", "inline", "postgres"] = _env("COLDCOPY_JOB_QUEUE", default="auto")
-    worker_concurrency: int = _env("COLDCOPY_WORKER_CONCURRENCY", default=32, ge=1, le=512)
+    worker_concurrency: int = _env("COLDCOPY_WORKER_CONCURRENCY", default=64, ge=1, le=512)
     model_concurrency: int = _env("COLDCOPY_MODEL_CONCURRENCY", default=64, ge=1, le=10_000)
     lease_seconds: float = _env("COLDCOPY_LEASE_SECONDS", default=15.0, ge=3, le=600)
     shutdown_grace: float = _env("COLDCOPY_SHUTDOWN_GRACE", default=20.0, ge=0, le=3600)
