@@ -297,6 +297,13 @@ def run_burst(args) -> tuple[list[Row], dict]:
                 cmd,
             ),
             Row(
+                f"burst: {where}, {n} at once: submission -> its model request p50 / p95 "
+                "(queue + claim); CPU the burst cost",
+                f"{f['to_model_p50_s']:.2f} / {f['to_model_p95_s']:.2f} s; "
+                + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in f["cpu_s"].items()),
+                command=cmd,
+            ),
+            Row(
                 f"burst: {where}, resident memory per in-flight generation",
                 f"{f['mib_per_generation']:.2f} MiB (RSS {_mib(f['idle_rss_mib'])} MiB idle, "
                 f"{_mib(f['peak_rss_mib'])} MiB at peak, {f['model_streams_at_once']} "

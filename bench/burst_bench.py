@@ -50,7 +50,7 @@ from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
 
 # isort: split
 # bench.services has put tests/ on sys.path for the fakes and the harness.
-from bench.ack_bench import Server, SignedRequests, served
+from bench.ack_bench import Server, SignedRequests, process_cpu_seconds, served
 from bench.fake_slack_process import FakeSlackProcess
 from bot.slack.modal import brief_view
 from fakes.anthropic import (
@@ -387,10 +387,18 @@ def measure_burst_mode(
         ]
         load_before = load_average()
         asked_before = len(dep.claude.requests)
+        pids = {"serve": dep.serve.proc.pid}
+        if mode == "scale-out":
+            pids["worker"] = pid
+        cpu_before = {name: process_cpu_seconds(p) for name, p in pids.items()}
+        bench_cpu = time.process_time()
         with RssSampler(pid) as sampler:
             threads = dep.submit(burst, "B")
             say(f"[{mode}] {burst} submitted; waiting for their threads...")
             finished = dep.watcher.wait(threads, lambda t: t.done)
+        # CPU the burst cost each process (the fakes and the watcher run in this one).
+        cpu = {name: process_cpu_seconds(p) - cpu_before[name] for name, p in pids.items()}
+        cpu["bench"] = time.process_time() - bench_cpu
         load_after = load_average()
         peak_kib = max(kib for _, kib in sampler.samples)
         in_flight = streams_in_flight(replies)
@@ -425,6 +433,7 @@ def measure_burst_mode(
             "complete_max_s": max(completes) if completes and finished else None,
             "model_streams_at_once": in_flight,
             "model_requests": len(dep.claude.requests),
+            "cpu_s": cpu,
             "idle_rss_mib": idle_kib / 1024,
             "peak_rss_mib": peak_kib / 1024,
             "load_average_before": load_before,
@@ -442,7 +451,9 @@ def measure_burst_mode(
             f"{figures['first_email_max_s']:.2f} s; complete p50 {figures['complete_p50_s']:.2f}"
             f" p95 {figures['complete_p95_s']:.2f} max {figures['complete_max_s'] or 0:.2f} s; "
             f"{in_flight} model streams at once; RSS {figures['idle_rss_mib']:.1f} -> "
-            f"{figures['peak_rss_mib']:.1f} MiB; load average {load_before} -> {load_after}"
+            f"{figures['peak_rss_mib']:.1f} MiB; CPU "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items())
+            + f"; load average {load_before} -> {load_after}"
         )
     return figures
 
@@ -554,6 +565,7 @@ def print_burst(result: dict) -> None:
         ("RSS idle -> peak (MiB)", None),
         (f"MiB per generation (<= {TARGET_MIB_PER_GENERATION:g})", "mib_per_generation"),
         ("completed / failed", None),
+        ("CPU of the burst (s)", "cpu_s"),
         ("load average before", "load_average_before"),
     ]
     for label, key in rows:
@@ -563,6 +575,8 @@ def print_burst(result: dict) -> None:
                 cells.append(f"{f['idle_rss_mib']:.1f} -> {f['peak_rss_mib']:.1f}")
             elif key is None:
                 cells.append(f"{f['completed']} / {f['failed']}")
+            elif key == "cpu_s":
+                cells.append(" ".join(f"{n[0]}{v:.1f}" for n, v in f[key].items()))
             else:
                 value = f[key]
                 cells.append(_s(value) if isinstance(value, float) or value is None else value)
