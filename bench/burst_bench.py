@@ -565,7 +565,7 @@ def print_burst(result: dict) -> None:
         ("RSS idle -> peak (MiB)", None),
         (f"MiB per generation (<= {TARGET_MIB_PER_GENERATION:g})", "mib_per_generation"),
         ("completed / failed", None),
-        ("CPU of the burst (s)", "cpu_s"),
+        ("CPU: s(erve) w(orker) b(ench), s", "cpu_s"),
         ("load average before", "load_average_before"),
     ]
     for label, key in rows:
