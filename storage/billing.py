@@ -37,6 +37,8 @@ class EventOutcome(StrEnum):
     STALE = "stale"
     # This event id was recorded before: nothing was done this time.
     DUPLICATE = "duplicate"
+    # The event names a workspace that never installed ColdCopy: nothing was recorded.
+    UNKNOWN_WORKSPACE = "unknown workspace"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,11 @@ def apply_billing_event(
     """
     now = now or utcnow()
     with transaction(engine) as conn:
+        # Plans belong to workspaces that installed (a checkout starts from one); an event
+        # naming any other team must not create a workspace, let alone a paying one.
+        ws = lock_workspace(conn, team_id)
+        if ws is None:
+            return EventOutcome.UNKNOWN_WORKSPACE
         recorded = conn.execute(
             dialect_insert(conn, E)
             .values(
@@ -104,8 +111,6 @@ def apply_billing_event(
         ).first()
         if recorded is None:
             return EventOutcome.DUPLICATE
-        ensure_workspace(conn, team_id, now=now)
-        ws = lock_workspace(conn, team_id)
         if ws.billing_event_at is not None and event_created_at < ws.billing_event_at:
             return EventOutcome.STALE
 

@@ -1,4 +1,5 @@
-"""Engines and transactions: SQLite tuned for concurrent threads, PostgreSQL pooled.
+"""Engines and transactions: SQLite tuned for concurrent threads, PostgreSQL pooled, both with
+timeouts so a database that stops answering fails a request instead of hanging it.
 
 On SQLite every write transaction starts with BEGIN IMMEDIATE, so concurrent writers queue on
 the busy timeout instead of failing with "database is locked" when a deferred reader upgrades.
@@ -9,35 +10,108 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+import psycopg
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Slack waits 3 s for an answer: a lock, a connection or a statement that takes longer than
+# these fails the request (with a "try again" message) instead of hanging its thread.
+SQLITE_BUSY_TIMEOUT_MS = 2_500
+CONNECT_TIMEOUT_SECONDS = 2  # psycopg's smallest value
+STATEMENT_TIMEOUT_MS = 1_500
+# The server enforces statement_timeout only while it still answers; past this the client
+# gives up on a silent server itself.
+ANSWER_MARGIN_SECONDS = 0.5
+POOL_TIMEOUT_SECONDS = 2.0
+# Operator commands (usage reports, key rotation) may scan whole tables.
+OPERATOR_STATEMENT_TIMEOUT_MS = 120_000
+
+# What a database that is down, silent, locked or out of connections raises.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.TimeoutError,
+)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and immediate write locks."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+    pooled: bool = True,
+) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and immediate write locks,
+    PostgreSQL connect and statement timeouts. Statement parameters (briefs, tokens) never
+    appear in an error message or a log line (`hide_parameters`). `pooled=False` opens a new
+    connection each time: a health check then measures whether one can be opened now."""
     parsed = make_url(url)
+    pool: dict = (
+        {"pool_size": pool_size, "pool_timeout": POOL_TIMEOUT_SECONDS}
+        if pooled
+        else {"poolclass": NullPool}
+    )
     if parsed.get_backend_name() == "sqlite":
+        if pooled:
+            pool["max_overflow"] = pool_size
         engine = create_engine(
             parsed,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_timeout=60,
+            hide_parameters=True,
+            **pool,
         )
         _tune_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # Plain postgresql:// means the installed psycopg 3 driver, not psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(
-        parsed,
-        pool_size=pool_size,
-        max_overflow=pool_size // 2,
-        pool_pre_ping=True,
-        pool_timeout=30,
-    )
+    connect_args: dict = {}
+    if parsed.get_backend_name() == "postgresql":
+        connect_args = {
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "options": f"-c statement_timeout={statement_timeout_ms}",
+        }
+    if pooled:
+        # No pre-ping: on a silent server it would wait out a full answer deadline before
+        # the statement's own. A connection the server dropped fails one statement, and
+        # SQLAlchemy then discards the whole pool.
+        pool["max_overflow"] = pool_size // 2
+    engine = create_engine(parsed, connect_args=connect_args, hide_parameters=True, **pool)
+    if parsed.get_backend_name() == "postgresql":
+        _answer_within(engine, statement_timeout_ms / 1000 + ANSWER_MARGIN_SECONDS)
+    return engine
+
+
+class AnsweringConnection(psycopg.Connection):
+    """psycopg's connection with a client-side deadline on every round trip: a server that
+    accepts connections but stops answering fails the statement (and this connection, which
+    is closed) instead of holding the request's thread forever."""
+
+    answer_timeout: float | None = None
+
+    def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
+        try:
+            return super().wait(
+                gen, interval=interval, timeout=self.answer_timeout if timeout is None else timeout
+            )
+        except _WAIT_TIMEOUT:
+            self.close()  # mid-statement: the connection cannot be used again
+            raise psycopg.OperationalError(
+                f"the database did not answer within {self.answer_timeout:g} s"
+            ) from None
+
+
+# psycopg raises its internal _WaitTimeout when a wait's timeout expires.
+_WAIT_TIMEOUT = getattr(psycopg.errors, "_WaitTimeout", psycopg.errors.OperationalError)
+
+
+def _answer_within(engine: Engine, seconds: float) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect, _record, cargs, cparams):
+        connection = AnsweringConnection.connect(*cargs, **cparams)
+        connection.answer_timeout = seconds
+        return connection
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from storage.encryption import TokenCipher, seal_plaintext_tokens
 from storage.models import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,12 +24,19 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every pending migration to the engine's database."""
+def upgrade(engine: Engine, cipher: TokenCipher | None = None) -> None:
+    """Apply every pending migration to the engine's database. With `cipher`, Slack tokens
+    still stored in plain text are encrypted too (a migration needs the key for that)."""
     config = alembic_config(engine)
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Schema changes may take longer than a request's statement timeout.
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
         config.attributes["connection"] = connection
+        config.attributes["token_cipher"] = cipher
         command.upgrade(config, "head")
+        if cipher is not None:
+            seal_plaintext_tokens(connection, cipher)
 
 
 def pending(engine: Engine) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -197,6 +197,14 @@ slack_installations = SQLAlchemyInstallationStore.build_installations_table(
 slack_bots = SQLAlchemyInstallationStore.build_bots_table(
     SQLModel.metadata, SQLAlchemyInstallationStore.default_bots_table_name
 )
+# Tokens are stored encrypted (storage/tokens.py): a Fernet token of a long Slack token
+# outgrows slack_sdk's String(200), so these columns hold text of any length.
+for _table, _columns in (
+    (slack_installations, ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")),
+    (slack_bots, ("bot_token", "bot_refresh_token")),
+):
+    for _column in _columns:
+        _table.c[_column].type = Text()
 slack_oauth_states = SQLAlchemyOAuthStateStore.build_oauth_states_table(
     SQLModel.metadata, SQLAlchemyOAuthStateStore.default_table_name
 )

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
-from waitress.server import create_server
 
 from bot.runtime.jobs import start_dispatcher
-from bot.runtime.server import close_server, make_wsgi_app
+from bot.runtime.server import close_server, make_server, make_wsgi_app
 from bot.runtime.wiring import Runtime, build_runtime
 from bot.slack import constants as K
 
@@ -50,16 +49,26 @@ class SignedSlackClient:
         self.url = url
         self.verifier = SignatureVerifier(signing_secret)
         self.team_id = team_id
+        self.timeout = 30.0  # seconds before a request counts as hung
         self._ids = itertools.count(1)
 
     # -- raw HTTP ------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: dict | None = None,
+        *,
+        timeout: float | None = None,
+    ):
+        timeout = self.timeout if timeout is None else timeout
         req = urllib.request.Request(self.url + path, data=body or None, method=method)
         for key, value in (headers or {}).items():
             req.add_header(key, value)
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return Reply(resp.status, resp.read(), dict(resp.headers))
         except urllib.error.HTTPError as err:
             return Reply(err.code, err.read(), dict(err.headers))
@@ -260,12 +269,8 @@ class ServedApp(SignedSlackClient):
     def __init__(self, settings, engine):
         self.rt: Runtime = build_runtime(settings, engine=engine)
         self.dispatcher = start_dispatcher(self.rt)
-        self.server = create_server(
-            make_wsgi_app(self.rt, self.dispatcher),
-            host="127.0.0.1",
-            port=0,
-            threads=8,
-            ident="coldcopy-test",
+        self.server = make_server(
+            make_wsgi_app(self.rt, self.dispatcher), host="127.0.0.1", port=0, threads=8
         )
         super().__init__(
             f"http://127.0.0.1:{self.server.effective_port}",

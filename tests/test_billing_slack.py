@@ -126,6 +126,8 @@ def test_a_webhook_with_a_bad_signature_is_refused_and_changes_nothing(world):
 
 def test_a_failed_payment_is_sent_to_every_admin_by_dm(world):
     app, slack, claude, stripe, engine = world
+    app.click(K.UPGRADE_ACTION, "upgrade", user="UADMIN")  # a checkout starts here
+    slack.wait_for("response_url")
     post_webhook(
         app, checkout_session_completed(team_id="T0001", customer="cus_1", subscription="sub_1")
     )

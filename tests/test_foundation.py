@@ -43,7 +43,8 @@ def test_migrating_twice_changes_nothing(engine):
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(sqlite_engine):
     with sqlite_engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+        # Long enough for writers to queue, short enough to answer Slack within 3 seconds.
+        assert 1000 <= conn.execute(text("PRAGMA busy_timeout")).scalar() < 3000
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
 
 
@@ -115,5 +116,5 @@ def test_migrate_works_on_an_empty_postgres_database(tmp_path, postgres_url):
 
 def test_usage_reports_an_unmigrated_database_clearly(tmp_path):
     result = coldcopy("usage", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "coldcopy migrate" in result.stderr

@@ -26,6 +26,7 @@ SCOPE_OF_METHOD = {
     "users_list": "users:read",
     "files_upload_v2": "files:write",
     "views_open": None,
+    "auth_test": None,  # the start-up check of SLACK_BOT_TOKEN needs no scope
     "views_update": None,
     "views_publish": None,
     "chat_getPermalink": None,

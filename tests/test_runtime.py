@@ -13,6 +13,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from cryptography.fernet import Fernet
 from helpers import (
     BRIEF,
     all_text,
@@ -63,11 +64,16 @@ def serve(slack, claude, engine, **overrides) -> ServedApp:
     return app
 
 
+# One key for the whole test run: OAuth installs keep their tokens encrypted with it.
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+
+
 def oauth_overrides() -> dict:
     return {
         "slack_bot_token": None,
         "slack_client_id": "111.222",
         "slack_client_secret": "oauth-secret",
+        "encryption_key": ENCRYPTION_KEY,
     }
 
 

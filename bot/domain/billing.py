@@ -283,6 +283,14 @@ class Billing:
             team_id=team_id,
             change=change,
         )
+        if outcome == EventOutcome.UNKNOWN_WORKSPACE:
+            log.warning(
+                "ignored Stripe event %s (%s): workspace %s never installed ColdCopy",
+                event_id,
+                event_type,
+                team_id[:64],
+            )
+            return WebhookOutcome(200, "no workspace for this event")
         log.info("Stripe event %s (%s) for %s: %s", event_id, event_type, team_id, outcome)
         notify = None
         if event_type == "invoice.payment_failed" and outcome != EventOutcome.DUPLICATE:

@@ -9,6 +9,7 @@ down. Plain Python: the Slack listeners translate the typed results into views.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from storage.ledger import (
     reserve_generation,
     withdraw_generation,
 )
+from storage.models import Generation
 from storage.settings import read_settings
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,30 @@ class Accepted:
     limit: int
 
 
-Outcome = Accepted | BriefErrors | QuotaExhausted | RateLimited | DuplicateRequest
+@dataclass(frozen=True)
+class InvalidRequest:
+    """An id in the request is longer than any Slack id: refused before anything is stored,
+    the same on every database (SQLite would store it, PostgreSQL would fail)."""
+
+    field: str
+
+
+Outcome = Accepted | BriefErrors | QuotaExhausted | RateLimited | DuplicateRequest | InvalidRequest
+
+G = Generation.__table__
+ID_LIMITS = {
+    "team_id": G.c.team_id.type.length,
+    "user_id": G.c.user_id.type.length,
+    "channel_id": G.c.channel_id.type.length,
+}
+IDEMPOTENCY_KEY_LIMIT = G.c.idempotency_key.type.length
+
+
+def bounded_key(key: str) -> str:
+    """The idempotency key, hashed when longer than its column: still one key per request."""
+    if len(key) <= IDEMPOTENCY_KEY_LIMIT:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass
@@ -66,6 +91,11 @@ class Submissions:
         brief = validate_brief({**fields, **context})
         if isinstance(brief, BriefErrors):
             return brief
+        ids = {"team_id": team_id, "user_id": user_id, "channel_id": channel_id}
+        for name, value in ids.items():
+            if not value or len(value) > ID_LIMITS[name]:
+                return InvalidRequest(field=name)
+        idempotency_key = bounded_key(idempotency_key)
 
         reserved = reserve_generation(
             self.engine,

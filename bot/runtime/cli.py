@@ -1,4 +1,7 @@
-"""The `coldcopy` command: serve, socket, worker, migrate and usage."""
+"""The `coldcopy` command: serve, socket, worker, migrate, usage, rotate-key and forget.
+
+Every start-up failure ends the same way: exit status 2 and one message on stderr naming
+the problem and what to do, never a traceback."""
 
 from __future__ import annotations
 
@@ -7,20 +10,36 @@ import json
 import sys
 from collections.abc import Sequence
 
-from bot.runtime.config import ConfigError, Settings, load_settings
+from bot.runtime.config import ConfigError, Settings, StartupError, load_settings
 
 EXIT_CONFIG = 2
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        # One line (argparse's default prints the whole usage first); still exit status 2.
+        self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use a number from 1 to 65535")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="coldcopy", description="ColdCopy for Slack: AI cold-email sequences in Slack."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve Slack and Stripe over HTTP")
     serve.add_argument("--host", default="0.0.0.0", help="interface to bind (default 0.0.0.0)")
-    serve.add_argument("--port", type=int, default=3000, help="port to bind (default 3000)")
+    serve.add_argument("--port", type=port_number, default=3000, help="port to bind (default 3000)")
 
     commands.add_parser("socket", help="connect to Slack over Socket Mode (no public URL)")
     worker = commands.add_parser(
@@ -37,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     usage = commands.add_parser("usage", help="show each workspace's plan and usage")
     usage.add_argument("--team", help="only this team id")
     usage.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    commands.add_parser(
+        "rotate-key",
+        help="re-encrypt every stored Slack token with the first COLDCOPY_ENCRYPTION_KEY",
+    )
+    forget = commands.add_parser(
+        "forget", help="erase a workspace's tokens, briefs and sequences (usage stays)"
+    )
+    forget.add_argument("--team", required=True, help="the team id (T...) to erase")
     return parser
 
 
@@ -53,8 +81,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker": _worker,
         "migrate": _migrate,
         "usage": _usage,
+        "rotate-key": _rotate_key,
+        "forget": _forget,
     }[args.command]
-    return handler(settings, args) or 0
+    try:
+        return handler(settings, args) or 0
+    except StartupError as exc:
+        print(f"ColdCopy cannot start: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _operator_engine(settings: Settings):
+    """An engine for a one-off operator command: migrated, reachable, else a StartupError."""
+    from bot.runtime.server import database_problem
+    from storage.db import OPERATOR_STATEMENT_TIMEOUT_MS, UNAVAILABLE_ERRORS, make_engine
+    from storage.migrate import pending
+
+    engine = make_engine(
+        settings.database_url, pool_size=1, statement_timeout_ms=OPERATOR_STATEMENT_TIMEOUT_MS
+    )
+    try:
+        if pending(engine):
+            raise StartupError("the database is not migrated yet: run `coldcopy migrate`")
+    except UNAVAILABLE_ERRORS as exc:
+        engine.dispose()
+        raise StartupError(database_problem(exc, settings.database_url)) from None
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -71,41 +126,97 @@ def _socket(settings: Settings, args: argparse.Namespace) -> int:
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runtime.queue import run_worker
+    from bot.runtime.server import database_problem
+    from storage.db import UNAVAILABLE_ERRORS
 
     if args.concurrency is not None and not 1 <= args.concurrency <= 512:
         print("coldcopy worker: --concurrency must be between 1 and 512", file=sys.stderr)
         return 2
-    return run_worker(settings, args.concurrency)
+    try:
+        return run_worker(settings, args.concurrency)
+    except UNAVAILABLE_ERRORS as exc:
+        raise StartupError(database_problem(exc, settings.database_url)) from None
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from storage.db import make_engine
+    from bot.runtime.server import database_problem
+    from storage.db import OPERATOR_STATEMENT_TIMEOUT_MS, UNAVAILABLE_ERRORS, make_engine
+    from storage.encryption import TokenCipher
     from storage.migrate import upgrade
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url, pool_size=1, statement_timeout_ms=OPERATOR_STATEMENT_TIMEOUT_MS
+    )
+    # With the key, tokens still in plain text are encrypted as part of the migration.
+    cipher = TokenCipher(settings.encryption_key) if settings.encryption_key else None
     try:
-        upgrade(engine)
+        upgrade(engine, cipher)
+    except UNAVAILABLE_ERRORS as exc:
+        raise StartupError(database_problem(exc, settings.database_url)) from None
     except Exception as exc:  # report, don't dump a traceback on the operator
         print(f"coldcopy migrate failed on {engine.url!r}: {exc}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
     print(f"Database at {engine.url!r} is up to date.")
+    if cipher is None:
+        print(
+            "COLDCOPY_ENCRYPTION_KEY is not set: Slack tokens stored in plain text (if any) "
+            "stay so until `coldcopy migrate` or `coldcopy serve` runs with it."
+        )
+    return 0
+
+
+def _rotate_key(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.db import transaction
+    from storage.encryption import KeyMismatch, TokenCipher, rotate_tokens
+
+    engine = _operator_engine(settings)
+    try:
+        with transaction(engine) as conn:
+            done = rotate_tokens(conn, TokenCipher(settings.encryption_key or ""))
+    except KeyMismatch as exc:
+        print(
+            f"coldcopy rotate-key changed nothing: {exc}. Put the new key first and keep every "
+            "old key after it in COLDCOPY_ENCRYPTION_KEY (comma-separated).",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        engine.dispose()
+    print(
+        f"Re-encrypted {done.tokens} Slack tokens in {done.rows} rows with the first key of "
+        "COLDCOPY_ENCRYPTION_KEY. The keys after it can now be removed."
+    )
+    return 0
+
+
+def _forget(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.retention import forget_workspace
+
+    engine = _operator_engine(settings)
+    try:
+        erased = forget_workspace(engine, args.team)
+    finally:
+        engine.dispose()
+    if erased is None:
+        print(f"No workspace {args.team!r} in this database: nothing was erased.", file=sys.stderr)
+        return 1
+    print(
+        f"Erased workspace {args.team}: {erased.installations} installation and "
+        f"{erased.bots} bot token rows, the briefs and sequences of {erased.generations} "
+        f"generations, and its name. Kept: plan, usage counts, tokens used and cost."
+    )
     return 0
 
 
 def _usage(settings: Settings, args: argparse.Namespace) -> int:
-    from storage.db import make_engine
     from storage.ledger import QuotaPolicy
-    from storage.migrate import pending
     from storage.usage import workspace_usage
     from storage.workspaces import all_team_ids
 
-    engine = make_engine(settings.database_url)
+    engine = _operator_engine(settings)
     try:
-        if pending(engine):
-            print("The database is not migrated yet: run `coldcopy migrate`.", file=sys.stderr)
-            return 1
         policy = QuotaPolicy(free=settings.free_quota, pro=settings.pro_quota)
         teams = [args.team] if args.team else all_team_ids(engine)
         rows = [workspace_usage(engine, policy, team) for team in teams]

@@ -14,7 +14,7 @@ from limits import parse_many
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Mode = Literal["serve", "socket", "worker", "migrate", "usage"]
+Mode = Literal["serve", "socket", "worker", "migrate", "usage", "rotate-key", "forget"]
 
 # A current Sonnet-class model from the installed SDK's model list (not one it marks deprecated).
 DEFAULT_MODEL = "claude-sonnet-5-5"
@@ -64,7 +64,15 @@ PURPOSE: dict[str, str] = {
     "STRIPE_API_BASE": "the Stripe API base URL",
     "COLDCOPY_PUBLIC_URL": "where this app is reachable, for Checkout return URLs",
     "COLDCOPY_LOG_LEVEL": "the log level (DEBUG, INFO, WARNING, ERROR)",
+    "COLDCOPY_ENCRYPTION_KEY": "the Fernet key(s) that encrypt Slack tokens at rest, newest first",
+    "COLDCOPY_RETENTION_DAYS": "days after which briefs and sequences are deleted",
 }
+
+# Values never echoed back in an error message: they may hold a password or a key.
+SECRET_VARS = frozenset({"COLDCOPY_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL"})
+MAKE_KEY = (
+    'python3 -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+)
 
 
 class ConfigError(Exception):
@@ -76,6 +84,11 @@ class ConfigError(Exception):
         super().__init__(
             f"ColdCopy cannot start: fix these settings (environment or .env):\n{lines}"
         )
+
+
+class StartupError(Exception):
+    """Something outside the settings stops start-up (a port, the database, Slack): one line
+    naming the problem and what to do about it."""
 
 
 def _env(name: str, **kwargs):
@@ -134,6 +147,58 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _env(
         "COLDCOPY_LOG_LEVEL", default="INFO"
     )
+    encryption_key: str | None = _env("COLDCOPY_ENCRYPTION_KEY", default=None)
+    retention_days: int = _env("COLDCOPY_RETENTION_DAYS", default=90, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        try:
+            url = make_url(value)
+            port = url.port
+        except Exception as exc:
+            raise ValueError(
+                "is not a database URL: use sqlite:///path/to/file.db or "
+                "postgresql://user:password@host:5432/dbname"
+            ) from exc
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(
+                f"names an unsupported database {url.get_backend_name()!r}: use sqlite:/// "
+                "or postgresql://"
+            )
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"has port {port}, which is not between 1 and 65535")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        import redis
+
+        try:
+            redis.ConnectionPool.from_url(value)  # parses only; connects on first use
+        except ValueError as exc:
+            raise ValueError(f"is not a Redis URL ({exc}): use redis://host:6379/0") from exc
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from storage.encryption import TokenCipher
+
+        try:
+            TokenCipher(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"must be Fernet keys separated by commas; make one with: {MAKE_KEY}"
+            ) from exc
+        return value
 
     @field_validator("user_rate", "workspace_rate")
     @classmethod
@@ -188,6 +253,15 @@ class Settings(BaseSettings):
                     "ColdCopy needs a way to talk to Slack"
                 )
             need("ANTHROPIC_API_KEY", self.anthropic_api_key)
+        if (
+            mode in ("serve", "socket", "worker", "rotate-key")
+            and (self.oauth_enabled or mode == "rotate-key")
+            and not self.encryption_key
+        ):
+            missing.append(
+                "COLDCOPY_ENCRYPTION_KEY is required with OAuth installs: it encrypts "
+                f"their Slack tokens at rest; make one with: {MAKE_KEY}"
+            )
         if mode == "serve":
             need("SLACK_SIGNING_SECRET", self.slack_signing_secret)
         if mode == "socket":
@@ -206,6 +280,13 @@ class Settings(BaseSettings):
             ):
                 if mode in ("serve", "socket") and not value:
                     missing.append(f"{var} is required when billing is on: {PURPOSE[var]}")
+            if mode == "serve" and not self.stripe_webhook_secret:
+                # Without it every webhook fails and paid upgrades are never applied.
+                missing.append(
+                    "STRIPE_WEBHOOK_SECRET is required when billing is on: "
+                    f"{PURPOSE['STRIPE_WEBHOOK_SECRET']} (Stripe Dashboard → Webhooks → "
+                    "Signing secret)"
+                )
         return missing
 
 
@@ -222,6 +303,8 @@ _RULES = {
 
 def _describe(error: dict) -> str:
     alias = str(error["loc"][0]) if error.get("loc") else "?"
+    if alias in Settings.model_fields:  # given by field name (tests, overrides)
+        alias = str(Settings.model_fields[alias].validation_alias)
     ctx = error.get("ctx") or {}
     rule = _RULES.get(error["type"])
     if rule is not None:
@@ -237,10 +320,10 @@ def _describe(error: dict) -> str:
                 text = f"must be a whole number >= {bound}"
     else:
         text = error["msg"].removeprefix("Value error, ")
-    got = error.get("input")
+    got = "" if alias in SECRET_VARS else f" (got {error.get('input')!r})"
     purpose = PURPOSE.get(alias)
     tail = f" - {purpose}" if purpose else ""
-    return f"{alias} {text} (got {got!r}){tail}"
+    return f"{alias} {text}{got}{tail}"
 
 
 def _lower_bound(field) -> int | None:

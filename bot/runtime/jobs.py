@@ -65,6 +65,7 @@ from storage.ledger import (
     release_generation,
 )
 from storage.models import GenerationStatus
+from storage.retention import erase_expired_briefs
 
 log = logging.getLogger(__name__)
 
@@ -578,6 +579,28 @@ def sweep(rt: Runtime, dispatcher: Dispatcher, *, queued_for: timedelta = REDISP
     return handled
 
 
+class RetentionPass:
+    """Deletes briefs and sequences older than COLDCOPY_RETENTION_DAYS, at most once per
+    `every` seconds (the sweeper's thread calls it on each of its passes)."""
+
+    def __init__(self, rt: Runtime, every: float = 3600.0):
+        self.rt = rt
+        self.every = every
+        self._next = 0.0
+
+    def run_if_due(self) -> None:
+        if time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + self.every
+        try:
+            cleared = erase_expired_briefs(self.rt.engine, self.rt.settings.retention_days)
+        except Exception:
+            log.exception("retention pass failed")
+            return
+        if cleared:
+            log.info("deleted the briefs and sequences of %d expired generations", cleared)
+
+
 class Sweeper:
     """Runs `sweep` every few seconds in a daemon thread until stopped: a dead process's
     generations are taken over within one lease plus one interval."""
@@ -588,6 +611,7 @@ class Sweeper:
         self.interval = interval or max(1.0, rt.settings.lease_seconds / 3)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
+        self._retention = RetentionPass(rt)
 
     def start(self) -> Sweeper:
         self._thread.start()
@@ -603,3 +627,4 @@ class Sweeper:
                 sweep(self.rt, self.dispatcher)
             except Exception as exc:
                 log.warning("sweeper pass failed: %s", exc)
+            self._retention.run_if_due()

@@ -31,9 +31,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class NoRequestBodies(logging.Filter):
+    """Bolt's "Invalid request signature detected (..., body: ...)" line writes a request's
+    whole body (an attacker's megabytes, or a late genuine request's brief): keep the line,
+    drop everything from the body on."""
+
+    MARKER = "body:"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(("slack_bolt", "coldcopy.bolt")):
+            message = record.getMessage()
+            cut = message.find(self.MARKER)
+            if cut >= 0:
+                record.msg = message[:cut] + "body: [not logged]"
+                record.args = ()
+        return True
+
+
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(NoRequestBodies())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -1,36 +1,57 @@
 """`coldcopy serve` and `coldcopy socket`: the WSGI routes around the Bolt app, served by
-waitress (a production WSGI server), plus health, readiness, metrics and Stripe's webhook."""
+waitress (a production WSGI server), plus health, readiness, metrics and Stripe's webhook.
+
+The guards here are plain WSGI (a size cap and header checks in front of Bolt, a readiness
+check with a deadline), so they work the same under any WSGI server.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import logging
+import re
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.config import Settings
+from bot.runtime.config import Settings, StartupError
 from bot.runtime.jobs import Dispatcher, Sweeper, resume_local_orphans, start_dispatcher
 from bot.runtime.logs import configure_logging
 from bot.runtime.metrics import count_slack_error, render
 from bot.runtime.wiring import Runtime, build_runtime
-from bot.slack.app import build_app
-from storage.db import make_engine, ping
+from bot.slack.app import build_app, verify_slack_token
+from storage.db import UNAVAILABLE_ERRORS, make_engine, ping, transaction
+from storage.encryption import TokenCipher, seal_plaintext_tokens
 from storage.migrate import pending, upgrade
 
 log = logging.getLogger(__name__)
 
-MAX_WEBHOOK_BYTES = 1_000_000
+# Slack's and Stripe's payloads are a few kilobytes; anything past this is refused unread.
+MAX_REQUEST_BYTES = 1_000_000
+MAX_WEBHOOK_BYTES = MAX_REQUEST_BYTES
+# /readyz answers within this, whatever the database does (orchestrators time out at 1-2 s).
+READY_DEADLINE_SECONDS = 1.5
+# Probes arriving this soon after a finished check share its result.
+READY_FRESH_SECONDS = 1.0
+# Slack's timestamps are Unix seconds; anything else is not from Slack.
+SLACK_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+UNAUTHORIZED_BODY = b'{"error":"invalid request"}'
 
 
 def _respond(start_response, status: int, body: bytes, content_type: str) -> Iterable[bytes]:
     reason = {
         200: "OK",
         400: "Bad Request",
+        401: "Unauthorized",
         404: "Not Found",
         413: "Payload Too Large",
         500: "Internal Server Error",
@@ -43,12 +64,117 @@ def _respond(start_response, status: int, body: bytes, content_type: str) -> Ite
     return [body]
 
 
+def read_capped(environ: dict, limit: int) -> bytes | None:
+    """The request body, read only when it fits in `limit` bytes: None means too large.
+
+    A declared Content-Length over the limit is refused before a byte is read; a body of
+    unknown length (chunked) is read at most `limit` + 1 bytes."""
+    declared = environ.get("CONTENT_LENGTH")
+    stream = environ.get("wsgi.input") or io.BytesIO()
+    if declared:
+        try:
+            length = int(declared)
+        except ValueError:
+            return None
+        if length > limit:
+            return None
+        return stream.read(length) if length > 0 else b""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(65536, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return None if size > limit else b"".join(chunks)
+
+
+class SlackRequestGuard:
+    """In front of Bolt's adapter: refuses what Slack never sends before Bolt reads or logs it.
+
+    Bolt reads the whole body before checking the signature and logs unsigned bodies in full;
+    here a body over `limit` is answered 413 unread, a body that is not UTF-8 400, and a
+    timestamp that is not Unix seconds 401 (Bolt's verifier would raise on it)."""
+
+    def __init__(self, bolt: Callable, limit: int = MAX_REQUEST_BYTES):
+        self.bolt = bolt
+        self.limit = limit
+
+    def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return self.bolt(environ, start_response)
+        body = read_capped(environ, self.limit)
+        if body is None:
+            return _respond(start_response, 413, b"payload too large", "text/plain")
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return _respond(start_response, 400, b"body is not UTF-8", "text/plain")
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+        if timestamp is not None and not SLACK_TIMESTAMP.fullmatch(timestamp.strip()):
+            return _respond(start_response, 401, UNAUTHORIZED_BODY, "application/json")
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return self.bolt(environ, start_response)
+
+
+class ReadinessCheck:
+    """One readiness check at a time, on its own thread, with a deadline.
+
+    Probes share the check in flight (or one that just finished), so a silent database
+    holds one thread, not every request thread; a probe waits at most the deadline and a
+    probe arriving after a stuck check's deadline answers at once."""
+
+    def __init__(
+        self,
+        check: Callable[[], dict[str, str]],
+        deadline: float = READY_DEADLINE_SECONDS,
+        fresh_for: float = READY_FRESH_SECONDS,
+    ):
+        self.check = check
+        self.deadline = deadline
+        self.fresh_for = fresh_for
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readiness")
+        self._running: Future | None = None
+        self._started = 0.0
+        self._last: tuple[float, dict[str, str]] | None = None
+
+    def __call__(self) -> dict[str, str]:
+        now = time.monotonic()
+        with self._lock:
+            if self._last is not None and now - self._last[0] < self.fresh_for:
+                return self._last[1]
+            if self._running is None:
+                self._running = self._pool.submit(self._run)
+                self._started = now
+            running, started = self._running, self._started
+        try:
+            return running.result(timeout=max(0.0, self.deadline - (now - started)))
+        except FutureTimeout:
+            return {"database": f"no answer within {self.deadline:g} s"}
+
+    def _run(self) -> dict[str, str]:
+        try:
+            result = self.check()
+        except Exception as exc:  # a check must always produce an answer
+            result = {"readiness": f"check failed: {type(exc).__name__}"}
+        with self._lock:
+            self._last = (time.monotonic(), result)
+            self._running = None
+        return result
+
+
 class ColdCopyWSGI:
     """Routes our own endpoints and hands everything else to Bolt's WSGI adapter."""
 
     def __init__(self, rt: Runtime, slack: Callable):
         self.rt = rt
-        self.slack = slack
+        self.slack = SlackRequestGuard(slack)
+        self.ready = ReadinessCheck(self._check_services)
+        self._probe_engine = None
+        self._probe_for = None
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -72,9 +198,16 @@ class ColdCopyWSGI:
         return self.slack(environ, start_response)
 
     def readiness(self) -> tuple[int, dict]:
+        checks = self.ready()
+        # Redis is reported, not required: without it rate limits and de-duplication fail
+        # open and everything else works, so the replica must stay in the load balancer.
+        ready = checks.get("database") == "ok"
+        return (200 if ready else 503), {"ready": ready, "checks": checks}
+
+    def _check_services(self) -> dict[str, str]:
         checks: dict[str, str] = {}
         try:
-            ping(self.rt.engine)
+            ping(self._database_probe())
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
@@ -82,8 +215,16 @@ class ColdCopyWSGI:
             # Reported, but not required: without Redis, rate limits and de-duplication fail
             # open and everything else works, so the replica must stay in the load balancer.
             checks["redis"] = "ok" if self.rt.limiter.ping() else "unreachable"
-        ready = checks["database"] == "ok"
-        return (200 if ready else 503), {"ready": ready, "checks": checks}
+        return checks
+
+    def _database_probe(self):
+        """An unpooled engine on the app's database: each check opens a new connection
+        (bounded by the connect timeout) instead of waiting on a pooled one that hangs."""
+        if self._probe_for is not self.rt.engine:
+            url = self.rt.engine.url.render_as_string(hide_password=False)
+            self._probe_engine = make_engine(url, pooled=False)
+            self._probe_for = self.rt.engine
+        return self._probe_engine
 
     def stripe_webhook(self, environ: dict, start_response) -> Iterable[bytes]:
         try:
@@ -131,17 +272,52 @@ def notify_admins(rt: Runtime, team_id: str, text: str) -> None:
         log.error("billing notice for a workspace without an install", extra={"team_id": team_id})
 
 
+def database_problem(exc: Exception, url: str) -> str:
+    """One line saying what is wrong with the database at start-up, and what to do."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    if parsed.get_backend_name() == "sqlite":
+        return (
+            f"cannot open the SQLite database {parsed.database!r} ({reason}): check that its "
+            "directory exists and is writable, or set DATABASE_URL"
+        )
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    return f"cannot reach the database at {where} ({reason}): start PostgreSQL or fix DATABASE_URL"
+
+
+def prepare_database(settings: Settings, engine) -> None:
+    """Migrations (applied here on SQLite; PostgreSQL needs `coldcopy migrate`) and tokens left
+    in plain text encrypted; any failure is a StartupError naming the problem."""
+    cipher = TokenCipher(settings.encryption_key) if settings.encryption_key else None
+    try:
+        if engine.dialect.name == "sqlite":
+            upgrade(engine, cipher)
+            return
+        if pending(engine):
+            raise StartupError("the database has pending migrations: run `coldcopy migrate` first")
+        if cipher is not None:
+            with transaction(engine) as conn:
+                seal_plaintext_tokens(conn, cipher)
+    except UNAVAILABLE_ERRORS as exc:
+        raise StartupError(database_problem(exc, settings.database_url)) from None
+
+
 def prepare(settings: Settings) -> tuple[Runtime, Dispatcher]:
-    """Logging, migrations (applied here on SQLite; PostgreSQL needs `coldcopy migrate`), the
-    runtime and its dispatcher; in the embedded mode, the generations a previous run of this
-    process left unfinished are resumed at once."""
+    """Logging, the database, the Slack token, the runtime and its dispatcher; in the
+    embedded mode, the generations a previous run of this process left unfinished are
+    resumed at once."""
     configure_logging(settings.log_level)
     # Requests and generations hold a connection only for one short transaction at a time.
     engine = make_engine(settings.database_url, pool_size=settings.web_threads)
-    if engine.dialect.name == "sqlite":
-        upgrade(engine)
-    elif pending(engine):
-        raise SystemExit("The database has pending migrations: run `coldcopy migrate` first.")
+    try:
+        prepare_database(settings, engine)
+        if not settings.oauth_enabled:
+            verify_slack_token(settings)
+    except BaseException:
+        engine.dispose()
+        raise
     rt = build_runtime(settings, engine=engine)
     dispatcher = start_dispatcher(rt)
     if not settings.uses_job_queue:
@@ -155,6 +331,33 @@ def make_wsgi_app(rt: Runtime, dispatcher: Dispatcher, **app_options) -> ColdCop
     return ColdCopyWSGI(rt, SlackRequestHandler(build_app(rt, dispatcher, **app_options)))
 
 
+def make_server(app, *, host: str, port: int, threads: int):
+    """A waitress server bound to host:port; a port it cannot take is a StartupError.
+
+    waitress buffers a body before calling the app, so its own cap refuses an oversized one
+    from its Content-Length (or while de-chunking) before reading it."""
+    from waitress.server import create_server
+
+    try:
+        return create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="coldcopy",
+            max_request_body_size=MAX_REQUEST_BYTES + 1,
+        )
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            hint = "stop the process using it or pass another --port"
+        elif exc.errno == errno.EACCES:
+            hint = "ports below 1024 need privileges: pass a --port above 1023"
+        else:
+            hint = "check --host and --port"
+        reason = exc.strerror or str(exc)
+        raise StartupError(f"cannot listen on {host}:{port} ({reason}): {hint}") from None
+
+
 def close_server(server) -> None:
     """Stop a waitress server from any thread: close its sockets inside its own loop."""
     from waitress import wasyncore
@@ -165,16 +368,15 @@ def close_server(server) -> None:
 
 
 def serve(settings: Settings, host: str, port: int) -> int:
-    from waitress.server import create_server
-
     rt, dispatcher = prepare(settings)
-    server = create_server(
-        make_wsgi_app(rt, dispatcher),
-        host=host,
-        port=port,
-        threads=settings.web_threads,
-        ident="coldcopy",
-    )
+    try:
+        server = make_server(
+            make_wsgi_app(rt, dispatcher), host=host, port=port, threads=settings.web_threads
+        )
+    except BaseException:
+        dispatcher.shutdown(grace=0)
+        rt.close()
+        raise
     sweeper = Sweeper(rt, dispatcher).start()
 
     def stop(signum, _frame) -> None:

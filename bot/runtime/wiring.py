@@ -28,11 +28,14 @@ from bot.slack.admins import AdminDirectory
 from bot.slack.installations import WorkspaceInstallationStore
 from bot.slack.permalinks import Permalinks
 from storage.db import make_engine
+from storage.encryption import TokenCipher
 from storage.ledger import QuotaPolicy
 
 log = logging.getLogger(__name__)
 
 SLACK_TIMEOUT_SECONDS = 10
+# Renew a rotating bot token this long before it expires (Bolt's own default).
+TOKEN_ROTATION_MINUTES = 120
 
 
 def make_slack_client(settings: Settings, token: str | None = None) -> WebClient:
@@ -78,13 +81,34 @@ class Runtime:
             bot = self.installation_store.find_bot(enterprise_id=enterprise_id, team_id=team_id)
             if bot is None:
                 raise LookupError(f"ColdCopy is not installed in workspace {team_id}")
-            token = bot.bot_token
+            token = self._fresh_bot_token(bot)
         with self._lock:
             client = self._clients.get(key)
             if client is None or client.token != token:
                 client = make_slack_client(self.settings, token)
                 self._clients[key] = client
             return client
+
+    def _fresh_bot_token(self, bot) -> str:
+        """The bot token, renewed first with slack_sdk's TokenRotator when the workspace uses
+        token rotation and it is about to expire (workers run outside Bolt's authorize step,
+        which does the same for requests)."""
+        if not bot.bot_refresh_token or bot.bot_token_expires_at is None:
+            return bot.bot_token
+        from slack_sdk.oauth.token_rotation import TokenRotator
+
+        rotator = TokenRotator(
+            client_id=self.settings.slack_client_id,
+            client_secret=self.settings.slack_client_secret,
+            client=make_slack_client(self.settings),
+        )
+        renewed = rotator.perform_bot_token_rotation(
+            bot=bot, minutes_before_expiration=TOKEN_ROTATION_MINUTES
+        )
+        if renewed is None:
+            return bot.bot_token
+        self.installation_store.save_bot(renewed)
+        return renewed.bot_token
 
     def forget_client(self, team_id: str) -> None:
         with self._lock:
@@ -103,7 +127,11 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None) -> Runtim
     engine = engine or make_engine(settings.database_url, pool_size=settings.web_threads)
     client = connect_redis(settings.redis_url) if settings.redis_url else None
     installation_store = (
-        WorkspaceInstallationStore(client_id=settings.slack_client_id, engine=engine)
+        WorkspaceInstallationStore(
+            client_id=settings.slack_client_id,
+            engine=engine,
+            cipher=TokenCipher(settings.encryption_key or ""),
+        )
         if settings.oauth_enabled
         else None
     )

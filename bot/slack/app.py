@@ -7,11 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
+from bot.runtime.config import Settings, StartupError
 from bot.runtime.jobs import Dispatcher
+from bot.runtime.logs import NoRequestBodies
 from bot.runtime.wiring import Runtime, make_slack_client
 from bot.slack import listeners
+from bot.slack.listeners.ephemeral import explain_failure
 
 # Exactly the bot scopes the code's Web API calls need; manifest.yml lists the same set.
 BOT_SCOPES = (
@@ -26,6 +30,32 @@ BOT_SCOPES = (
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 OAUTH_STATE_SECONDS = 600
+
+# Bolt copies its base logger's filters into every logger it creates from it (the request
+# verification's among them), so this one filter keeps request bodies out of all of them.
+BOLT_LOGGER = logging.getLogger("coldcopy.bolt")
+if not any(isinstance(f, NoRequestBodies) for f in BOLT_LOGGER.filters):
+    BOLT_LOGGER.addFilter(NoRequestBodies())
+
+
+def verify_slack_token(settings: Settings) -> None:
+    """auth.test with SLACK_BOT_TOKEN before serving: a refused token or an unreachable Slack
+    is a StartupError naming it, not a traceback from inside Bolt."""
+    client = make_slack_client(settings, settings.slack_bot_token)
+    try:
+        client.auth_test()
+    except SlackApiError as exc:
+        code = exc.response.get("error", "unknown_error") if exc.response else "unknown_error"
+        raise StartupError(
+            f"Slack refused SLACK_BOT_TOKEN ({code}): copy the Bot User OAuth Token (xoxb-...) "
+            "from your app's OAuth & Permissions page"
+        ) from None
+    except OSError as exc:  # URLError, refused or timed-out connections
+        reason = getattr(exc, "reason", None) or exc
+        raise StartupError(
+            f"cannot reach Slack at {settings.slack_api_url} ({reason}): check the network "
+            "or SLACK_API_URL"
+        ) from None
 
 
 def _lazy_pool(settings) -> ThreadPoolExecutor:
@@ -61,7 +91,7 @@ def build_app(rt: Runtime, dispatcher: Dispatcher, *, token_verification: bool =
             installation_store=rt.installation_store,
             process_before_response=True,
             listener_executor=_lazy_pool(settings),
-            logger=logging.getLogger("coldcopy.bolt"),
+            logger=BOLT_LOGGER,
         )
     else:
         # Bolt takes the token from the client it is given, so the client carries it.
@@ -71,7 +101,8 @@ def build_app(rt: Runtime, dispatcher: Dispatcher, *, token_verification: bool =
             token_verification_enabled=token_verification,
             process_before_response=True,
             listener_executor=_lazy_pool(settings),
-            logger=logging.getLogger("coldcopy.bolt"),
+            logger=BOLT_LOGGER,
         )
     listeners.register(app, rt, dispatcher)
+    app.error(explain_failure)
     return app

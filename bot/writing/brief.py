@@ -6,6 +6,7 @@ spelled once (`BRIEF_FIELDS`) and everything else is built from this module.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -90,6 +91,31 @@ CONTEXT_FIELDS: tuple[BriefField, ...] = (
 FIELDS_BY_KEY: dict[str, BriefField] = {f.key: f for f in (*BRIEF_FIELDS, *CONTEXT_FIELDS)}
 
 
+# Characters a person does not mean to send: C0/C1 controls but tab and newline (NUL, the ESC
+# of ANSI escapes), and the bidi embeddings, overrides and isolates that make text read
+# differently from how it is stored (U+202E "right-to-left override").
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Half of a UTF-16 pair on its own: not text, and no database or API can encode it.
+LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def character_problem(label: str, value: str) -> str | None:
+    """Why `value` cannot be used as the text of a field, or None when it can."""
+    bad = LONE_SURROGATE.search(value)
+    if bad is not None:
+        return (
+            f"{label} contains a broken character (U+{ord(bad.group()):04X}); "
+            "please retype that part."
+        )
+    bad = CONTROL.search(value)
+    if bad is not None:
+        return (
+            f"{label} contains an invisible control character (U+{ord(bad.group()):04X}); "
+            "please remove it."
+        )
+    return None
+
+
 class Brief(BaseModel):
     """A validated brief: every text field is stripped, non-empty and within its limit."""
 
@@ -143,6 +169,9 @@ def check_text(field: BriefField, value: object, *, required: bool = True) -> st
     if not isinstance(value, str):
         raise ValueError(f"{field.label} must be text.")
     stripped = value.strip()
+    problem = character_problem(field.label, stripped)
+    if problem is not None:
+        raise ValueError(problem)
     if not stripped:
         raise ValueError(f"{field.label} can't be only spaces.")
     if len(stripped) > field.max_length:
@@ -155,6 +184,8 @@ def check_text(field: BriefField, value: object, *, required: bool = True) -> st
 def check_choice(key: str, value: object, default: str | None) -> str | None:
     """A tone or language from its list (the default when unset); ValueError otherwise."""
     value = value or default
+    if value is not None and not isinstance(value, str):
+        value = ""  # not a choice at all (a list, a number): refused below
     if key == "tone" and value is not None and value not in TONES:
         raise ValueError(f"Tone must be one of {', '.join(TONES)}.")
     if key == "language" and value is not None and value not in LANGUAGES:

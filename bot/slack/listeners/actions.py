@@ -3,6 +3,7 @@ click is acked first; the work happens after."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -22,7 +23,7 @@ from bot.slack.blocks import (
     upgrade_message,
 )
 from bot.slack.listeners.billing_flow import billing_answer, send_upgrade_link
-from bot.slack.listeners.ephemeral import reply
+from bot.slack.listeners.ephemeral import answering_failures, reply
 from bot.slack.modal import checkout_view, message_view
 from bot.writing.brief import BriefErrors
 from bot.writing.export import FORMATS_BY_KEY, GENERIC_CSV, ExportFormat, export_sequence
@@ -133,14 +134,14 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
 
     # Every click is acknowledged at once; the work (Stripe, uploads, a new generation)
     # runs lazily after the acknowledgement.
-    for action_id, work in (
-        (K.UPGRADE_ACTION, upgrade),
-        (K.MANAGE_BILLING_ACTION, upgrade),
-        (K.EXPORT_ACTION, export),
-        (K.EXPORT_CSV_ACTION, export),
-        (K.RETRY_ACTION, retry),
+    for action_id, work, doing in (
+        (K.UPGRADE_ACTION, upgrade, "prepare the upgrade link"),
+        (K.MANAGE_BILLING_ACTION, upgrade, "open billing"),
+        (K.EXPORT_ACTION, export, "export the sequence"),
+        (K.EXPORT_CSV_ACTION, export, "export the sequence"),
+        (K.RETRY_ACTION, retry, "start the sequence again"),
     ):
-        app.action(action_id)(ack=acknowledge, lazy=[work])
+        app.action(action_id)(ack=acknowledge, lazy=[answering(work, doing)])
     # A URL button: Slack opens the link itself; the click only needs acknowledging.
     app.action(K.CHECKOUT_LINK_ACTION)(acknowledge)
 
@@ -159,6 +160,29 @@ def tell(body: dict, client: WebClient, respond: Respond | None, text: str) -> N
         client.views_open(trigger_id=body["trigger_id"], view=message_view(text))
     except SlackApiError as exc:
         count_slack_error("views.open", exc)
+
+
+def answering(work, doing: str):
+    """`work` as a lazy listener that tells the user why, when it cannot do its job."""
+
+    def lazy(
+        body: dict,
+        action: dict,
+        client: WebClient,
+        respond: Respond | None,
+        context: BoltContext,
+    ) -> None:
+        given = {"body": body, "action": action, "client": client}
+        given.update(respond=respond, context=context)
+
+        def say(text: str) -> None:
+            tell(body, client, respond, text)
+
+        with answering_failures(say, doing, context.team_id):
+            work(**{name: given[name] for name in inspect.signature(work).parameters})
+
+    lazy.__name__ = work.__name__
+    return lazy
 
 
 def retry_answer(outcome, billing_enabled: bool):

@@ -8,12 +8,12 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.metrics import count_slack_error
+from bot.runtime.metrics import count_slack_error, slack_error
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
 from bot.slack.blocks import admin_status_message, help_message, member_status_message
 from bot.slack.listeners.billing_flow import send_upgrade_link
-from bot.slack.listeners.ephemeral import reply
+from bot.slack.listeners.ephemeral import answering_failures, outage_text, reply
 from bot.slack.modal import brief_view, message_view, settings_view, upgrade_view
 from bot.slack.wording import ADMINS_ONLY
 from bot.writing.brief import DEFAULT_LANGUAGE
@@ -46,13 +46,17 @@ def register(app: App, rt: Runtime) -> None:
     def work(command: dict, client: WebClient, respond: Respond, context: BoltContext) -> None:
         name, _ = subcommand(command)
         if name == "":
-            open_form(rt, client, respond, context, command)
+            with answering_failures(respond, "open the form", context.team_id):
+                open_form(rt, client, respond, context, command)
         elif name == "status":
-            show_status(rt, client, respond, context)
+            with answering_failures(respond, "look up your usage", context.team_id):
+                show_status(rt, client, respond, context)
         elif name == "settings":
-            open_settings(rt, client, context, command["trigger_id"], respond)
+            with answering_failures(respond, "open the settings", context.team_id):
+                open_settings(rt, client, context, command["trigger_id"], respond)
         elif name == "upgrade":
-            send_upgrade_link(rt, respond, context.team_id, context.user_id)
+            with answering_failures(respond, "prepare the upgrade link", context.team_id):
+                send_upgrade_link(rt, respond, context.team_id, context.user_id)
 
     app.command(K.COMMAND)(ack=acknowledge, lazy=[work])
 
@@ -87,8 +91,13 @@ def open_form(
         client.views_open(trigger_id=command["trigger_id"], view=view)
     except SlackApiError as exc:
         count_slack_error("views.open", exc)
-        log.warning("could not open the form", extra={"team_id": context.team_id})
-        reply(respond, "Slack didn't let me open the form in time. Please run /coldcopy again.")
+        log.warning(
+            "could not open the form: %s", slack_error(exc), extra={"team_id": context.team_id}
+        )
+        if slack_error(exc) == "expired_trigger_id":
+            reply(respond, "Slack didn't let me open the form in time. Please run /coldcopy again.")
+        else:
+            reply(respond, outage_text(exc, "open the form"))
 
 
 def open_settings(

@@ -1,11 +1,25 @@
 """Answers only the user who typed or clicked sees, sent through the interaction's
-response_url and never replacing the message they clicked on."""
+response_url and never replacing the message they clicked on; and the answer they get when
+the work behind a command or a click cannot be done, in words that match the cause."""
 
 from __future__ import annotations
 
-from slack_bolt import Respond
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+from slack_bolt import BoltResponse, Respond
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import DBAPIError
+
+from bot.runtime.metrics import count_slack_error, slack_error
 from bot.slack.blocks import Message
+from bot.writing.writer import WriterError
+from storage.db import UNAVAILABLE_ERRORS
+
+log = logging.getLogger(__name__)
+
+TRY_AGAIN = "Please try again in a minute."
 
 
 def reply(respond: Respond, message: Message | str) -> None:
@@ -18,3 +32,84 @@ def reply(respond: Respond, message: Message | str) -> None:
             response_type="ephemeral",
             replace_original=False,
         )
+
+
+def outage_text(exc: Exception, doing: str) -> str:
+    """What to tell the user when `doing` ("open the form") failed with `exc`."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return f"ColdCopy can't reach its database right now, so I couldn't {doing}. {TRY_AGAIN}"
+    if isinstance(exc, DBAPIError):
+        return f"ColdCopy's database refused the change, so I couldn't {doing}. {TRY_AGAIN}"
+    if isinstance(exc, SlackApiError):
+        return f"Slack refused ({slack_error(exc)}) when I tried to {doing}. {TRY_AGAIN}"
+    if isinstance(exc, WriterError):
+        return f"The writing model failed, so I couldn't {doing}: {exc.user_message}"
+    return f"Something went wrong on ColdCopy's side, so I couldn't {doing}. {TRY_AGAIN}"
+
+
+@contextmanager
+def answering_failures(
+    answer: Respond | Callable[[str], None], doing: str, team_id: str | None = None
+) -> Iterator[None]:
+    """Run a listener's work; if it fails, log the cause (never the payload) and tell the user
+    why instead of leaving them in silence after the acknowledgement. `answer` is the
+    interaction's `respond`, or any function that shows the user a text."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, SlackApiError):
+            count_slack_error("listener", exc)
+        # Outages get their cause in one line; anything else is a bug and keeps its traceback.
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        expected = isinstance(exc, (*UNAVAILABLE_ERRORS, SlackApiError, WriterError))
+        log.error(
+            "could not %s: %s: %s",
+            doing,
+            type(exc).__name__,
+            first_line,
+            exc_info=not expected,  # a bug: keep the traceback (parameters are hidden)
+            extra={"team_id": team_id},
+        )
+        try:
+            if isinstance(answer, Respond):
+                reply(answer, outage_text(exc, doing))
+            else:
+                answer(outage_text(exc, doing))
+        except Exception as answer_failed:  # Slack itself is unreachable: nothing more to do
+            log.error("could not tell the user either: %s", type(answer_failed).__name__)
+
+
+def explain_failure(error: Exception, body: dict, respond: Respond | None) -> BoltResponse | None:
+    """Bolt's global error handler: a failure before any listener ran (looking up the
+    workspace's installation while the database is down) still gets the user an answer in
+    words that match the cause, instead of Slack's bare "dispatch_failed"."""
+    expected = isinstance(error, (*UNAVAILABLE_ERRORS, SlackApiError))
+    log.error(
+        "could not handle a request: %s",
+        type(error).__name__,
+        exc_info=not expected,
+        extra={"team_id": _team_of(body)},
+    )
+    text = outage_text(error, "do that")
+    if body.get("command"):
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
+    if body.get("type") == "view_submission":
+        first_block = next(
+            (b.get("block_id") for b in body["view"].get("blocks", []) if b.get("type") == "input"),
+            None,
+        )
+        if first_block:
+            errors = {"response_action": "errors", "errors": {first_block: text}}
+            return BoltResponse(status=200, body=errors)
+    if body.get("type") == "block_actions" and respond is not None:
+        try:
+            reply(respond, text)
+        except Exception as answer_failed:
+            log.error("could not tell the user either: %s", type(answer_failed).__name__)
+        return BoltResponse(status=200, body="")
+    return None  # events: a 500 makes Slack deliver them again later
+
+
+def _team_of(body: dict) -> str | None:
+    team = body.get("team_id") or (body.get("team") or {}).get("id")
+    return str(team)[:32] if team else None

@@ -3,11 +3,14 @@ later) and the workspace settings (saved at once, the Home tab refreshed after).
 
 from __future__ import annotations
 
+import logging
+
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
+from sqlalchemy.exc import DBAPIError
 
 from bot.domain.limits import RateLimited
-from bot.domain.submission import Accepted, Submissions
+from bot.domain.submission import Accepted, InvalidRequest, Submissions, bounded_key
 from bot.runtime.jobs import Dispatcher, hand_on
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
@@ -23,12 +26,24 @@ from bot.slack.modal import (
 from bot.slack.wording import ADMINS_ONLY
 from bot.writing.brief import BRIEF_FIELDS, BriefErrors
 from bot.writing.defaults import TEXT_FIELDS, validate_defaults
+from storage.db import UNAVAILABLE_ERRORS
 from storage.generations import generation_for_key
 from storage.ledger import DuplicateRequest, QuotaExhausted
 from storage.settings import save_settings
 
 FIRST_BLOCK = BRIEF_FIELDS[0].key
 FORM_BLOCKS = {f.key for f in BRIEF_FIELDS} | {K.TONE_BLOCK, K.LANGUAGE_BLOCK}
+DATABASE_DOWN = (
+    "ColdCopy can't reach its database right now, so nothing was saved or counted. "
+    "Please submit again in a minute."
+)
+DATABASE_REFUSED = (
+    "ColdCopy's database refused this brief, so nothing was saved or counted. "
+    "Please submit again in a minute."
+)
+INVALID_REQUEST = "Slack sent this form in a shape ColdCopy can't read. Please run /coldcopy again."
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispatcher) -> None:
@@ -40,20 +55,36 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
                 errors={K.CHANNEL_BLOCK: "Pick a conversation to post the sequence in."},
             )
             return
-        outcome = submissions.submit(
-            team_id=context.team_id,
-            user_id=context.user_id,
-            channel_id=submission.channel_id,
-            fields=submission.fields,
-            idempotency_key=f"view:{view['id']}",
-            enterprise_id=context.enterprise_id,
-        )
+        try:
+            outcome = submissions.submit(
+                team_id=context.team_id,
+                user_id=context.user_id,
+                channel_id=submission.channel_id,
+                fields=submission.fields,
+                idempotency_key=f"view:{view['id']}",
+                enterprise_id=context.enterprise_id,
+            )
+        except DBAPIError as exc:
+            # Within Slack's 3 seconds (the engine's timeouts see to that): keep the form
+            # and what they typed, and say why.
+            unavailable = isinstance(exc, UNAVAILABLE_ERRORS)
+            # The engine hides statement parameters, so the error can be logged whole
+            # without the brief in it.
+            log.error(
+                "a submission failed in the database: %s",
+                type(exc).__name__,
+                exc_info=not unavailable,
+                extra={"team_id": context.team_id},
+            )
+            text = DATABASE_DOWN if unavailable else DATABASE_REFUSED
+            ack(response_action="errors", errors={FIRST_BLOCK: text})
+            return
         ack(**answer(outcome, rt.billing.enabled))
 
     def start_writing(view: dict):
         # After the answer reached Slack: the thread's parent message says the request is
         # queued, then a worker gets it. A duplicate delivery finds it already done.
-        generation_id = generation_for_key(rt.engine, f"view:{view['id']}")
+        generation_id = generation_for_key(rt.engine, bounded_key(f"view:{view['id']}"))
         if generation_id is not None:
             hand_on(rt, dispatcher, generation_id)
 
@@ -103,6 +134,8 @@ def answer(outcome, billing_enabled: bool) -> dict:
             "response_action": "errors",
             "errors": {FIRST_BLOCK: rate_limited_text(outcome.minutes)},
         }
+    if isinstance(outcome, InvalidRequest):
+        return {"response_action": "errors", "errors": {FIRST_BLOCK: INVALID_REQUEST}}
     if isinstance(outcome, Accepted):
         return {
             "response_action": "update",

@@ -1,0 +1,68 @@
+"""How long ColdCopy keeps what users wrote: briefs and sequences expire after the retention
+period, and a workspace can be erased on request. Usage, cost and billing rows stay, since
+quota and invoices are counted from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, delete, literal, or_, select
+from sqlalchemy import update as sa_update
+
+from storage.db import transaction
+from storage.models import (
+    Generation,
+    UTCDateTime,
+    Workspace,
+    slack_bots,
+    slack_installations,
+    utcnow,
+)
+
+G = Generation.__table__
+W = Workspace.__table__
+
+
+def erase_expired_briefs(
+    engine: Engine, retention_days: int, *, now: datetime | None = None
+) -> int:
+    """Delete the brief, sequence and failure text of generations older than the retention
+    period; returns how many generations were cleared."""
+    cutoff = literal((now or utcnow()) - timedelta(days=retention_days), UTCDateTime())
+    with transaction(engine) as conn:
+        return conn.execute(
+            sa_update(G)
+            .where(
+                G.c.created_at < cutoff,
+                or_(G.c.brief.is_not(None), G.c.sequence.is_not(None), G.c.error.is_not(None)),
+            )
+            .values(brief=None, sequence=None, error=None)
+        ).rowcount
+
+
+@dataclass(frozen=True)
+class Erased:
+    installations: int
+    bots: int
+    generations: int
+
+
+def forget_workspace(engine: Engine, team_id: str) -> Erased | None:
+    """Erase a workspace's Slack tokens, briefs, sequences and name in one transaction;
+    None (and nothing changed) when the database has never seen the team."""
+    with transaction(engine) as conn:
+        known = conn.execute(select(W.c.team_id).where(W.c.team_id == team_id)).first()
+        installations = conn.execute(
+            delete(slack_installations).where(slack_installations.c.team_id == team_id)
+        ).rowcount
+        bots = conn.execute(delete(slack_bots).where(slack_bots.c.team_id == team_id)).rowcount
+        if known is None and not installations and not bots:
+            return None
+        generations = conn.execute(
+            sa_update(G)
+            .where(G.c.team_id == team_id)
+            .values(brief=None, sequence=None, error=None, updated_at=utcnow())
+        ).rowcount
+        conn.execute(sa_update(W).where(W.c.team_id == team_id).values(name=None))
+    return Erased(installations=installations, bots=bots, generations=generations)
