@@ -43,8 +43,8 @@ def test_migrating_twice_changes_nothing(engine):
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(sqlite_engine):
     with sqlite_engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        # Long enough for writers to queue, short enough to answer Slack within 3 seconds.
-        assert 1000 <= conn.execute(text("PRAGMA busy_timeout")).scalar() < 3000
+        # Long enough for a burst of writers to queue, bounded so a stuck one fails.
+        assert 5000 <= conn.execute(text("PRAGMA busy_timeout")).scalar() <= 30_000
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
 
 
