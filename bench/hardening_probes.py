@@ -31,9 +31,9 @@ import bench.services
 from bench.services import POSTGRES_ADMIN_URL
 from bot.slack.modal import brief_view
 from fakes.anthropic import FakeAnthropic
-from fakes.postgres import PostgresProxy
 from fakes.slack import FakeSlack
 from fakes.stripe import checkout_session_completed, signed_event
+from fakes.tcp_proxy import TCPProxy
 from harness import SAMPLE_BRIEF, SignedSlackClient
 
 MB = 1024 * 1024
@@ -226,7 +226,7 @@ def probe_requests(code: Path, slack, claude, workdir: Path) -> None:
 def probe_postgres(code: Path, slack, claude, workdir: Path) -> None:
     with empty_postgres() as pg_url:
         url = make_url(pg_url)
-        proxy = PostgresProxy((url.host or "127.0.0.1", url.port or 5432))
+        proxy = TCPProxy(url.port or 5432, url.host or "127.0.0.1").__enter__()
         proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         admin = create_engine(pg_url)
         env = base_env(
@@ -324,7 +324,7 @@ def probe_postgres(code: Path, slack, claude, workdir: Path) -> None:
                 took,
             )
 
-            proxy.refuse()
+            proxy.outage(3600)  # every connection cut, new ones refused
             time.sleep(0.5)
             for typed in ("", "status"):
                 before = len(slack.calls_to("response_url"))
@@ -341,6 +341,7 @@ def probe_postgres(code: Path, slack, claude, workdir: Path) -> None:
                     time.monotonic() - start,
                 )
         admin.dispose()
+        proxy.__exit__(None, None, None)
 
 
 def http_get(base: str, path: str, timeout: float) -> str:

@@ -33,9 +33,9 @@ from bot.slack import constants as K
 from bot.slack.installations import INSTALLATION_TOKENS, WorkspaceInstallationStore
 from bot.slack.modal import brief_view
 from fakes.anthropic import FakeAnthropic
-from fakes.postgres import PostgresProxy
 from fakes.slack import FakeSlack
 from fakes.stripe import checkout_session_completed, signed_event
+from fakes.tcp_proxy import TCPProxy
 from harness import SAMPLE_BRIEF, ServedApp
 from storage.db import make_engine, reading, transaction
 from storage.encryption import TokenCipher
@@ -246,14 +246,14 @@ def test_a_submission_that_cannot_reach_the_database_says_try_again(slack, claud
 
 
 @pytest.fixture
-def proxied_postgres(postgres_url) -> Iterator[tuple[PostgresProxy, str]]:
+def proxied_postgres(postgres_url) -> Iterator[tuple[TCPProxy, str]]:
     """A migrated PostgreSQL reached through a proxy that can make it go silent."""
     engine = make_engine(postgres_url)
     upgrade(engine)
     engine.dispose()
-    proxy = PostgresProxy(("127.0.0.1", make_url(postgres_url).port or 5432))
-    yield proxy, proxy.url_for(postgres_url)
-    proxy.close()
+    real = make_url(postgres_url)
+    with TCPProxy(real.port or 5432, real.host or "127.0.0.1") as proxy:
+        yield proxy, real.set(port=proxy.port).render_as_string(hide_password=False)
 
 
 def test_a_database_that_goes_silent_after_connecting_still_gets_users_an_answer(

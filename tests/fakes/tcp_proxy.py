@@ -1,5 +1,7 @@
 """A TCP proxy in front of a real server that can stage an outage: every open connection is
-cut and new ones are refused for a while, as clients see a database restart or failover."""
+cut and new ones are refused for a while, as clients see a database restart or failover; or
+the server goes silent: connections stay open and new ones are accepted, but nothing is
+answered, as clients see a hung or frozen database."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ class TCPProxy:
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._down_until = 0.0
+        self._silent = threading.Event()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
@@ -33,6 +36,10 @@ class TCPProxy:
         """Cut every connection now and refuse new ones for `seconds`."""
         self._down_until = time.monotonic() + seconds
         self._cut()
+
+    def silence(self) -> None:
+        """From now on pass nothing on and answer nothing, on open and new connections."""
+        self._silent.set()
 
     def _cut(self) -> None:
         with self._lock:
@@ -51,6 +58,10 @@ class TCPProxy:
             if time.monotonic() < self._down_until:
                 client.close()  # refused while "restarting"
                 continue
+            if self._silent.is_set():
+                with self._lock:
+                    self._sockets.add(client)  # accepted, never answered
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -65,7 +76,8 @@ class TCPProxy:
     def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if not self._silent.is_set():
+                    dst.sendall(data)
         except OSError:
             pass
         finally:
