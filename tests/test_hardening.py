@@ -740,3 +740,17 @@ def test_a_worker_renews_an_expiring_rotated_token_before_calling_slack(slack, c
         bot = app.rt.installation_store.find_bot(enterprise_id=None, team_id="T0001")
     assert bot.bot_refresh_token == "xoxe-1-second-refresh"
     assert all(v.startswith("gAAAAA") for v in stored_tokens(engine))
+
+
+def test_a_home_tab_button_explains_a_database_that_refuses_connections(slack, claude):
+    """The Home tab has no response_url: the explanation comes in a modal."""
+    from test_home_flow import home_click
+
+    engine = make_engine("postgresql://postgres@127.0.0.1:1/coldcopy")
+    with served(slack, claude, engine) as app:
+        home = {"type": "home", "blocks": []}
+        reply = home_click(app, home, K.OPEN_FORM_ACTION, "home", user="U1", trigger="trig-1")
+        assert reply.status == 200
+        opened = slack.wait_for("views.open")[-1].params
+    assert opened["trigger_id"] == "trig-1"
+    assert "can't reach its database" in json.dumps(opened["view"])
