@@ -18,6 +18,7 @@ from bot.writing.brief import BRIEF_FIELDS, TONES, Brief
 from bot.writing.prompt import SEQUENCE_LENGTH, SYSTEM_PROMPT, TOOL_NAME, system_blocks
 from bot.writing.writer import (
     MISCONFIGURED_MESSAGE,
+    BodyDelta,
     SequenceEmail,
     Writer,
     WriterError,
@@ -61,11 +62,16 @@ def writer(fake: FakeAnthropic) -> Iterator[Writer]:
         yield w
 
 
+def whole(items: Iterator) -> Iterator:
+    """The writer's emails and summary, without the body text handed on while it writes."""
+    return (item for item in items if not isinstance(item, BodyDelta))
+
+
 def run(writer: Writer, brief: Brief | None = None) -> tuple[list[SequenceEmail], WriterError]:
     """Consume a generation that must fail; return the emails yielded before it did."""
     emails: list[SequenceEmail] = []
     with pytest.raises(WriterError) as failure:
-        for item in writer.write_sequence(brief or make_brief()):
+        for item in whole(writer.write_sequence(brief or make_brief())):
             assert isinstance(item, SequenceEmail), "a summary must never follow a failure"
             emails.append(item)
     return emails, failure.value
@@ -81,7 +87,7 @@ def tokens_counted(kind: str) -> float:
 def test_seven_emails_arrive_in_send_order_then_the_summary(fake, writer):
     fake.enqueue_sequence()
 
-    items = list(writer.write_sequence(make_brief()))
+    items = list(whole(writer.write_sequence(make_brief())))
 
     emails, summary = items[:-1], items[-1]
     assert [e.step for e in emails] == [1, 2, 3, 4, 5, 6, 7]
@@ -101,7 +107,7 @@ def test_seven_emails_arrive_in_send_order_then_the_summary(fake, writer):
 def test_the_first_email_is_handed_on_while_the_model_is_still_writing(fake, writer):
     # The server holds the end of the answer back; emails 1-6 must not wait for it.
     reply = fake.enqueue_sequence(pause_before_end=0.6)
-    items = writer.write_sequence(make_brief())
+    items = whole(writer.write_sequence(make_brief()))
 
     first = next(items)
     assert isinstance(first, SequenceEmail) and first.step == 1
@@ -117,7 +123,7 @@ def test_the_first_email_is_handed_on_while_the_model_is_still_writing(fake, wri
 
 def test_an_abandoned_generation_stops_reading_the_stream(fake, writer):
     reply = fake.enqueue_sequence(tokens_per_second=400)
-    items = writer.write_sequence(make_brief())
+    items = whole(writer.write_sequence(make_brief()))
     assert next(items).step == 1
 
     items.close()  # e.g. the Slack post failed and the job gave up
@@ -199,7 +205,7 @@ def test_an_overloaded_api_is_retried_by_the_sdk_and_then_succeeds(fake, writer)
     fake.enqueue_error(529)
     fake.enqueue_sequence()
 
-    items = list(writer.write_sequence(make_brief()))
+    items = list(whole(writer.write_sequence(make_brief())))
 
     assert len(items) == SEQUENCE_LENGTH + 1
     assert [r.headers["x-stainless-retry-count"] for r in fake.requests] == ["0", "1"]
@@ -299,7 +305,7 @@ def test_the_fakes_default_reply_serves_every_unscripted_request(fake, writer):
     fake.default_reply = SequenceReply(tool_input(sample_sequence()))
 
     for _ in range(2):
-        *emails, summary = writer.write_sequence(make_brief())
+        *emails, summary = whole(writer.write_sequence(make_brief()))
         assert len(emails) == SEQUENCE_LENGTH and isinstance(summary, WriterSummary)
     assert len(fake.requests) == 2
 
@@ -472,7 +478,7 @@ def test_a_resumed_sequence_yields_only_the_missing_emails_after_the_sent_ones(
     fake, writer, answer
 ):
     fake.enqueue_sequence(sample_sequence()[3:] if answer == "the missing emails" else None)
-    *emails, summary = writer.write_sequence(make_brief(), written=sent(3))
+    *emails, summary = whole(writer.write_sequence(make_brief(), written=sent(3)))
     assert isinstance(summary, WriterSummary)
     assert [e.step for e in emails] == [4, 5, 6, 7]
     assert [e.subject_a for e in emails] == [e["subject_a"] for e in sample_sequence()[3:]]
@@ -499,7 +505,18 @@ def test_a_continuation_that_runs_past_seven_emails_is_refused(fake, writer):
 def run_resumed(writer: Writer, written: list[dict]):
     emails: list[SequenceEmail] = []
     with pytest.raises(WriterError) as failure:
-        for item in writer.write_sequence(make_brief(), written=written):
+        for item in whole(writer.write_sequence(make_brief(), written=written)):
             assert isinstance(item, SequenceEmail)
             emails.append(item)
     return emails, failure.value
+
+
+def test_a_resumed_sequence_streams_only_the_bodies_of_the_missing_emails(fake, writer):
+    # The model starts over from email 1: its repeats are neither streamed nor handed on.
+    fake.enqueue_sequence()
+    items = list(writer.write_sequence(make_brief(), written=sent(3)))
+    deltas = [i for i in items if isinstance(i, BodyDelta)]
+    assert {d.step for d in deltas} == {4, 5, 6, 7}
+    for step in (4, 5, 6, 7):
+        body = "".join(d.text for d in deltas if d.step == step)
+        assert body == sample_sequence()[step - 1]["body"]

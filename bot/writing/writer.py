@@ -1,8 +1,11 @@
-"""The writer: asks Claude for a 7-email sequence and hands on each email the moment it is complete.
+"""The writer: asks Claude for a 7-email sequence (or to rewrite one email of it) and hands on
+each email's body as it is written and each email the moment it is complete.
 
-`Writer.write_sequence(brief)` yields `SequenceEmail`s in send order, then one `WriterSummary`
-(tokens, cost, model). Any failure raises `WriterError`, whose `kind` says what went wrong and
-whose `user_message` can be shown as it is. Nothing here knows about Slack.
+`Writer.write_sequence(brief)` yields `BodyDelta`s while an email's body is being written,
+`SequenceEmail`s in send order, then one `WriterSummary` (tokens, cost, model).
+`Writer.rewrite_email(...)` yields the same events for one email. Any failure raises
+`WriterError`, whose `kind` says what went wrong and whose `user_message` can be shown as it is.
+Nothing here knows about Slack.
 """
 
 from __future__ import annotations
@@ -25,8 +28,17 @@ from pydantic import ValidationError
 from bot.runtime.config import DEFAULT_MODEL, Settings, price_for
 from bot.runtime.metrics import MODEL_TOKENS
 from bot.writing.brief import Brief
-from bot.writing.prompt import SEQUENCE_LENGTH, TOOL_NAME, Email, EmailSequence, build_request
-from bot.writing.quality import QualityNotes, assess_email
+from bot.writing.prompt import (
+    REWRITE_TOOL_NAME,
+    SEQUENCE_LENGTH,
+    TOOL_NAME,
+    Email,
+    EmailSequence,
+    RewrittenEmail,
+    build_request,
+    build_rewrite_request,
+)
+from bot.writing.quality import DEFAULT_LANGUAGE, QualityNotes, assess_email
 from storage.tokens import TokenUsage
 
 log = logging.getLogger(__name__)
@@ -79,6 +91,32 @@ class SequenceEmail:
             "body": self.body,
             "quality": self.quality.as_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any], language: str = DEFAULT_LANGUAGE) -> SequenceEmail:
+        """An email as stored with its sequence; the quality notes are computed afresh."""
+        subject_a, subject_b = str(stored["subject_a"]), str(stored["subject_b"])
+        body = str(stored["body"])
+        return cls(
+            step=int(stored["step"]),
+            day=int(stored["day"]),
+            subject_a=subject_a,
+            subject_b=subject_b,
+            body=body,
+            quality=assess_email(subject_a, subject_b, body, language=language),
+        )
+
+
+@dataclass(frozen=True)
+class BodyDelta:
+    """Body text of email `step` the model has just written, handed on before the email is
+    complete so a reader can watch it being written. The heading is what is known so far."""
+
+    step: int
+    text: str
+    day: int | None = None
+    subject_a: str | None = None
+    subject_b: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,8 +197,9 @@ class Writer:
 
     def write_sequence(
         self, brief: Brief, written: Sequence[dict] = ()
-    ) -> Iterator[SequenceEmail | WriterSummary]:
-        """Yield the 7 emails in send order as each one completes, then a `WriterSummary`.
+    ) -> Iterator[BodyDelta | SequenceEmail | WriterSummary]:
+        """Yield body deltas while each email is written, the 7 emails in send order as each
+        one completes, then a `WriterSummary`.
 
         `written` holds emails already sent (a generation resumed after a crash, as
         `SequenceEmail.as_dict()`): the model sees them and writes only the rest, which are
@@ -170,17 +209,40 @@ class Writer:
         follows a complete, valid sequence, so a consumer that waits for it never presents
         a half-written thread as finished.
         """
-        tokens = _TokenCount()
         sent = [Email.model_validate(_email_fields(email)) for email in written]
-        parser = _SequenceParser(sent)
+        yield from self._answer(
+            brief,
+            lambda: build_request(brief, model=self.model, written=sent),
+            _SequenceParser(sent),
+            TOOL_NAME,
+        )
+
+    def rewrite_email(
+        self, brief: Brief, sequence: list[SequenceEmail], step: int, change: str
+    ) -> Iterator[BodyDelta | SequenceEmail | WriterSummary]:
+        """Rewrite email `step` of `sequence` as `change` asks, the other emails as context.
+
+        Yields body deltas, the rewritten email (same step and send day, notes computed
+        afresh), then a `WriterSummary`; raises `WriterError` like `write_sequence`.
+        """
+        day = sequence[step - 1].day
+        others = [email.as_dict() for email in sequence]
+        yield from self._answer(
+            brief,
+            lambda: build_rewrite_request(brief, others, step, change, model=self.model),
+            _RewriteParser(step, day),
+            REWRITE_TOOL_NAME,
+        )
+
+    def _answer(self, brief: Brief, request: Any, parser: Any, tool: str) -> Iterator[Any]:
+        tokens = _TokenCount()
         stop_reason: str | None = None
         try:
             if self._client is None:
                 raise WriterError(
                     "misconfigured", "ANTHROPIC_API_KEY is not set, so no sequence can be written"
                 )
-            request = build_request(brief, model=self.model, written=sent)
-            with _ModelStream(self._client, request, self.timeout) as stream:
+            with _ModelStream(self._client, request(), self.timeout) as stream:
                 for event in stream.events():
                     if event.type == "message_start":
                         tokens.update(event.message.usage)
@@ -203,7 +265,7 @@ class Writer:
                     raise WriterError("stream_error", "the stream ended before message_stop")
             if not parser.complete:
                 raise WriterError(
-                    "invalid_output", f"the answer has no {TOOL_NAME} call (stop: {stop_reason})"
+                    "invalid_output", f"the answer has no {tool} call (stop: {stop_reason})"
                 )
         except WriterError as error:
             error.usage = self._summary(tokens, stop_reason) if tokens.reported else None
@@ -215,8 +277,14 @@ class Writer:
             tokens.count_in_metrics()
         yield self._summary(tokens, stop_reason)
 
-    def _finished(self, emails: list[tuple[int, Email]], language: str) -> Iterator[SequenceEmail]:
-        for step, email in emails:
+    def _finished(
+        self, events: list[BodyDelta | tuple[int, Email]], language: str
+    ) -> Iterator[BodyDelta | SequenceEmail]:
+        for event in events:
+            if isinstance(event, BodyDelta):
+                yield event
+                continue
+            step, email = event
             yield SequenceEmail(
                 step=step,
                 day=email.day,
@@ -286,7 +354,8 @@ class _SequenceParser:
     the tool's content block ends and the whole answer parses and validates. When the first
     `written` emails were already sent (a resumed generation), the model is asked for the
     rest; an answer that repeats the whole sequence instead is accepted too, and its first
-    emails are skipped, so the emails already sent are never replaced.
+    emails are skipped, so the emails already sent are never replaced. The body of each email
+    not yet complete is handed on as it grows.
     """
 
     def __init__(self, written: Sequence[Email] = ()) -> None:
@@ -296,13 +365,14 @@ class _SequenceParser:
         self._emails: list[Email] = list(written)
         # How many leading items of the answer repeat emails already sent; None: not known yet.
         self._skip: int | None = 0 if not written else None
+        self._body_sent: dict[int, int] = {}  # step -> characters of its body handed on
         self.complete = False
 
     def start_block(self, index: int, block: Any) -> None:
         if block.type == "tool_use" and block.name == TOOL_NAME and self._tool_index is None:
             self._tool_index = index
 
-    def add_json(self, index: int, partial_json: str) -> list[tuple[int, Email]]:
+    def add_json(self, index: int, partial_json: str) -> list[BodyDelta | tuple[int, Email]]:
         if index != self._tool_index:
             return []
         self._json += partial_json.encode()
@@ -316,9 +386,9 @@ class _SequenceParser:
         if len(items) > SEQUENCE_LENGTH:
             raise WriterError("invalid_output", f"more than {SEQUENCE_LENGTH} emails")
         # Every item but the last is finished: the model has moved on to the next one.
-        return self._hand_on(items[:-1])
+        return self._events(items, finished=len(items) - 1)
 
-    def finish_block(self, index: int) -> list[tuple[int, Email]]:
+    def finish_block(self, index: int) -> list[BodyDelta | tuple[int, Email]]:
         if index != self._tool_index:
             return []
         try:
@@ -330,13 +400,37 @@ class _SequenceParser:
                 EmailSequence.model_validate(answer)
             except ValidationError as exc:
                 raise WriterError("invalid_output", _describe(exc)) from None
-        emails = self._hand_on(_email_items(answer))
+        items = _email_items(answer)
+        events = self._events(items, finished=len(items))
         if len(self._emails) != SEQUENCE_LENGTH:
             raise WriterError(
                 "invalid_output", f"{len(self._emails)} emails instead of {SEQUENCE_LENGTH}"
             )
         self.complete = True
-        return emails
+        return events
+
+    def _events(self, items: list[Any], finished: int) -> list[BodyDelta | tuple[int, Email]]:
+        """The body not handed on yet of each new email, each followed by the email itself
+        once it is among the first `finished` items, so the deltas add up to its body."""
+        self._skip_known_early(items)
+        events: list[BodyDelta | tuple[int, Email]] = []
+        for position, item in enumerate(items):
+            if self._skip is not None:
+                step = self._written + position - self._skip + 1
+                if len(self._emails) < step <= SEQUENCE_LENGTH:
+                    events.extend(_body_delta(step, item, self._body_sent))
+            if position < finished:
+                events.extend(self._hand_on(items[: position + 1]))
+        return events
+
+    def _skip_known_early(self, items: list[Any]) -> None:
+        """Whether a resumed answer starts over from email 1 shows in its first day, once its
+        body has begun (the day comes first, so it is complete by then)."""
+        if self._skip is not None or not items or not isinstance(items[0], dict):
+            return
+        day = items[0].get("day")
+        if isinstance(day, int) and not isinstance(day, bool) and "body" in items[0]:
+            self._skip = self._written if day <= self._emails[-1].day else 0
 
     def _hand_on(self, items: list[Any]) -> list[tuple[int, Email]]:
         if self._skip is None:
@@ -372,6 +466,74 @@ class _SequenceParser:
 
 def _email_fields(email: dict) -> dict:
     return {key: email[key] for key in ("day", "subject_a", "subject_b", "body")}
+
+
+class _RewriteParser:
+    """Follows the rewrite tool's streamed JSON (one email without its day) the same way."""
+
+    def __init__(self, step: int, day: int) -> None:
+        self._step = step
+        self._day = day
+        self._tool_index: int | None = None
+        self._json = b""
+        self._body_sent: dict[int, int] = {}
+        self.complete = False
+
+    def start_block(self, index: int, block: Any) -> None:
+        if block.type == "tool_use" and block.name == REWRITE_TOOL_NAME:
+            self._tool_index = index if self._tool_index is None else self._tool_index
+
+    def add_json(self, index: int, partial_json: str) -> list[BodyDelta | tuple[int, Email]]:
+        if index != self._tool_index:
+            return []
+        self._json += partial_json.encode()
+        if not self._json.strip():
+            return []
+        try:
+            snapshot = jiter.from_json(self._json, partial_mode="trailing-strings")
+        except ValueError as exc:
+            raise WriterError("invalid_output", f"the tool input is not JSON: {exc}") from None
+        if not isinstance(snapshot, dict):
+            raise WriterError("invalid_output", "the tool input is not a JSON object")
+        return list(_body_delta(self._step, {"day": self._day, **snapshot}, self._body_sent))
+
+    def finish_block(self, index: int) -> list[BodyDelta | tuple[int, Email]]:
+        if index != self._tool_index:
+            return []
+        try:
+            answer = RewrittenEmail.model_validate(jiter.from_json(self._json))
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError too
+            detail = _describe(exc) if isinstance(exc, ValidationError) else str(exc)
+            raise WriterError("invalid_output", f"the rewritten email: {detail}") from None
+        self.complete = True
+        email = Email(day=self._day, **answer.model_dump())
+        return [(self._step, email)]
+
+
+def _body_delta(step: int, item: Any, sent: dict[int, int]) -> list[BodyDelta]:
+    """The body text of `item` not handed on yet, if any."""
+    if not isinstance(item, dict) or not isinstance(item.get("body"), str):
+        return []
+    body = item["body"]
+    already = sent.get(step, 0)
+    if len(body) <= already:
+        return []
+    sent[step] = len(body)
+
+    def text(key: str) -> str | None:
+        value = item.get(key)
+        return value if isinstance(value, str) else None
+
+    day = item.get("day")
+    return [
+        BodyDelta(
+            step=step,
+            text=body[already:],
+            day=day if isinstance(day, int) and not isinstance(day, bool) else None,
+            subject_a=text("subject_a"),
+            subject_b=text("subject_b"),
+        )
+    ]
 
 
 def _email_items(snapshot: object) -> list[Any]:

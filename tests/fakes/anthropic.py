@@ -117,6 +117,13 @@ class SequenceReply:
     last_token_at: float | None = None  # last delta sent
     finished_at: float | None = None  # message_stop (or the error event) sent
     disconnected: bool = False  # the client went away mid-stream
+    # (characters of the tool input sent so far, time.monotonic()) after each delta, so a test
+    # or a benchmark can tell when a given part of the answer left the server.
+    sent: list[tuple[int, float]] = field(default_factory=list, repr=False)
+
+    def sent_by(self, offset: int) -> float | None:
+        """When the character at `offset` of the tool input had been sent (monotonic clock)."""
+        return next((at for end, at in self.sent if end > offset), None)
 
     @property
     def output_tokens(self) -> int:
@@ -390,6 +397,7 @@ class _Handler(BaseHTTPRequestHandler):
                     if closing.wait(max(0.0, due - time.perf_counter())):
                         return
                 self._delta(text[offset : offset + reply.chunk_chars])
+                reply.sent.append((min(offset + reply.chunk_chars, len(text)), time.monotonic()))
                 now = time.perf_counter()
                 reply.first_token_at = reply.first_token_at or now
                 reply.last_token_at = now
