@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from helpers import service_missing
+from helpers import make_settings, service_missing
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -106,3 +106,50 @@ def policy() -> QuotaPolicy:
 
 # The fakes and the HTTP harness are imported as top-level modules from tests/.
 sys.path.insert(0, os.path.dirname(__file__))
+
+
+# --- the end-to-end world: ColdCopy served over HTTP against the Slack and Claude fakes ----------
+
+
+@pytest.fixture
+def slack():
+    from fakes.slack import FakeSlack
+
+    with FakeSlack() as fake:
+        fake.add_user("UADMIN", is_admin=True)
+        fake.add_user("U1")
+        fake.add_user("U2")
+        yield fake
+
+
+@pytest.fixture
+def claude():
+    from fakes.anthropic import FakeAnthropic
+
+    with FakeAnthropic() as fake:
+        fake.default_reply = None
+        yield fake
+
+
+@pytest.fixture
+def make_app(slack, claude, sqlite_engine):
+    """Start ColdCopy against the fakes; settings overrides per test."""
+    from harness import ServedApp
+
+    started: list = []
+
+    def start(engine=None, **overrides):
+        settings = make_settings(
+            slack_api_url=slack.base_url,
+            anthropic_base_url=claude.base_url,
+            database_url=str((engine or sqlite_engine).url),
+            **overrides,
+        )
+        app = ServedApp(settings, engine or sqlite_engine)
+        app.response_base = slack.response_url_base
+        started.append(app.__enter__())
+        return app
+
+    yield start
+    for app in started:
+        app.__exit__(None, None, None)

@@ -76,7 +76,8 @@ def open_form(app: ServedApp, slack, *, user="U1", channel="C1") -> dict:
 
 
 def thread_posts(slack, count: int) -> list:
-    return slack.wait_for("chat.postMessage", count=count, timeout=15)
+    """The parent and the replies (posted, or streamed in), each as its message is now."""
+    return slack.wait_for_posts(count, timeout=15)
 
 
 def generations(engine) -> list:

@@ -210,7 +210,7 @@ def test_a_generation_whose_process_died_is_taken_over_and_resumed(slack, claude
         claude.enqueue_sequence(sample_sequence()[2:])
         assert sweep(app.rt, app.dispatcher) == 1
         wait_until(lambda: generations(engine)[0].status == "succeeded")
-        replies = slack.calls_to("chat.postMessage")
+        replies = slack.wait_for_posts(5)
         assert [c.params["thread_ts"] for c in replies] == ["1700000000.000100"] * 5
         assert [c.params["text"][:7] for c in replies] == [f"Email {n}" for n in range(3, 8)]
         gen = generations(engine)[0]

@@ -99,7 +99,7 @@ def test_two_servers_and_two_workers_never_over_grant_or_lose_a_request(cluster)
     assert used == {f"T{t:02d}": 5 for t in range(10)}
     assert statuses == {"succeeded": 50}
 
-    posts = [c for c in slack.calls_to("chat.postMessage") if c.ok]
+    posts = [c for c in slack.posts() if c.ok]
     parents = [c for c in posts if "thread_ts" not in c.params]
     replies = defaultdict(int)
     for c in posts:
@@ -146,13 +146,13 @@ def test_sigterm_lets_an_in_flight_generation_finish(postgres_url, tmp_path):
             claude.enqueue_sequence(tokens_per_second=300)  # about three seconds
             server = procs.serve("serve-1")
             assert "Writing your sequence" in str(submit(server, "T0001", "U1", "VTERM"))
-            wait_until(lambda: len(slack.calls_to("chat.postMessage")) >= 2, timeout=20)
+            wait_until(lambda: len(slack.posts()) >= 2, timeout=20)
             serve = procs.running[0]
             serve.send_signal(signal.SIGTERM)
             assert serve.wait(timeout=60) == 0
             with reading(engine) as conn:
                 assert conn.execute(select(G.c.status)).scalar_one() == "succeeded"
-            assert len(slack.calls_to("chat.postMessage")) == 8
+            assert len(slack.wait_for_posts(8, timeout=5)) == 8
         finally:
             procs.stop_all()
             engine.dispose()

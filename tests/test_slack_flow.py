@@ -7,14 +7,12 @@ import csv
 import io
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from helpers import (
     BRIEF,
     all_text,
     generations,
-    make_settings,
     open_form,
     thread_posts,
     used,
@@ -28,45 +26,6 @@ from bot.writing.writer import DEFAULT_MAX_RETRIES
 from fakes.anthropic import FakeAnthropic, sample_sequence
 from fakes.slack import FakeSlack
 from harness import ServedApp
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        fake.add_user("UADMIN", is_admin=True)
-        fake.add_user("U1")
-        fake.add_user("U2")
-        yield fake
-
-
-@pytest.fixture
-def claude() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as fake:
-        fake.default_reply = None
-        yield fake
-
-
-@pytest.fixture
-def make_app(slack, claude, sqlite_engine):
-    """Start ColdCopy against the fakes; settings overrides per test."""
-    started: list[ServedApp] = []
-
-    def start(engine=None, **overrides) -> ServedApp:
-        settings = make_settings(
-            slack_api_url=slack.base_url,
-            anthropic_base_url=claude.base_url,
-            database_url=str((engine or sqlite_engine).url),
-            **overrides,
-        )
-        app = ServedApp(settings, engine or sqlite_engine)
-        app.response_base = slack.response_url_base
-        started.append(app.__enter__())
-        return app
-
-    yield start
-    for app in started:
-        app.__exit__(None, None, None)
-
 
 # --- the form ---------------------------------------------------------------------------------
 

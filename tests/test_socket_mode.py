@@ -130,7 +130,7 @@ def test_socket_mode_takes_a_command_and_a_submission_and_writes_the_thread(tmp_
             )
             assert ack["payload"]["response_action"] == "update"
             assert "Writing your sequence" in json.dumps(ack["payload"]["view"])
-            posts = slack.wait_for("chat.postMessage", count=8, timeout=20)
+            posts = slack.wait_for_posts(8, timeout=20)
             assert {p.params["channel"] for p in posts} == {"C1"}
             assert slack.violations == []
         finally:

@@ -38,7 +38,7 @@ from bot.slack.home_tab import publish_home
 from bot.slack.thread import SequenceThread
 from bot.writing.brief import Brief
 from bot.writing.prompt import SEQUENCE_LENGTH
-from bot.writing.writer import WriterError, WriterSummary
+from bot.writing.writer import BodyDelta, WriterError, WriterSummary
 from storage.generations import (
     Claimed,
     GenerationRow,
@@ -237,6 +237,9 @@ def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Eve
                 continue
             if lost.is_set():
                 raise LeaseLost
+            if isinstance(item, BodyDelta):
+                thread.draft(item)
+                continue
             if keeper.draining.is_set():
                 hand_back(rt.engine, gen.id, owner=keeper.owner)
                 raise HandedBack
@@ -263,6 +266,7 @@ def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Eve
         log.info("generation succeeded", extra=context)
     except LeaseLost:
         log.warning("lost the lease: another process took this generation over", extra=context)
+        _abandon(thread)
     except (OperationalError, InterfaceError) as exc:
         # The database went away (a restart, a failover). Nothing can be recorded now, so
         # stop: the lease runs out and whoever claims it next resumes after the last email
@@ -270,6 +274,7 @@ def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Eve
         log.warning("lost the database mid-generation (%s): it will be resumed", exc, extra=context)
     except HandedBack:
         log.info("stopping: handed back for resumption", extra=context)
+        _abandon(thread)
     except WriterError as exc:
         if exc.kind == "rate_limited" and _model_can_wait(gen):
             # Our model rate limit, even after the SDK's retries: wait in the queue, with the
@@ -277,6 +282,7 @@ def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Eve
             _record_spent(rt, gen.id, exc.usage)
             if hand_back(rt.engine, gen.id, owner=keeper.owner, available_at=_later()):
                 log.warning("the model asked us to slow down: back in the queue", extra=context)
+                _abandon(thread)
                 if thread is not None:
                     thread.waiting()
                 raise ModelBusy(MODEL_BUSY_DELAY) from None
@@ -295,6 +301,13 @@ def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Eve
     except Exception:
         log.exception("generation crashed", extra=context)
         _fail(rt, gen, thread, GENERIC_FAILURE, "internal_error", summary)
+
+
+def _abandon(thread: SequenceThread | None) -> None:
+    """The email being streamed here will be written again by whoever resumes."""
+    if thread is not None:
+        with contextlib.suppress(Exception):
+            thread.abandon()
 
 
 def _save(rt: Runtime, keeper: LeaseKeeper, generation_id: str, emails: list[dict]) -> None:
@@ -326,6 +339,7 @@ def _thread_for(rt: Runtime, gen: GenerationRow, *, posted: int = 0) -> Sequence
         brief=Brief(**gen.brief),
         user_id=gen.user_id,
         channel_id=gen.channel_id,
+        team_id=gen.team_id,
     )
     if gen.parent_ts is not None:
         thread.attach(gen.posted_channel_id or gen.channel_id, gen.parent_ts, posted=posted)

@@ -50,6 +50,10 @@ VIEW_TITLE_MAX = 24
 VIEW_SUBMIT_CLOSE_MAX = 24
 PLAIN_TEXT_INPUT_LENGTH_MAX = 3000
 MESSAGE_TEXT_MAX = 40000
+STREAM_MARKDOWN_MAX = 12000
+# Slack ends a stream nobody stopped after about five minutes; appends then fail.
+STREAM_TIME_LIMIT_SECONDS = 300.0
+STREAM_CHUNK_TYPES = {"markdown_text", "task_update", "plan_update", "blocks"}
 
 # Form fields that carry JSON text; decoded so tests assert on Python objects.
 JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata", "user_auth_blocks")
@@ -58,6 +62,8 @@ TOKENLESS_METHODS = {"oauth.v2.access", "oauth.access", "oauth.v2.exchange"}
 # Slack reads only form fields on these; a JSON body arrives as "missing required field".
 FORM_ONLY_METHODS = {"files.getUploadURLExternal"}
 MESSAGE_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral"}
+# The methods that create a message in a conversation (or try to).
+POSTING_METHODS = ("chat.postMessage", "chat.startStream")
 
 DEFAULT_SCOPES = (
     "chat:write,chat:write.public,commands,users:read,channels:join,channels:read,"
@@ -68,6 +74,10 @@ NEEDED_SCOPE = {
     "chat.postMessage": "chat:write",
     "chat.update": "chat:write",
     "chat.postEphemeral": "chat:write",
+    "chat.startStream": "chat:write",
+    "chat.appendStream": "chat:write",
+    "chat.stopStream": "chat:write",
+    "chat.delete": "chat:write",
     "users.info": "users:read",
     "conversations.join": "channels:join",
     "conversations.info": "channels:read",
@@ -284,6 +294,7 @@ class FakeSlack:
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._ts_micros = 1_700_000_000_000_000
+        self.stream_time_limit = STREAM_TIME_LIMIT_SECONDS
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -485,6 +496,68 @@ class FakeSlack:
         with self._lock:
             return dict(self._views)
 
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """A message as it is now (after updates, appends and stops), None if absent or deleted."""
+        with self._lock:
+            found = self._messages.get((channel, ts))
+            return None if found is None or found.get("_deleted") else dict(found)
+
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The replies in a thread as they are now, oldest first (deleted ones left out)."""
+        with self._lock:
+            replies = [
+                dict(m)
+                for (where, ts), m in self._messages.items()
+                if where == channel
+                and m.get("thread_ts") == thread_ts
+                and ts != thread_ts
+                and not m.get("_deleted")
+            ]
+        return sorted(replies, key=lambda m: float(m["ts"]))
+
+    def posts(self) -> list[Call]:
+        """Every call that posted (or tried to post) a message: chat.postMessage and
+        chat.startStream, in order. A message that was posted shows as it is now: a stream's
+        text, or the blocks a later chat.update gave it."""
+        with self._lock:
+            calls = [c for c in self._calls if c.method in POSTING_METHODS]
+            shown = []
+            for call in calls:
+                current = self._messages.get(
+                    (call.params.get("_channel", ""), call.params.get("_ts", ""))
+                )
+                if call.ok and current is not None:
+                    params = {**call.params, **{k: v for k, v in current.items() if k in _SHOWN}}
+                    call = Call(call.method, params, call.token, call.at, call.outcome, call.status)
+                shown.append(call)
+            return shown
+
+    def wait_for_posts(
+        self, count: int, timeout: float = 15.0, *, formatted: bool = True
+    ) -> list[Call]:
+        """Block until `count` messages were posted or attempted and no stream is still open
+        (with `formatted`, until every streamed message was also given its blocks or deleted);
+        return `posts()`."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                posts = [c for c in self._calls if c.method in POSTING_METHODS]
+                streams = [m for m in self._messages.values() if "streaming_state" in m]
+                streaming = any(m["streaming_state"] == "in_progress" for m in streams) or (
+                    formatted and any("blocks" not in m and not m.get("_deleted") for m in streams)
+                )
+                if len(posts) >= count and not streaming:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [c.method for c in self._calls]
+                    raise AssertionError(
+                        f"expected {count} posts within {timeout}s, got {len(posts)} "
+                        f"(a stream still open: {streaming}); calls seen: {seen}"
+                    )
+                self._lock.wait(min(remaining, 0.05))
+        return self.posts()
+
     def reset(self) -> None:
         """Forget calls, violations, uploads, views, messages and unused scripted failures;
         users, channels, stubs and the OAuth answer stay."""
@@ -636,6 +709,10 @@ class FakeSlack:
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.startStream": self._chat_start_stream,
+            "chat.appendStream": self._chat_append_stream,
+            "chat.stopStream": self._chat_stop_stream,
+            "chat.delete": self._chat_delete,
             "chat.getPermalink": self._chat_get_permalink,
             "views.open": self._views_open,
             "views.push": self._views_push,
@@ -711,6 +788,7 @@ class FakeSlack:
         message = self._message_echo(params, install, ts)
         with self._lock:
             self._messages[(channel, ts)] = message
+        params["_channel"], params["_ts"] = channel, ts
         return _Answer({"ok": True, "channel": channel, "ts": ts, "message": message})
 
     def _chat_update(self, params: dict[str, Any], install: _Install) -> _Answer:
@@ -726,12 +804,142 @@ class FakeSlack:
         message = self._message_echo(params, install, ts)
         with self._lock:
             previous = self._messages.get((channel, ts), {})
+            if previous.get("_deleted"):
+                return _error("message_not_found")
+            if previous.get("streaming_state") == "in_progress":
+                # Ours is stricter than Slack may be: a stream must be stopped before updating.
+                return _error("cant_update_message")
             if "thread_ts" in previous:
                 message["thread_ts"] = previous["thread_ts"]
             message["edited"] = {"user": install.bot_user_id, "ts": self._next_ts_locked()}
             self._messages[(channel, ts)] = message
         text = params.get("text", "")
         return _Answer({"ok": True, "channel": channel, "ts": ts, "text": text, "message": message})
+
+    # chat streaming: startStream opens a reply in a thread, appendStream adds markdown to it,
+    # stopStream ends it; Slack ends a stream itself after `stream_time_limit` seconds.
+
+    def _chat_start_stream(self, params: dict[str, Any], install: _Install) -> _Answer:
+        channel = self._resolve_channel(params.get("channel"))
+        thread_ts = params.get("thread_ts") or ""
+        if not thread_ts:
+            return _invalid_arguments("missing required field: thread_ts")
+        if channel[:1] in ("C", "G") and not (
+            params.get("recipient_user_id") and params.get("recipient_team_id")
+        ):
+            # Slack needs the recipient of a stream outside a DM.
+            return _invalid_arguments(
+                "recipient_user_id and recipient_team_id are required outside DMs"
+            )
+        text, refused = self._stream_text("chat.startStream", params)
+        if refused is not None:
+            return refused
+        refusal = self._channel_refusal(channel)
+        if refusal:
+            return _error(refusal)
+        ts = self._next_ts()
+        message = {
+            "type": "message",
+            "user": install.bot_user_id,
+            "bot_id": install.bot_id,
+            "app_id": self.app_id,
+            "team": install.team_id,
+            "ts": ts,
+            "thread_ts": thread_ts,
+            "parent_user_id": install.bot_user_id,
+            "text": text,
+            "streaming_state": "in_progress",
+            "recipient_user_id": params.get("recipient_user_id"),
+            "_started": time.monotonic(),
+        }
+        with self._lock:
+            self._messages[(channel, ts)] = message
+        params["_channel"], params["_ts"] = channel, ts
+        return _Answer({"ok": True, "channel": channel, "ts": ts})
+
+    def _streaming_message(
+        self, params: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, _Answer | None]:
+        channel, ts = params.get("channel") or "", params.get("ts") or ""
+        with self._lock:
+            message = self._messages.get((channel, ts))
+            if message is None or message.get("_deleted"):
+                return None, _error("message_not_found")
+            if (
+                message.get("streaming_state") == "in_progress"
+                and time.monotonic() - message["_started"] > self.stream_time_limit
+            ):
+                message["streaming_state"] = "completed"  # Slack closed it
+            if message.get("streaming_state") != "in_progress":
+                return None, _error("message_not_in_streaming_state")
+        return message, None
+
+    def _chat_append_stream(self, params: dict[str, Any], install: _Install) -> _Answer:
+        text, refused = self._stream_text("chat.appendStream", params)
+        if refused is not None:
+            return refused
+        if not text:
+            return _invalid_arguments("missing required field: markdown_text or chunks")
+        message, refused = self._streaming_message(params)
+        if refused is not None:
+            return refused
+        with self._lock:
+            message["text"] += text
+        return _Answer({"ok": True, "channel": params["channel"], "ts": params["ts"]})
+
+    def _chat_stop_stream(self, params: dict[str, Any], install: _Install) -> _Answer:
+        text, refused = self._stream_text("chat.stopStream", params)
+        if refused is not None:
+            return refused
+        if "blocks" in params:
+            refused = self._check_message("chat.stopStream", {"text": "-", **params})
+            if refused is not None:
+                return refused
+        message, refused = self._streaming_message(params)
+        if refused is not None:
+            return refused
+        with self._lock:
+            message["text"] += text
+            message["streaming_state"] = "completed"
+            if params.get("blocks"):
+                message["blocks"] = params["blocks"]
+            echoed = {k: v for k, v in message.items() if not k.startswith("_")}
+        return _Answer(
+            {"ok": True, "channel": params["channel"], "ts": params["ts"], "message": echoed}
+        )
+
+    def _stream_text(self, method: str, params: dict[str, Any]) -> tuple[str, _Answer | None]:
+        """The markdown a streaming call carries, in `markdown_text` or `chunks`."""
+        text = params.get("markdown_text") or ""
+        chunks = params.get("chunks") or []
+        if isinstance(chunks, str):
+            try:
+                chunks = json.loads(chunks)
+            except ValueError:
+                return "", _invalid_arguments("must be an array [json-pointer:/chunks]")
+        if not isinstance(chunks, list):
+            return "", _invalid_arguments("must be an array [json-pointer:/chunks]")
+        for i, chunk in enumerate(chunks):
+            if not isinstance(chunk, dict) or chunk.get("type") not in STREAM_CHUNK_TYPES:
+                self._violation(f"{method}: unknown chunk {chunk!r}")
+                return "", _invalid_arguments(f"unsupported chunk type [json-pointer:/chunks/{i}]")
+            if chunk["type"] == "markdown_text":
+                text += str(chunk.get("text") or "")
+        if len(text) > STREAM_MARKDOWN_MAX:
+            self._violation(f"{method}: {len(text)} characters of markdown in one call")
+            return "", _error("msg_too_long")
+        return text, None
+
+    def _chat_delete(self, params: dict[str, Any], install: _Install) -> _Answer:
+        channel, ts = params.get("channel") or "", params.get("ts") or ""
+        with self._lock:
+            message = self._messages.get((channel, ts))
+            if message is None or message.get("_deleted"):
+                return _error("message_not_found")
+            if message.get("user") != install.bot_user_id:
+                return _error("cant_delete_message")
+            message["_deleted"] = True
+        return _Answer({"ok": True, "channel": channel, "ts": ts})
 
     def _chat_post_ephemeral(self, params: dict[str, Any], install: _Install) -> _Answer:
         refused = self._check_message("chat.postEphemeral", params)
@@ -1088,6 +1296,10 @@ class FakeSlack:
 
 
 # ----- Block Kit checks
+
+
+# What `posts()` shows of a message as it is now.
+_SHOWN = ("ts", "text", "blocks", "thread_ts", "streaming_state", "edited")
 
 
 def _blocks_problems(blocks: list[Any], pointer: str) -> list[tuple[str, str]]:
