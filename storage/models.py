@@ -1,6 +1,6 @@
 """The database schema: workspaces (plan and quota), their settings and its history,
-generations, processed Stripe events, and Slack's own installation and OAuth-state tables, all
-in one metadata for Alembic."""
+generations, rewrites of one email and feedback on each, processed Stripe events, and Slack's
+own installation and OAuth-state tables, all in one metadata for Alembic."""
 
 from __future__ import annotations
 
@@ -136,6 +136,8 @@ class Generation(SQLModel, table=True):
         Index("ix_generations_team_user_created", "team_id", "user_id", "created_at"),
         # "N ahead of you" counts the queued generations older than one.
         Index("ix_generations_status_created", "status", "created_at"),
+        # A mention in a sequence's thread finds its generation by the thread's parent.
+        Index("ix_generations_thread", "posted_channel_id", "parent_ts"),
     )
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
@@ -177,6 +179,64 @@ class Generation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
     started_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
     finished_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+
+
+class RewriteStatus:
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class EmailRewrite(SQLModel, table=True):
+    """One request to rewrite one email of a sequence: who asked for what, the version it
+    replaced (the sequence itself always holds the latest), and what the model call cost."""
+
+    __tablename__ = "email_rewrites"
+    __table_args__ = (Index("ix_email_rewrites_team_created", "team_id", "created_at"),)
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    generation_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("generations.id"), nullable=False, index=True)
+    )
+    team_id: str = Field(max_length=32)
+    step: int
+    user_id: str = Field(max_length=32)
+    change: str | None = Field(default=None, max_length=1000)
+    status: str = Field(default=RewriteStatus.RUNNING, max_length=16)
+    previous: dict | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
+    model: str | None = Field(default=None, max_length=64)
+    input_tokens: int = Field(default=0)
+    output_tokens: int = Field(default=0)
+    cache_creation_tokens: int = Field(default=0)
+    cache_read_tokens: int = Field(default=0)
+    cost_usd: Decimal = Field(
+        default=Decimal(0), sa_column=Column(Numeric(12, 6), nullable=False, default=0)
+    )
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+
+
+class FeedbackVote:
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+
+
+class EmailFeedback(SQLModel, table=True):
+    """One user's vote on one email; voting again replaces it."""
+
+    __tablename__ = "email_feedback"
+
+    generation_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("generations.id"), primary_key=True)
+    )
+    step: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    user_id: str = Field(sa_column=Column(String(32), primary_key=True))
+    team_id: str = Field(max_length=32, index=True)
+    vote: str = Field(max_length=8)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
 
 

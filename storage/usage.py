@@ -1,5 +1,6 @@
 """Usage reports for `/coldcopy status`, `coldcopy usage` and the App Home: plan, quota, people,
-tokens, cost, and a member's recent sequences."""
+tokens and cost (sequences and rewrites), feedback on the emails, and a member's recent
+sequences."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, and_, func, literal, select
 
 from storage.db import reading
+from storage.feedback import FeedbackCounts, feedback_counts
 from storage.ledger import QuotaPolicy
 from storage.models import (
     Generation,
@@ -20,6 +22,7 @@ from storage.models import (
     Workspace,
     utcnow,
 )
+from storage.rewrites import rewrite_tokens
 from storage.tokens import TokenUsage
 from storage.workspaces import month_window
 
@@ -36,7 +39,9 @@ class WorkspaceUsage:
     resets_at: datetime
     in_flight: int
     per_user: list[tuple[str, int]] = field(default_factory=list)
+    # Sequences and rewrites together: everything the workspace's model calls cost.
     tokens: TokenUsage = field(default_factory=TokenUsage)
+    feedback: FeedbackCounts = field(default_factory=FeedbackCounts)
     subscription_status: str | None = None
     name: str | None = None
     stripe_customer_id: str | None = None
@@ -116,6 +121,13 @@ def workspace_usage(
                 func.coalesce(func.sum(G.c.cost_usd), 0),
             ).where(in_period)
         ).one()
+    sequences = TokenUsage(
+        input=int(totals[0]),
+        output=int(totals[1]),
+        cache_write=int(totals[2]),
+        cache_read=int(totals[3]),
+        cost_usd=Decimal(str(totals[4])).quantize(Decimal("0.000001")),
+    )
     return WorkspaceUsage(
         team_id=team_id,
         plan=ws.plan,
@@ -124,13 +136,8 @@ def workspace_usage(
         resets_at=resets_at,
         in_flight=in_flight,
         per_user=per_user,
-        tokens=TokenUsage(
-            input=int(totals[0]),
-            output=int(totals[1]),
-            cache_write=int(totals[2]),
-            cache_read=int(totals[3]),
-            cost_usd=Decimal(str(totals[4])).quantize(Decimal("0.000001")),
-        ),
+        tokens=sequences + rewrite_tokens(engine, team_id, period_start, resets_at),
+        feedback=feedback_counts(engine, team_id, period_start),
         subscription_status=ws.subscription_status,
         name=ws.name,
         stripe_customer_id=ws.stripe_customer_id,

@@ -20,6 +20,8 @@ SCOPE_OF_METHOD = {
     "chat_postMessage": "chat:write",
     "chat_update": "chat:write",
     "chat_postEphemeral": "chat:write",
+    "chat_delete": "chat:write",
+    "chat_stream": "chat:write",  # chat.startStream, chat.appendStream, chat.stopStream
     "conversations_join": "channels:join",
     "conversations_open": "im:write",
     "users_info": "users:read",
@@ -34,6 +36,13 @@ SCOPE_OF_METHOD = {
 # Scopes no method call shows: the slash command itself, and posting to public channels
 # the bot has not joined.
 IMPLIED_SCOPES = {"commands", "chat:write.public"}
+# The scope each event the app subscribes to needs (Slack's event reference).
+SCOPE_OF_EVENT = {
+    "app_home_opened": None,
+    "app_mention": "app_mentions:read",
+    "app_uninstalled": None,
+    "tokens_revoked": None,
+}
 
 
 def web_api_calls() -> set[str]:
@@ -58,12 +67,25 @@ def test_every_request_url_is_slack_events_and_the_redirect_is_ours():
     assert redirect.endswith(REDIRECT_PATH)
 
 
-def test_the_events_are_the_ones_the_code_handles():
-    events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
+def handled_events() -> set[str]:
     handled: set[str] = set()
     for path in (ROOT / "bot/slack/listeners").glob("*.py"):
         handled |= set(re.findall(r'app\.event\("([a-z_]+)"\)', path.read_text()))
-    assert events == handled == {"app_home_opened", "app_uninstalled", "tokens_revoked"}
+    return handled
+
+
+def test_the_events_are_the_ones_the_code_handles():
+    events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
+    assert (
+        events
+        == handled_events()
+        == {
+            "app_home_opened",
+            "app_mention",
+            "app_uninstalled",
+            "tokens_revoked",
+        }
+    )
 
 
 def test_the_home_tab_is_enabled_because_the_code_publishes_it():
@@ -85,7 +107,8 @@ def test_the_scopes_are_exactly_what_the_code_calls_need():
     calls = web_api_calls()
     unknown = calls - SCOPE_OF_METHOD.keys()
     assert not unknown, f"add these Web API methods and their scopes to the table: {unknown}"
-    needed = {SCOPE_OF_METHOD[m] for m in calls} - {None}
+    needed = {SCOPE_OF_METHOD[m] for m in calls} | {SCOPE_OF_EVENT[e] for e in handled_events()}
+    needed -= {None}
     manifest_scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
     assert needed | IMPLIED_SCOPES == manifest_scopes
     assert manifest_scopes == set(BOT_SCOPES)

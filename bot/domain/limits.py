@@ -152,6 +152,12 @@ class RateLimiter:
             )
         return cls(storage, parse_many(settings.user_rate), parse_many(settings.workspace_rate))
 
+    def with_limits(
+        self, user_limits: Sequence[RateLimitItem], workspace_limits: Sequence[RateLimitItem] = ()
+    ) -> RateLimiter:
+        """Other limits on the same storage (Redis or this process), e.g. for rewrites."""
+        return RateLimiter(self._storage, user_limits, workspace_limits)
+
     def check(self, team_id: str, user_id: str) -> Allowed | RateLimited:
         """Take one slot of the user's and of the workspace's limits, or say which one is full."""
         try:

@@ -229,14 +229,16 @@ def _usage(settings: Settings, args: argparse.Namespace) -> int:
         print("No workspaces yet.")
         return 0
     header = (
-        f"{'team':<12} {'plan':<5} {'used':>9} {'in flight':>9} {'tokens':>10} {'cost':>10}  resets"
+        f"{'team':<12} {'plan':<5} {'used':>9} {'in flight':>9} {'tokens':>10} {'cost':>10} "
+        f"{'feedback +/-':>12}  resets"
     )
     print(header)
     for u in rows:
         tokens = u.tokens.input + u.tokens.output
+        votes = f"{u.feedback.positive}/{u.feedback.negative}"
         print(
             f"{u.team_id:<12} {u.plan:<5} {f'{u.used}/{u.limit}':>9} {u.in_flight:>9} "
-            f"{tokens:>10} {f'${u.tokens.cost_usd:.4f}':>10}  {u.resets_at:%Y-%m-%d}"
+            f"{tokens:>10} {f'${u.tokens.cost_usd:.4f}':>10} {votes:>12}  {u.resets_at:%Y-%m-%d}"
         )
     return 0
 
@@ -253,6 +255,7 @@ def _usage_json(u) -> dict:
         "in_flight": u.in_flight,
         "per_user": [{"user_id": user, "generations": n} for user, n in u.per_user],
         **u.tokens.as_dict(),
+        "feedback": {"positive": u.feedback.positive, "negative": u.feedback.negative},
         "subscription_status": u.subscription_status,
     }
 

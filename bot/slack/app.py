@@ -17,8 +17,9 @@ from bot.runtime.wiring import Runtime, make_slack_client
 from bot.slack import listeners
 from bot.slack.listeners.ephemeral import explain_failure
 
-# Exactly the bot scopes the code's Web API calls need; manifest.yml lists the same set.
+# Exactly the bot scopes the code's Web API calls and events need; manifest.yml lists the same.
 BOT_SCOPES = (
+    "app_mentions:read",
     "commands",
     "chat:write",
     "chat:write.public",

@@ -15,16 +15,21 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ContextActionsBlock,
     ContextBlock,
     DividerBlock,
+    FeedbackButtonObject,
+    FeedbackButtonsElement,
     HeaderBlock,
     MarkdownTextObject,
     Option,
+    OverflowMenuElement,
     PlainTextObject,
     SectionBlock,
     StaticSelectElement,
 )
 
+from bot.domain.rewrites import QUICK_CHANGES
 from bot.slack import constants as K
 from bot.slack.wording import ASK_AN_ADMIN
 from bot.writing.brief import Brief
@@ -158,6 +163,7 @@ def parent_message(
         blocks.append(ContextBlock(elements=[_mrkdwn(progress.note)]))
     if progress.finished and generation_id:
         blocks.append(ActionsBlock(elements=[export_menu(generation_id)]))
+        blocks.append(sequence_controls(generation_id))
     text = _truncate(
         f"Cold email sequence for {escape(brief.company)} ({escape(brief.job_title)})",
         K.MAX_NOTIFICATION_TEXT,
@@ -187,8 +193,11 @@ def parse_export_option(value: str) -> tuple[str, str]:
     return generation_id, format_key
 
 
-def email_message(step: int, email) -> Message:
-    """One email of the sequence as a threaded reply: day, both subjects, body, notes."""
+def email_message(
+    step: int, email, generation_id: str | None = None, *, edited_by: str | None = None
+) -> Message:
+    """One email of the sequence as a threaded reply: day, both subjects, body, notes, and
+    (when it belongs to a stored sequence) the rewrite controls and feedback buttons."""
     blocks: list[Block] = [
         HeaderBlock(text=_plain(f"Email {step} · Day {email.day}", K.MAX_HEADER_TEXT)),
         SectionBlock(
@@ -197,18 +206,93 @@ def email_message(step: int, email) -> Message:
             )
         ),
     ]
+    trailing: list[Block] = []
+    summary = email.quality.summary()
+    if summary:
+        trailing.append(ContextBlock(elements=[_mrkdwn(escape(summary))]))
+    if edited_by:
+        trailing.append(ContextBlock(elements=[_mrkdwn(f":pencil2: Edited by <@{edited_by}>")]))
+    if generation_id:
+        trailing.extend(email_controls(generation_id, step))
     chunks = split_paragraphs(escape(email.body))
-    room = K.MAX_BLOCKS_PER_MESSAGE - len(blocks) - 1
+    room = K.MAX_BLOCKS_PER_MESSAGE - len(blocks) - len(trailing)
     if len(chunks) > room:
         chunks = [*chunks[: room - 1], "_…the rest of this email is in the export._"]
     blocks.extend(SectionBlock(text=_mrkdwn(chunk)) for chunk in chunks)
-    summary = email.quality.summary()
-    if summary:
-        blocks.append(ContextBlock(elements=[_mrkdwn(escape(summary))]))
+    blocks.extend(trailing)
     text = _truncate(
         f"Email {step} (day {email.day}): {escape(email.subject_a)}", K.MAX_NOTIFICATION_TEXT
     )
     return Message(text=text, blocks=_render(blocks))
+
+
+def control_value(*parts: object) -> str:
+    """What a control carries back in its click: the sequence and the email, `|`-separated."""
+    value = "|".join(str(part) for part in parts)
+    if len(value) > K.MAX_OPTION_VALUE:
+        raise ValueError(f"control value longer than {K.MAX_OPTION_VALUE}: {value!r}")
+    return value
+
+
+def email_controls(generation_id: str, step: int) -> list[Block]:
+    """Rewrite this email (quick choices, or the user's own words in a modal) and rate it."""
+    options = [
+        Option(text=quick.label, value=control_value(quick.key, generation_id, step))
+        for quick in QUICK_CHANGES[: K.MAX_OVERFLOW_OPTIONS]
+    ]
+    return [
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    text="Rewrite…",
+                    action_id=K.REWRITE_OWN_ACTION,
+                    value=control_value(generation_id, step),
+                ),
+                OverflowMenuElement(action_id=K.REWRITE_ACTION, options=options),
+            ]
+        ),
+        ContextActionsBlock(
+            elements=[
+                FeedbackButtonsElement(
+                    action_id=K.FEEDBACK_ACTION,
+                    positive_button=FeedbackButtonObject(
+                        text="Good email",
+                        accessibility_label="This email is good",
+                        value=control_value("positive", generation_id, step),
+                    ),
+                    negative_button=FeedbackButtonObject(
+                        text="Needs work",
+                        accessibility_label="This email needs work",
+                        value=control_value("negative", generation_id, step),
+                    ),
+                )
+            ]
+        ),
+    ]
+
+
+def stream_heading(step: int, day: int | None, subject_a: str | None, subject_b: str | None) -> str:
+    """The first lines of an email's reply while its body streams in (Slack's markdown)."""
+    lines = [f"**Email {step}" + (f" · Day {day}**" if day is not None else "**")]
+    if subject_a:
+        lines.append(f"**Subject A:** {escape(subject_a)}")
+    if subject_b:
+        lines.append(f"**Subject B:** {escape(subject_b)}")
+    return "\n".join(lines) + "\n\n"
+
+
+def rewrite_heading(step: int) -> str:
+    return f"_:pencil2: Rewriting email {step}…_\n\n"
+
+
+def sequence_controls(generation_id: str) -> ActionsBlock:
+    """A new sequence from the same brief (uses a unit), or the form pre-filled with it."""
+    return ActionsBlock(
+        elements=[
+            ButtonElement(text="Regenerate", action_id=K.REGENERATE_ACTION, value=generation_id),
+            ButtonElement(text="Edit brief", action_id=K.EDIT_BRIEF_ACTION, value=generation_id),
+        ]
+    )
 
 
 def failure_message(user_message: str, generation_id: str) -> Message:
@@ -330,6 +414,10 @@ def admin_status_message(usage: WorkspaceUsage, billing_enabled: bool, paying: b
             f"{usage.tokens.cache_read:,} cached)"
         ),
         _mrkdwn(f"*Model cost*\n{_money(usage.tokens.cost_usd)}"),
+        _mrkdwn(
+            f"*Feedback on emails*\n:thumbsup: {usage.feedback.positive} · "
+            f":thumbsdown: {usage.feedback.negative}"
+        ),
     ]
     blocks: list[Block] = [
         HeaderBlock(text=_plain("ColdCopy usage", K.MAX_HEADER_TEXT)),

@@ -13,6 +13,10 @@ MAX_MODAL_BUTTON = 24
 MAX_PRIVATE_METADATA = 3000
 MAX_NOTIFICATION_TEXT = 3000
 MAX_OPTION_TEXT = 75
+MAX_OPTION_VALUE = 150
+MAX_OVERFLOW_OPTIONS = 5
+# Slack's text streaming (chat.startStream / appendStream / stopStream).
+MAX_STREAM_TEXT = 12000  # markdown_text per call
 
 COMMAND = "/coldcopy"
 
@@ -32,6 +36,13 @@ EXPORT_ACTION = "coldcopy_export"
 EXPORT_CSV_ACTION = "coldcopy_export_csv"
 RETRY_ACTION = "coldcopy_retry"
 OPEN_FORM_ACTION = "coldcopy_open_form"
+REWRITE_ACTION = "coldcopy_rewrite"  # the overflow menu on each email
+REWRITE_OWN_ACTION = "coldcopy_rewrite_own"  # "Your own instruction…" button on each email
+FEEDBACK_ACTION = "coldcopy_feedback"
+REGENERATE_ACTION = "coldcopy_regenerate"
+EDIT_BRIEF_ACTION = "coldcopy_edit_brief"
+REWRITE_VIEW = "coldcopy_rewrite"
+REWRITE_BLOCK = "change"
 
 # Errors that mean "this conversation won't take our message" rather than a transient failure.
 UNPOSTABLE_ERRORS = frozenset(

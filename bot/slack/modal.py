@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.block_elements import ConversationSelectElement
 from slack_sdk.models.views import View
 
+from bot.domain.rewrites import MAX_CHANGE_CHARS
 from bot.slack import constants as K
 from bot.slack.blocks import escape, upgrade_blocks
 from bot.writing.brief import (
@@ -288,3 +289,58 @@ def checkout_view(message) -> dict:
         ContextBlock(elements=[MarkdownTextObject(text="Pro applies the moment you've paid.")])
     )
     return _view(blocks, submit=None, close="Close")
+
+
+# --- rewriting one email in the user's own words --------------------------------------------
+
+
+@dataclass(frozen=True)
+class RewriteTarget:
+    """Which email a rewrite modal is about, carried in its private_metadata."""
+
+    generation_id: str
+    step: int
+
+
+def rewrite_view(target: RewriteTarget) -> dict:
+    view = View(
+        type="modal",
+        callback_id=K.REWRITE_VIEW,
+        title=f"Rewrite email {target.step}",
+        submit="Rewrite",
+        close="Cancel",
+        blocks=[
+            InputBlock(
+                block_id=K.REWRITE_BLOCK,
+                label="How should it change?",
+                element=PlainTextInputElement(
+                    action_id=K.REWRITE_BLOCK,
+                    multiline=True,
+                    max_length=MAX_CHANGE_CHARS,
+                    placeholder="e.g. shorter, and mention our free trial",
+                ),
+            ),
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text="The other emails of the sequence stay as they are. "
+                        "Rewrites don't use your quota."
+                    )
+                ]
+            ),
+        ],
+        private_metadata=json.dumps({"generation_id": target.generation_id, "step": target.step}),
+    )
+    return view.to_dict()
+
+
+def read_rewrite(view: dict) -> tuple[RewriteTarget | None, str]:
+    """The email a rewrite modal was about (None if its metadata is unusable) and the text."""
+    values = (view.get("state") or {}).get("values") or {}
+    change = (values.get(K.REWRITE_BLOCK, {}).get(K.REWRITE_BLOCK) or {}).get("value") or ""
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+        target = RewriteTarget(str(meta["generation_id"]), int(meta["step"]))
+    except (ValueError, KeyError, TypeError):
+        target = None
+    return target, change

@@ -185,9 +185,9 @@ def answering(work, doing: str):
     return lazy
 
 
-def retry_answer(outcome, billing_enabled: bool):
+def retry_answer(outcome, billing_enabled: bool, verb: str = "Trying again"):
     if isinstance(outcome, Accepted):
-        return plain_message(":repeat: Trying again: a new thread will appear in a moment.")
+        return plain_message(f":repeat: {verb}: a new thread will appear in a moment.")
     if isinstance(outcome, QuotaExhausted):
         return upgrade_message(outcome, billing_enabled)
     if isinstance(outcome, RateLimited):

@@ -9,6 +9,7 @@ from slack_bolt import Ack, App, BoltContext
 
 from bot.runtime.wiring import Runtime
 from storage.generations import erase_personal_data
+from storage.rewrites import erase_rewrite_texts
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ def register(app: App, rt: Runtime) -> None:
             rt.installation_store.delete_all(enterprise_id=context.enterprise_id, team_id=team_id)
         rt.forget_client(team_id)
         erased = erase_personal_data(rt.engine, team_id)
+        erase_rewrite_texts(rt.engine, team_id)
         log.info(
             "workspace data erased (%d generations)",
             erased,

@@ -1,0 +1,193 @@
+"""Rewriting one email of a sequence in its thread: admit it, stream the new version into a
+temporary reply while the model writes it, then update the email's own reply in place (marked
+as edited, notes recomputed) and remove the temporary one. A failed rewrite leaves the email as
+it was and tells the user so."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.domain.limits import RateLimited
+from bot.domain.rewrites import QUICK_BY_KEY, Rewrites
+from bot.runtime.metrics import count_slack_error, slack_error
+from bot.slack.blocks import email_message, rewrite_heading
+from bot.slack.thread import LiveReply, deliver_reply, remove_message, stream_client
+from bot.writing.brief import Brief
+from bot.writing.writer import BodyDelta, SequenceEmail, Writer, WriterError, WriterSummary
+from storage.generations import GenerationRow, get_generation
+from storage.rewrites import (
+    NotRewritable,
+    RewriteCapReached,
+    fail_rewrite,
+    finish_rewrite,
+    record_replies,
+)
+
+log = logging.getLogger(__name__)
+
+UNCHANGED = "I couldn't rewrite email {step}, so it is unchanged."
+
+
+@dataclass(frozen=True)
+class RewriteRequest:
+    team_id: str
+    user_id: str
+    generation_id: str
+    step: int
+    change: str
+
+
+def quick_change(key: str, generation: GenerationRow | None, step: int) -> str | None:
+    """What a quick choice asks the model; "fix" names the email's current quality notes."""
+    quick = QUICK_BY_KEY.get(key)
+    if quick is None:
+        return None
+    if key != "fix":
+        return quick.change
+    sequence = (generation.sequence if generation else None) or []
+    if not 1 <= step <= len(sequence):
+        return quick.change
+    notes = SequenceEmail.from_dict(sequence[step - 1]).quality.summary()
+    return f"{quick.change} {notes or 'none; tighten the wording instead.'}"
+
+
+class ThreadRewriter:
+    """Runs admitted rewrites against one Slack client (the workspace's bot token)."""
+
+    def __init__(self, rewrites: Rewrites, writer: Writer):
+        self.rewrites = rewrites
+        self.writer = writer
+        self.engine = rewrites.engine
+
+    def rewrite(self, client: WebClient, request: RewriteRequest) -> None:
+        gen = get_generation(self.engine, request.generation_id)
+        if gen is None or gen.team_id != request.team_id or not gen.posted_channel_id:
+            self._tell(client, gen, request, "That sequence is no longer available.")
+            return
+        outcome = self.rewrites.admit(
+            team_id=request.team_id,
+            user_id=request.user_id,
+            generation_id=gen.id,
+            step=request.step,
+            change=request.change,
+        )
+        if isinstance(outcome, RateLimited):
+            unit = "minute" if outcome.minutes == 1 else "minutes"
+            wait = f"You're rewriting fast! Try again in {outcome.minutes} {unit}."
+            self._tell(client, gen, request, wait)
+            return
+        if isinstance(outcome, RewriteCapReached):
+            self._tell(
+                client,
+                gen,
+                request,
+                f"This sequence has had its {outcome.cap} rewrites. Regenerate it for a fresh "
+                "start, or edit the email by hand.",
+            )
+            return
+        if isinstance(outcome, NotRewritable):
+            self._tell(client, gen, request, outcome.reason)
+            return
+        self._run(client, gen, request, outcome.rewrite_id)
+
+    def _run(
+        self, client: WebClient, gen: GenerationRow, request: RewriteRequest, rewrite_id: str
+    ) -> None:
+        channel, thread_ts = gen.posted_channel_id, gen.parent_ts
+        current = gen.sequence[request.step - 1]
+        live = LiveReply(
+            stream_client(client),
+            channel=channel,
+            thread_ts=thread_ts,
+            user_id=request.user_id,
+            team_id=request.team_id,
+            heading=rewrite_heading(request.step),
+        )
+        rewritten: SequenceEmail | None = None
+        summary: WriterSummary | None = None
+        try:
+            brief = Brief(**(gen.brief or {}))
+            sequence = [SequenceEmail.from_dict(email) for email in gen.sequence]
+            for item in self.writer.rewrite_email(brief, sequence, request.step, request.change):
+                if isinstance(item, BodyDelta):
+                    live.add(item.text)
+                elif isinstance(item, SequenceEmail):
+                    rewritten = item
+                elif isinstance(item, WriterSummary):
+                    summary = item
+            if rewritten is None or summary is None:
+                raise WriterError("invalid_output", "the rewrite ended without an email")
+        except WriterError as exc:
+            self._failed(client, gen, request, rewrite_id, live, exc.kind, exc.user_message, exc)
+            return
+        except Exception:
+            log.exception("rewrite crashed", extra={"generation_id": gen.id})
+            self._failed(client, gen, request, rewrite_id, live, "internal_error", "", None)
+            return
+        latest = finish_rewrite(
+            self.engine, rewrite_id, rewritten.as_dict(), model=summary.model, tokens=summary.tokens
+        )
+        live.stop()
+        message = email_message(request.step, rewritten, gen.id, edited_by=request.user_id)
+        reply_ts = current.get("ts")
+        if reply_ts:
+            try:
+                client.chat_update(
+                    channel=channel, ts=reply_ts, text=message.text, blocks=message.blocks
+                )
+                if live.ts:
+                    remove_message(client, channel, live.ts)
+                return
+            except SlackApiError as exc:
+                count_slack_error("chat.update", exc)
+                log.warning("could not update the email in place: %s", slack_error(exc))
+        # No reply to update (or it is gone): the streamed reply becomes the email.
+        ts = deliver_reply(client, channel, thread_ts, message, streamed_ts=live.ts)
+        if ts != latest.get("ts"):
+            record_replies(self.engine, gen.id, {request.step: ts})
+
+    def _failed(
+        self,
+        client: WebClient,
+        gen: GenerationRow,
+        request: RewriteRequest,
+        rewrite_id: str,
+        live: LiveReply,
+        kind: str,
+        detail: str,
+        error: WriterError | None,
+    ) -> None:
+        usage = error.usage if error is not None else None
+        fail_rewrite(
+            self.engine,
+            rewrite_id,
+            kind,
+            model=usage.model if usage else None,
+            tokens=usage.tokens if usage else None,
+        )
+        live.stop()
+        if live.ts:
+            remove_message(client, gen.posted_channel_id, live.ts)
+        text = UNCHANGED.format(step=request.step)
+        self._tell(client, gen, request, f"{text} {detail}".strip())
+
+    def _tell(
+        self, client: WebClient, gen: GenerationRow | None, request: RewriteRequest, text: str
+    ) -> None:
+        """Only the person who asked sees the answer, in the sequence's thread."""
+        if gen is None or not gen.posted_channel_id:
+            log.info("rewrite refused with no thread to answer in: %s", text)
+            return
+        try:
+            client.chat_postEphemeral(
+                channel=gen.posted_channel_id,
+                user=request.user_id,
+                thread_ts=gen.parent_ts,
+                text=text,
+            )
+        except SlackApiError as exc:
+            count_slack_error("chat.postEphemeral", exc)
