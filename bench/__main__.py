@@ -1,4 +1,4 @@
-"""`python -m bench [ack|quota|writer|limiter|profile|burst|crash ...]`: run the benchmarks
+"""`python -m bench [ack|quota|writer|stream|limiter|profile|burst|crash ...]`: run the benchmarks
 (all of them by default), print one table (figure, value, target, met?) and write it to
 bench/README.md with the date, the machine and the command behind each figure.
 
@@ -114,6 +114,30 @@ def run_writer(args) -> tuple[list[Row], dict]:
             f"<= {tail_target * 1000:.0f} ms",
             f["last_token_to_summary_s"] <= tail_target,
             cmd,
+        ),
+    ]
+    return rows, f
+
+
+def run_stream(args) -> tuple[list[Row], dict]:
+    from bench import stream_bench as sb
+
+    f = sb.measure()
+    cmd = f"`{PY} -m bench stream` (bench/stream_bench.py)"
+    rows = [
+        Row(
+            f"stream: model's first body token -> visible in Slack ({f['tokens_per_second']:g} "
+            f"tokens/s, {f['samples']} emails)",
+            f"median {f['median_ms']:.0f} / p95 {f['p95_ms']:.0f} / max {f['max_ms']:.0f} ms",
+            f"<= {sb.TARGET_VISIBLE_MS:.0f} ms",
+            f["meets_target"],
+            cmd,
+        ),
+        Row(
+            "stream: any body text -> visible in Slack (appends spaced 1 s for the rate limit)",
+            f"median {f['text_median_ms']:.0f} / p95 {f['text_p95_ms']:.0f} / max "
+            f"{f['text_max_ms']:.0f} ms",
+            command=cmd,
         ),
     ]
     return rows, f
@@ -346,6 +370,7 @@ def run_crash(args) -> tuple[list[Row], dict]:
 PARTS: dict[str, Callable] = {
     "limiter": run_limiter,
     "writer": run_writer,
+    "stream": run_stream,
     "quota": run_quota,
     "ack": run_ack,
     "profile": run_profile,
