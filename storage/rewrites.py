@@ -15,7 +15,14 @@ from sqlalchemy import Engine, func, literal, select
 from sqlalchemy import update as sa_update
 
 from storage.db import reading, transaction
-from storage.models import EmailRewrite, Generation, RewriteStatus, UTCDateTime, utcnow
+from storage.models import (
+    EmailRewrite,
+    Generation,
+    GenerationStatus,
+    RewriteStatus,
+    UTCDateTime,
+    utcnow,
+)
 from storage.tokens import TokenUsage
 
 G = Generation.__table__
@@ -78,11 +85,19 @@ def start_rewrite(
     The generation row is locked while counting, so two rewrites at once cannot both take the
     last one (SQLite's immediate write transactions serialise them the same way)."""
     with transaction(engine) as conn:
-        sequence = conn.execute(
-            select(G.c.sequence)
+        found = conn.execute(
+            select(G.c.status, G.c.sequence)
             .where(G.c.id == generation_id, G.c.team_id == team_id)
             .with_for_update()
-        ).scalar_one_or_none()
+        ).first()
+        if found is not None and found.status in (
+            GenerationStatus.QUEUED,
+            GenerationStatus.RUNNING,
+        ):
+            return NotRewritable("This sequence is still being written; try again once it's done.")
+        if found is not None and found.status == GenerationStatus.FAILED:
+            return NotRewritable("This sequence didn't finish, so its emails can't be rewritten.")
+        sequence = found.sequence if found is not None else None
         if not sequence:
             return NotRewritable("That sequence is no longer available.")
         if not 1 <= step <= len(sequence):

@@ -17,7 +17,14 @@ from bot.runtime.metrics import count_slack_error, slack_error
 from bot.slack.blocks import email_message, rewrite_heading
 from bot.slack.thread import LiveReply, deliver_reply, remove_message, stream_client
 from bot.writing.brief import Brief
-from bot.writing.writer import BodyDelta, SequenceEmail, Writer, WriterError, WriterSummary
+from bot.writing.writer import (
+    MISCONFIGURED_MESSAGE,
+    BodyDelta,
+    SequenceEmail,
+    Writer,
+    WriterError,
+    WriterSummary,
+)
 from storage.generations import GenerationRow, get_generation
 from storage.rewrites import (
     NotRewritable,
@@ -30,6 +37,16 @@ from storage.rewrites import (
 log = logging.getLogger(__name__)
 
 UNCHANGED = "I couldn't rewrite email {step}, so it is unchanged."
+# The writer's own messages speak of a whole sequence; a rewrite is one email.
+WHY_NOT: dict[str, str] = {
+    "timeout": "Claude took too long. Please try again.",
+    "overloaded": "Claude is overloaded right now. Please try again in a minute or two.",
+    "rate_limited": "ColdCopy is very busy right now. Please try again in a minute.",
+    "misconfigured": MISCONFIGURED_MESSAGE,
+    "unavailable": "Claude couldn't be reached just now. Please try again in a minute.",
+    "stream_error": "Claude stopped partway through. Please try again.",
+    "invalid_output": "Claude's answer didn't come out as a complete email. Please try again.",
+}
 
 
 @dataclass(frozen=True)
@@ -122,7 +139,8 @@ class ThreadRewriter:
             if rewritten is None or summary is None:
                 raise WriterError("invalid_output", "the rewrite ended without an email")
         except WriterError as exc:
-            self._failed(client, gen, request, rewrite_id, live, exc.kind, exc.user_message, exc)
+            why = WHY_NOT.get(exc.kind, exc.user_message)
+            self._failed(client, gen, request, rewrite_id, live, exc.kind, why, exc)
             return
         except Exception:
             log.exception("rewrite crashed", extra={"generation_id": gen.id})

@@ -891,8 +891,14 @@ class FakeSlack:
         text, refused = self._stream_text("chat.stopStream", params)
         if refused is not None:
             return refused
-        if "blocks" in params:
-            refused = self._check_message("chat.stopStream", {"text": "-", **params})
+        blocks = params.get("blocks")
+        if blocks is not None:
+            problems = (
+                _blocks_problems(blocks, "/blocks")
+                if isinstance(blocks, list)
+                else [("/blocks", "must be an array")]
+            )
+            refused = self._refuse("chat.stopStream", problems, "invalid_blocks")
             if refused is not None:
                 return refused
         message, refused = self._streaming_message(params)

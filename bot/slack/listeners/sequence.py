@@ -118,7 +118,9 @@ def register(
         if isinstance(outcome, Accepted):
             hand_on(rt, dispatcher, outcome.generation_id)
 
-    def edit_brief(body: dict, action: dict, client: WebClient, respond: Respond, context):
+    def edit_brief(
+        body: dict, action: dict, client: WebClient, respond: Respond, context: BoltContext
+    ):
         gen = get_generation(rt.engine, action.get("value") or "")
         if gen is None or gen.team_id != context.team_id or not gen.brief:
             reply(respond, GONE)
