@@ -244,7 +244,7 @@ def email_controls(generation_id: str, step: int) -> list[Block]:
         ActionsBlock(
             elements=[
                 ButtonElement(
-                    text="Rewrite…",
+                    text="Rewrite in your words…",
                     action_id=K.REWRITE_OWN_ACTION,
                     value=control_value(generation_id, step),
                 ),
