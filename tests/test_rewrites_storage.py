@@ -224,4 +224,4 @@ def test_a_finished_email_with_a_huge_body_keeps_its_controls_within_slacks_limi
     kinds = [b["type"] for b in message.blocks]
     assert len(message.blocks) <= 50
     assert kinds[-2:] == ["actions", "context_actions"]
-    assert "the rest of this email is in the CSV export" in str(message.blocks)
+    assert "the rest of this email is in the export" in str(message.blocks)

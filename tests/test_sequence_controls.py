@@ -325,7 +325,11 @@ def test_regenerate_writes_a_new_sequence_from_the_same_brief_for_one_unit(
     world = finished_sequence(app, slack, claude, engine)
     parent = slack.message(world["channel"], world["parent"])
     labels = [
-        e["text"]["text"] for b in parent["blocks"] if b["type"] == "actions" for e in b["elements"]
+        e["text"]["text"]
+        for b in parent["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["type"] == "button"
     ]
     assert {"Regenerate", "Edit brief"} <= set(labels)
     claude.enqueue_sequence()
