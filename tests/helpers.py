@@ -159,9 +159,10 @@ class Processes:
 
 
 def email_steps(slack) -> list[int]:
-    """The step of every email reply posted, in posting order."""
+    """The step of every email reply delivered (posted, or streamed and then formatted), in
+    the order the replies were started."""
     steps = []
-    for call in slack.calls_to("chat.postMessage"):
+    for call in slack.posts():
         match = re.match(r"Email (\d) \(day", call.params.get("text", ""))
         if call.params.get("thread_ts") and match:
             steps.append(int(match[1]))

@@ -517,8 +517,9 @@ class FakeSlack:
 
     def posts(self) -> list[Call]:
         """Every call that posted (or tried to post) a message: chat.postMessage and
-        chat.startStream, in order. A message that was posted shows as it is now: a stream's
-        text, or the blocks a later chat.update gave it."""
+        chat.startStream, in order, each with the `ts` Slack gave it. A posted message shows
+        as it was posted; a streamed one as it is now (its text, or the blocks a later
+        chat.update gave it), since what it finally says is what was delivered."""
         with self._lock:
             calls = [c for c in self._calls if c.method in POSTING_METHODS]
             shown = []
@@ -527,7 +528,8 @@ class FakeSlack:
                     (call.params.get("_channel", ""), call.params.get("_ts", ""))
                 )
                 if call.ok and current is not None:
-                    params = {**call.params, **{k: v for k, v in current.items() if k in _SHOWN}}
+                    keys = _SHOWN if call.method == "chat.startStream" else ("ts",)
+                    params = {**call.params, **{k: v for k, v in current.items() if k in keys}}
                     call = Call(call.method, params, call.token, call.at, call.outcome, call.status)
                 shown.append(call)
             return shown
