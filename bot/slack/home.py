@@ -164,6 +164,10 @@ def _for_admins(admin: AdminHome) -> list[Block]:
                     f"{tokens.output:,} out · {tokens.cache_read:,} cached)"
                 ),
                 _md(f"*Model cost this period*\n{money(tokens.cost_usd)}"),
+                _md(
+                    f"*Feedback on emails*\n:thumbsup: {usage.feedback.positive} · "
+                    f":thumbsdown: {usage.feedback.negative}"
+                ),
             ]
         ),
     ]
