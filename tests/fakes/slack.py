@@ -517,9 +517,10 @@ class FakeSlack:
 
     def posts(self) -> list[Call]:
         """Every call that posted (or tried to post) a message: chat.postMessage and
-        chat.startStream, in order, each with the `ts` Slack gave it. A posted message shows
-        as it was posted; a streamed one as it is now (its text, or the blocks a later
-        chat.update gave it), since what it finally says is what was delivered."""
+        chat.startStream, in order, each with the `ts` Slack gave it; a message deleted since
+        is left out, as it is no longer in the conversation. A posted message shows as it was
+        posted; a streamed one as it is now (its text, or the blocks a later chat.update gave
+        it), since what it finally says is what was delivered."""
         with self._lock:
             calls = [c for c in self._calls if c.method in POSTING_METHODS]
             shown = []
@@ -527,6 +528,8 @@ class FakeSlack:
                 current = self._messages.get(
                     (call.params.get("_channel", ""), call.params.get("_ts", ""))
                 )
+                if call.ok and current is not None and current.get("_deleted"):
+                    continue
                 if call.ok and current is not None:
                     keys = _SHOWN if call.method == "chat.startStream" else ("ts",)
                     params = {**call.params, **{k: v for k, v in current.items() if k in keys}}
