@@ -1,6 +1,6 @@
-"""How long ColdCopy keeps what users wrote: briefs and sequences expire after the retention
-period, and a workspace can be erased on request. Usage, cost and billing rows stay, since
-quota and invoices are counted from them."""
+"""How long ColdCopy keeps what users wrote: briefs, sequences and the texts of rewrites expire
+after the retention period, and a workspace can be erased on request. Usage, cost and billing
+rows stay, since quota and invoices are counted from them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy import update as sa_update
 
 from storage.db import transaction
 from storage.models import (
+    EmailRewrite,
     Generation,
     UTCDateTime,
     Workspace,
@@ -21,6 +22,7 @@ from storage.models import (
 )
 
 G = Generation.__table__
+R = EmailRewrite.__table__
 W = Workspace.__table__
 
 
@@ -31,6 +33,12 @@ def erase_expired_briefs(
     period; returns how many generations were cleared."""
     cutoff = literal((now or utcnow()) - timedelta(days=retention_days), UTCDateTime())
     with transaction(engine) as conn:
+        # What a rewrite was asked to do and the version it replaced are the user's text too.
+        conn.execute(
+            sa_update(R)
+            .where(R.c.created_at < cutoff, or_(R.c.change.is_not(None), R.c.previous.is_not(None)))
+            .values(change=None, previous=None)
+        )
         return conn.execute(
             sa_update(G)
             .where(
@@ -64,5 +72,6 @@ def forget_workspace(engine: Engine, team_id: str) -> Erased | None:
             .where(G.c.team_id == team_id)
             .values(brief=None, sequence=None, error=None, updated_at=utcnow())
         ).rowcount
+        conn.execute(sa_update(R).where(R.c.team_id == team_id).values(change=None, previous=None))
         conn.execute(sa_update(W).where(W.c.team_id == team_id).values(name=None))
     return Erased(installations=installations, bots=bots, generations=generations)

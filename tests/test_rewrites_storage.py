@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -18,6 +19,7 @@ from fakes.anthropic import sample_sequence
 from storage.feedback import feedback_counts, record_feedback, votes_for
 from storage.generations import get_generation, record_thread
 from storage.ledger import Delivery, QuotaPolicy, Reserved, commit_generation, reserve_generation
+from storage.retention import erase_expired_briefs, forget_workspace
 from storage.rewrites import (
     NotRewritable,
     RewriteCapReached,
@@ -225,3 +227,23 @@ def test_a_finished_email_with_a_huge_body_keeps_its_controls_within_slacks_limi
     assert len(message.blocks) <= 50
     assert kinds[-2:] == ["actions", "context_actions"]
     assert "the rest of this email is in the export" in str(message.blocks)
+
+
+def test_forgetting_a_workspace_and_the_retention_pass_erase_what_rewrites_were_asked(engine):
+    generation_id = written(engine)
+    started = start_rewrite(
+        engine, generation_id=generation_id, team_id="T1", step=1, user_id="U1", change="x", cap=3
+    )
+    finish_rewrite(
+        engine, started.rewrite_id, stored_sequence()[0], model="m", tokens=TokenUsage(input=5)
+    )
+    erase_expired_briefs(engine, 30, now=datetime.now(UTC) + timedelta(days=31))
+    (row,) = rewrite_history(engine, generation_id)
+    assert (row.change, row.previous, row.input_tokens) == (None, None, 5)
+
+    other = written(engine, key="view-2")
+    start_rewrite(
+        engine, generation_id=other, team_id="T1", step=2, user_id="U1", change="y", cap=3
+    )
+    forget_workspace(engine, "T1")
+    assert [r.change for r in rewrite_history(engine, other)] == [None]

@@ -1,7 +1,7 @@
 """rewrites of one email and feedback on each
 
 Revision ID: 0013
-Revises: 0014
+Revises: 0015
 Create Date: 2026-11-29 00:32:14.427436
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import sqlmodel
 import storage.models
 
 revision: str = '0013'
-down_revision: str | None = '0014'
+down_revision: str | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
