@@ -37,6 +37,8 @@ def assert_resumed_once(slack: FakeSlack, claude: FakeAnthropic, engine) -> None
     wait_until(lambda: the_generation(engine).status == "succeeded", timeout=60)
     gen = the_generation(engine)
     assert sorted(email_steps(slack)) == [1, 2, 3, 4, 5, 6, 7]  # none twice, none lost
+    # ...and nothing else in the thread: no partial reply left by the process that died.
+    assert len([c for c in slack.posts() if c.params.get("thread_ts")]) == 7
     assert [email["step"] for email in gen.sequence] == [1, 2, 3, 4, 5, 6, 7]
     assert (gen.quota_state, gen.takeovers) == ("committed", 1)
     with reading(engine) as conn:

@@ -375,3 +375,55 @@ def test_the_parent_is_posted_on_acceptance_with_its_place_in_the_queue(slack, c
     # When the model starts, the same message turns into the writing progress.
     updates = [c for c in slack.calls_to("chat.update") if "<@U3>" in all_text([c])]
     assert "Writing email 1 of 7" in all_text(updates[:1])
+
+
+@pytest.mark.parametrize("left", ["a reply still streaming", "an email being finished"])
+def test_a_takeover_tidies_the_reply_the_dead_process_was_streaming(
+    slack, claude, sqlite_engine, left
+):
+    from slack_sdk import WebClient
+
+    with serve(slack, claude, sqlite_engine) as app:
+        gen_id = accepted_generation(sqlite_engine, app.rt.policy, "streaming")
+        client = WebClient(token="xoxb-test", base_url=slack.base_url)
+        parent = client.chat_postMessage(channel="C1", text="parent")["ts"]
+        posted = []
+        for step, email in enumerate(sample_sequence()[:2], 1):
+            ts = client.chat_postMessage(channel="C1", thread_ts=parent, text=f"Email {step}")
+            posted.append({**email, "step": step, "quality": {}, "ts": ts["ts"]})
+        # The dead process had started streaming email 3 into a reply of its own.
+        stream = client.chat_startStream(
+            channel="C1", thread_ts=parent, recipient_user_id="U1", recipient_team_id="T0001"
+        )["ts"]
+        client.chat_appendStream(channel="C1", ts=stream, markdown_text="Hi [FirstName], when I")
+        if left == "a reply still streaming":
+            third = {"step": 3, "stream_ts": stream}
+            claude.enqueue_sequence(sample_sequence()[2:])
+        else:  # written whole, not yet turned into the formatted reply
+            third = {**sample_sequence()[2], "step": 3, "ts": None, "stream_ts": stream}
+            claude.enqueue_sequence(sample_sequence()[3:])
+        with transaction(sqlite_engine) as conn:
+            conn.execute(
+                update(G)
+                .where(G.c.id == gen_id)
+                .values(
+                    status="running",
+                    parent_ts=parent,
+                    posted_channel_id="C1",
+                    sequence=[*posted, third],
+                    lease_owner="elsewhere:1:dead",
+                    lease_expires_at=datetime.now(UTC) - timedelta(seconds=1),
+                )
+            )
+        assert sweep(app.rt, app.dispatcher) == 1
+        wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
+        replies = [c for c in slack.posts() if c.params.get("thread_ts") == parent]
+        # Seven replies, email 3 once and whole: the partial one finished or removed.
+        assert len(replies) == 7
+        gen = generations(sqlite_engine)[0]
+        assert [e["step"] for e in gen.sequence] == [1, 2, 3, 4, 5, 6, 7]
+        assert all(e.get("ts") and "stream_ts" not in e for e in gen.sequence)
+        if left == "a reply still streaming":
+            assert slack.calls_to("chat.delete")  # the partial reply is gone
+        else:
+            assert gen.sequence[2]["ts"] == stream  # the streamed reply became email 3

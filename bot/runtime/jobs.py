@@ -38,7 +38,7 @@ from bot.slack.home_tab import publish_home
 from bot.slack.thread import SequenceThread
 from bot.writing.brief import Brief
 from bot.writing.prompt import SEQUENCE_LENGTH
-from bot.writing.writer import BodyDelta, WriterError, WriterSummary
+from bot.writing.writer import BodyDelta, SequenceEmail, WriterError, WriterSummary
 from storage.generations import (
     Claimed,
     GenerationRow,
@@ -218,19 +218,26 @@ def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Eve
     log.info("generation started", extra=context)
     thread: SequenceThread | None = None
     summary: WriterSummary | None = None
-    # Every email written so far, with the ts of its reply. An email whose ts is None was
-    # being posted when the last process died: Slack had it (the request went out before the
-    # answer could be recorded), so it counts as posted and is not posted again.
+    # Every email written so far, with the ts of its reply. While an email streams, a marker
+    # holds its reply's ts (`stream_ts`) so a takeover can remove the partial reply; an email
+    # being finished when its process died holds both its text and that ts, and a takeover
+    # finishes it. One whose ts is None and has no stream was being posted: Slack had it (the
+    # request went out before the answer could be recorded), so it is not posted again.
     progress: list[dict] = list(gen.sequence or [])
     try:
         # The brief is gone if the workspace uninstalled while this waited in the queue.
         brief = Brief(**(gen.brief or {}))
-        thread = _thread_for(rt, gen, posted=len(progress))
+        thread = _thread_for(rt, gen)
         if gen.parent_ts is None:
             thread.open()
             record_thread(rt.engine, gen.id, thread.channel, thread.ts)
+        if progress:
+            progress = _settle(rt, keeper, gen, thread, progress, brief.language)
+        thread.posted = marked = len(progress)
         thread.started(recovered=claim.resumed and bool(progress))
-        written = [{k: v for k, v in email.items() if k != "ts"} for email in progress]
+        written = [
+            {k: v for k, v in email.items() if k not in ("ts", "stream_ts")} for email in progress
+        ]
         for item in rt.writer.write_sequence(brief, written=written):
             if isinstance(item, WriterSummary):
                 summary = item
@@ -239,13 +246,19 @@ def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Eve
                 raise LeaseLost
             if isinstance(item, BodyDelta):
                 thread.draft(item)
+                streaming = thread.streaming_ts(item.step)
+                if streaming and marked < item.step:  # once per email, when its reply exists
+                    marker = {"step": item.step, "stream_ts": streaming}
+                    _save(rt, keeper, gen.id, [*progress, marker])
+                    marked = item.step
                 continue
             if keeper.draining.is_set():
                 hand_back(rt.engine, gen.id, owner=keeper.owner)
                 raise HandedBack
-            email = {**item.as_dict(), "ts": None}
+            email = {**item.as_dict(), "ts": None, "stream_ts": thread.streaming_ts(item.step)}
             _save(rt, keeper, gen.id, [*progress, email])  # the intent, before the post
             email["ts"] = thread.add_email(item.step, item)
+            del email["stream_ts"]
             progress.append(email)
             _save(rt, keeper, gen.id, progress)
             if len(progress) == 1:
@@ -301,6 +314,32 @@ def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Eve
     except Exception:
         log.exception("generation crashed", extra=context)
         _fail(rt, gen, thread, GENERIC_FAILURE, "internal_error", summary)
+
+
+def _settle(
+    rt: Runtime,
+    keeper: LeaseKeeper,
+    gen: GenerationRow,
+    thread: SequenceThread,
+    progress: list[dict],
+    language: str,
+) -> list[dict]:
+    """Taking over: finish the email the dead process was turning from its stream into the
+    formatted reply, remove the reply it was still streaming, keep the rest."""
+    settled: list[dict] = []
+    for entry in progress:
+        stream_ts = entry.get("stream_ts")
+        if "body" not in entry:  # an email that was still being streamed
+            if stream_ts:
+                thread.discard_reply(stream_ts)
+            continue
+        if entry.get("ts") is None and stream_ts:
+            email = SequenceEmail.from_dict(entry, language=language)
+            entry = {**entry, "ts": thread.settle_reply(email, stream_ts)}
+        settled.append({k: v for k, v in entry.items() if k != "stream_ts"})
+    if settled != progress:
+        _save(rt, keeper, gen.id, settled)
+    return settled
 
 
 def _abandon(thread: SequenceThread | None) -> None:

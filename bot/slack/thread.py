@@ -315,6 +315,31 @@ class SequenceThread:
         self._update_parent(Progress(posted=step))
         return ts
 
+    def streaming_ts(self, step: int) -> str | None:
+        """The ts of the reply `step` is streaming into, once Slack has made it."""
+        live = self._live.get(step)
+        return live.ts if live is not None else None
+
+    def settle_reply(self, email, stream_ts: str) -> str:
+        """Finish an email a stopped process had written but not yet turned from its stream
+        into the formatted reply; returns the reply's ts."""
+        self._stop_stream(stream_ts)
+        message = email_message(email.step, email, self.generation_id)
+        return deliver_reply(self.client, self.channel, self.ts, message, streamed_ts=stream_ts)
+
+    def discard_reply(self, stream_ts: str) -> None:
+        """Remove the partial reply a stopped process was streaming: the email is written
+        again, whole."""
+        self._stop_stream(stream_ts)
+        remove_message(self.client, self.channel, stream_ts)
+
+    def _stop_stream(self, ts: str) -> None:
+        # A stream its process left open: closed first, so it can be updated or removed.
+        try:
+            self._stream_client.chat_stopStream(channel=self.channel, ts=ts)
+        except SlackApiError as exc:
+            count_slack_error("chat.stopStream", exc)  # already stopped, or timed out
+
     def abandon(self) -> None:
         """Another process writes the rest: remove the replies still streaming here, which it
         will post whole."""
