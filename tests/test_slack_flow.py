@@ -267,6 +267,9 @@ def test_not_in_channel_falls_back_to_a_dm_with_a_note(make_app, slack, claude):
     assert len(delivered) == 8
     assert "I couldn't post in <#GSECRET>" in all_text(delivered[:1])
     assert slack.calls_to("conversations.open")
+    # The note stays on the parent as the progress line changes under it.
+    wait_until(lambda: "emails" in all_text(slack.calls_to("chat.update")[-1:]))
+    assert "I couldn't post in <#GSECRET>" in all_text(slack.calls_to("chat.update")[-1:])
 
 
 def test_a_429_with_retry_after_still_delivers_every_message(make_app, slack, claude):

@@ -182,6 +182,9 @@ class SequenceThread:
         """Continue a thread whose parent was posted earlier (on acceptance, or by a process
         that stopped): `posted` emails are already in it."""
         self.channel, self.ts, self.posted = channel, ts, posted
+        if channel != self.requested_channel:
+            # The parent went to a DM when the channel refused it; keep saying why.
+            self.note = delivery_note(self.requested_channel, "that conversation refused the app")
 
     def open(self, progress: Progress | None = None) -> None:
         """Post the parent message, joining or falling back to a DM when the channel refuses."""
