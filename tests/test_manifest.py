@@ -22,6 +22,7 @@ SCOPE_OF_METHOD = {
     "chat_postEphemeral": "chat:write",
     "chat_delete": "chat:write",
     "chat_stream": "chat:write",  # chat.startStream, chat.appendStream, chat.stopStream
+    "chat_stopStream": "chat:write",
     "conversations_join": "channels:join",
     "conversations_open": "im:write",
     "users_info": "users:read",
