@@ -36,6 +36,8 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     exc.InterfaceError,
     exc.TimeoutError,
 )
+# Pooled connections are replaced this often, before servers and proxies drop idle ones.
+POOL_RECYCLE_SECONDS = 300
 
 
 def make_engine(
@@ -82,6 +84,7 @@ def make_engine(
         # the statement's own. A connection the server dropped fails one statement, and
         # SQLAlchemy then discards the whole pool.
         pool["max_overflow"] = pool_size // 2
+        pool["pool_recycle"] = POOL_RECYCLE_SECONDS
     engine = create_engine(parsed, connect_args=connect_args, hide_parameters=True, **pool)
     if parsed.get_backend_name() == "postgresql":
         _answer_within(engine, statement_timeout_ms / 1000 + ANSWER_MARGIN_SECONDS)

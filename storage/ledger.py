@@ -23,6 +23,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
 )
 from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
@@ -116,6 +117,50 @@ _READ_QUOTA = select(W.c.plan, W.c.used, W.c.period_end, W.c.grace_until).where(
 _INSERT_GENERATION = insert(G)
 
 
+# PostgreSQL: the unit and the generation row in ONE statement, run in autocommit (one round
+# trip, no BEGIN/COMMIT): the UPDATE's RETURNING feeds the INSERT, and a statement is atomic,
+# so a duplicate idempotency key undoes the unit with it. No row back means no unit was taken
+# (quota used up, or no workspace row yet): the transaction below then sorts that out.
+_TAKEN = _TAKE_UNIT.cte("taken")
+_GENERATION_COLUMNS = (
+    "id",
+    "team_id",
+    "user_id",
+    "channel_id",
+    "status",
+    "quota_state",
+    "brief",
+    "model",
+    "idempotency_key",
+    "cost_usd",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "attempts",
+)
+_INSERTED = (
+    insert(G)
+    .from_select(
+        [*_GENERATION_COLUMNS, "period_start", "created_at", "updated_at"],
+        # Typed parameters (psycopg renders each with its cast, so PostgreSQL knows them),
+        # prefixed: a parameter named like a workspace column would join the UPDATE's SET.
+        select(
+            *(bindparam(f"g_{name}", type_=G.c[name].type) for name in _GENERATION_COLUMNS),
+            _TAKEN.c.period_start,
+            _NOW,
+            _NOW,
+        ),
+        include_defaults=False,
+    )
+    .returning(G.c.id)
+    .cte("inserted")
+)
+_RESERVE_IN_ONE_STATEMENT = select(
+    _TAKEN.c.used, _TAKEN.c.period_start, _TAKEN.c.period_end, _TAKEN.c.plan, _TAKEN.c.grace_until
+).select_from(_TAKEN.join(_INSERTED, true()))
+
+
 def reserve_generation(
     engine: Engine,
     policy: QuotaPolicy,
@@ -133,9 +178,9 @@ def reserve_generation(
     """Take one unit of the workspace's quota and write the queued generation, atomically.
 
     The unit is taken by a single UPDATE that rolls an expired period over and succeeds only
-    while `used < limit`; the generation row is inserted in the same transaction, so a
-    duplicate idempotency key rolls the reservation back with it. A brand-new workspace's
-    row is created (race-safely) only when the UPDATE finds none.
+    while `used < limit`; the generation row is inserted in the same statement (PostgreSQL) or
+    transaction (SQLite), so a duplicate idempotency key rolls the reservation back with it.
+    A brand-new workspace's row is created (race-safely) only when the UPDATE finds none.
     """
     now = now or utcnow()
     new_start, new_end = month_window(now)
@@ -147,7 +192,36 @@ def reserve_generation(
         "pro_quota": policy.pro,
         "free_quota": policy.free,
     }
+    generation = {
+        "id": str(uuid.uuid4()),
+        "team_id": team_id,
+        "user_id": user_id,
+        "channel_id": channel_id,
+        "status": GenerationStatus.QUEUED,
+        "quota_state": QuotaState.RESERVED,
+        "brief": brief,
+        "model": model,
+        "idempotency_key": idempotency_key,
+        "cost_usd": Decimal(0),
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_creation_tokens": 0,
+        "cache_read_tokens": 0,
+        "attempts": 0,
+    }
     try:
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                row = (
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                    .execute(
+                        _RESERVE_IN_ONE_STATEMENT,
+                        params | {f"g_{name}": value for name, value in generation.items()},
+                    )
+                    .first()
+                )
+            if row is not None:
+                return _reserved(generation["id"], row, policy, now)
         with transaction(engine) as conn:
             row = conn.execute(_TAKE_UNIT, params).first()
             if row is None:
@@ -166,31 +240,12 @@ def reserve_generation(
                     limit=policy.limit_at(ws.plan, ws.grace_until, now),
                     resets_at=ws.period_end,
                 )
-            generation_id = str(uuid.uuid4())
             conn.execute(
                 _INSERT_GENERATION,
-                {
-                    "id": generation_id,
-                    "team_id": team_id,
-                    "user_id": user_id,
-                    "channel_id": channel_id,
-                    "status": GenerationStatus.QUEUED,
-                    "quota_state": QuotaState.RESERVED,
-                    "period_start": row.period_start,
-                    "brief": brief,
-                    "model": model,
-                    "idempotency_key": idempotency_key,
-                    "cost_usd": Decimal(0),
-                    "created_at": now,
-                    "updated_at": now,
-                },
+                generation
+                | {"period_start": row.period_start, "created_at": now, "updated_at": now},
             )
-            return Reserved(
-                generation_id=generation_id,
-                used=row.used,
-                limit=policy.limit_at(row.plan, row.grace_until, now),
-                resets_at=row.period_end,
-            )
+            return _reserved(generation["id"], row, policy, now)
     except IntegrityError:
         with reading(engine) as conn:
             existing = conn.execute(
@@ -199,6 +254,15 @@ def reserve_generation(
         if existing is None:
             raise
         return DuplicateRequest(generation_id=existing)
+
+
+def _reserved(generation_id: str, row, policy: QuotaPolicy, now: datetime) -> Reserved:
+    return Reserved(
+        generation_id=generation_id,
+        used=row.used,
+        limit=policy.limit_at(row.plan, row.grace_until, now),
+        resets_at=row.period_end,
+    )
 
 
 def _give_back(conn: Connection, team_id: str, period_start: datetime, now: datetime) -> None:

@@ -8,7 +8,6 @@ never makes a request look rate limited or duplicated.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import threading
@@ -104,12 +103,43 @@ class RateLimited:
         return max(1, math.ceil(self.retry_after / 60))
 
 
-class RateLimiter:
-    """Moving-window limits per user and per workspace, from the `limits` library.
+# One moving-window hit over several limits, all or nothing, in one round trip. Each window is
+# the `limits` library's own Redis list (newest hit first, trimmed to the limit, EXPIRE = the
+# window's length), under the library's key names: its strategies read these keys unchanged.
+# A limit is full when its limit-th newest hit is still inside the window; then nothing is
+# pushed anywhere and the script returns, for each full limit, its position and that hit.
+HIT_ALL_WINDOWS = """
+local now = tonumber(ARGV[1])
+local full = {}
+for i, key in ipairs(KEYS) do
+    local limit = tonumber(ARGV[2 * i])
+    local expiry = tonumber(ARGV[2 * i + 1])
+    local entry = redis.call('lindex', key, limit - 1)
+    if entry and tonumber(entry) >= now - expiry then
+        table.insert(full, i)
+        table.insert(full, entry)
+    end
+end
+if #full > 0 then
+    return full
+end
+for i, key in ipairs(KEYS) do
+    redis.call('lpush', key, ARGV[1])
+    redis.call('ltrim', key, 0, tonumber(ARGV[2 * i]) - 1)
+    redis.call('expire', key, tonumber(ARGV[2 * i + 1]))
+end
+return full
+"""
 
-    On Redis each window is a list that one Lua script of the library pushes to and gives its
-    EXPIRE (the window's length), so no key outlives its window. The hit timestamps come from
-    this host's clock, so replicas need synchronised clocks (NTP), as for any time window.
+
+class RateLimiter:
+    """Moving-window limits per user and per workspace, in the `limits` library's windows.
+
+    On Redis one Lua script (registered once, then sent by its SHA) checks every window of
+    both scopes and takes a slot in all of them or in none, atomically: one round trip per
+    check, exact under any concurrency, and no key outlives its window. In memory the
+    library's strategy does the same under one lock. The hit timestamps come from this host's
+    clock, so replicas need synchronised clocks (NTP), as for any time window.
     """
 
     def __init__(
@@ -126,12 +156,14 @@ class RateLimiter:
             ("user", user_limits),
             ("workspace", workspace_limits),
         )
-        # In memory the whole check runs under one lock: it makes the two scopes atomic, and
+        self._hit_all = (
+            storage.get_connection().register_script(HIT_ALL_WINDOWS)
+            if isinstance(storage, RedisStorage)
+            else None
+        )
         # MemoryStorage alone lets 6 of 20 simultaneous hits through a 5/minute limit now and
         # then (its per-key locks are created and dropped without a lock of their own).
-        self._serialized = (
-            threading.Lock() if isinstance(storage, MemoryStorage) else contextlib.nullcontext()
-        )
+        self._memory_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, client: redis.Redis | None = None) -> RateLimiter:
@@ -161,8 +193,11 @@ class RateLimiter:
     def check(self, team_id: str, user_id: str) -> Allowed | RateLimited:
         """Take one slot of the user's and of the workspace's limits, or say which one is full."""
         try:
-            with self._serialized:
-                result = self._check(team_id, user_id)
+            if self._hit_all is not None:
+                result = self._check_redis(team_id, user_id)
+            else:
+                with self._memory_lock:
+                    result = self._check_memory(team_id, user_id)
         except (StorageError, redis.RedisError) as exc:
             _fail_open("rate_limit", exc)
             return Allowed(failed_open=True)
@@ -174,33 +209,54 @@ class RateLimiter:
         """Readiness: True in memory, or when Redis answers."""
         return self._storage.check()
 
-    def _check(self, team_id: str, user_id: str) -> Allowed | RateLimited:
+    def _windows(self, team_id: str, user_id: str):
         ids = {"user": (team_id, user_id), "workspace": (team_id,)}
-        # `limits` has no multi-key hit and no way to give a moving-window slot back, so a scope
-        # that is already full is found with `test` (which consumes nothing) before any `hit`:
-        # a user over their own limit never uses up the workspace's slots, and a full
-        # workspace never uses up a user's. Each `hit` is atomic, so a single limit stays exact
-        # under concurrency; only when another request takes the workspace's last slot between
-        # the test and the hits can the user's slot be spent on a denied request (stricter,
-        # never looser). In memory the lock above closes that gap too.
+        for scope, items in self._scopes:
+            for item in items:
+                yield scope, item, ids[scope]
+
+    def _check_redis(self, team_id: str, user_id: str) -> Allowed | RateLimited:
+        windows = list(self._windows(team_id, user_id))
+        storage = self._storage
+        keys = [storage.prefixed_key(item.key_for(scope, *ids)) for scope, item, ids in windows]
+        now = time.time()
+        args: list[float | int] = [now]
+        for _scope, item, _ids in windows:
+            args += [item.amount, item.get_expiry()]
+        full = self._hit_all(keys=keys, args=args)
+        if not full:
+            return Allowed()
+        # When several are full, the user waits for the one that frees last.
+        denials = []
+        for position, entry in zip(full[::2], full[1::2], strict=True):
+            scope, item, _ids = windows[int(position) - 1]
+            denials.append(self._denied(scope, item, float(entry) + item.get_expiry() - now))
+        return max(denials, key=lambda limited: limited.retry_after)
+
+    def _check_memory(self, team_id: str, user_id: str) -> Allowed | RateLimited:
+        windows = list(self._windows(team_id, user_id))
+        # Test every window before taking any slot: a user over their own limit never uses up
+        # the workspace's slots, and a full workspace never uses up a user's. The lock makes
+        # the test and the hits one step.
         full = [
-            self._limited(scope, item, ids[scope])
-            for scope, items in self._scopes
-            for item in items
-            if not self._strategy.test(item, scope, *ids[scope])
+            self._denied(
+                scope,
+                item,
+                self._strategy.get_window_stats(item, scope, *ids).reset_time - time.time(),
+            )
+            for scope, item, ids in windows
+            if not self._strategy.test(item, scope, *ids)
         ]
         if full:
             return max(full, key=lambda limited: limited.retry_after)
-        for scope, items in self._scopes:
-            for item in items:
-                if not self._strategy.hit(item, scope, *ids[scope]):
-                    return self._limited(scope, item, ids[scope])
+        for scope, item, ids in windows:
+            self._strategy.hit(item, scope, *ids)
         return Allowed()
 
-    def _limited(self, scope: Scope, item: RateLimitItem, ids: tuple[str, ...]) -> RateLimited:
-        reset_time = self._strategy.get_window_stats(item, scope, *ids).reset_time
-        # The window can move between the denial and this read; keep the wait within it.
-        retry_after = min(max(reset_time - time.time(), 0.001), float(item.get_expiry()))
+    @staticmethod
+    def _denied(scope: Scope, item: RateLimitItem, wait: float) -> RateLimited:
+        # The window can move between the denial and the clock read; keep the wait within it.
+        retry_after = min(max(wait, 0.001), float(item.get_expiry()))
         return RateLimited(scope=scope, retry_after=retry_after, limit=str(item))
 
 
