@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve Slack and Stripe over HTTP")
     serve.add_argument("--host", default="0.0.0.0", help="interface to bind (default 0.0.0.0)")
     serve.add_argument("--port", type=port_number, default=3000, help="port to bind (default 3000)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="worker processes (default COLDCOPY_WEB_WORKERS, else one per CPU core; "
+        "always 1 in the embedded mode)",
+    )
 
     commands.add_parser("socket", help="connect to Slack over Socket Mode (no public URL)")
     worker = commands.add_parser(
@@ -66,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     forget.add_argument("--team", required=True, help="the team id (T...) to erase")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,9 +130,9 @@ def _operator_engine(settings: Settings):
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.runtime.server import serve
+    from bot.runtime.web import serve
 
-    return serve(settings, host=args.host, port=args.port)
+    return serve(settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def _socket(settings: Settings, args: argparse.Namespace) -> int:

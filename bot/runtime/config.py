@@ -57,7 +57,11 @@ PURPOSE: dict[str, str] = {
     "COLDCOPY_MODEL_CONCURRENCY": "generations writing at once across every process",
     "COLDCOPY_LEASE_SECONDS": "seconds after which a silent process's generation is taken over",
     "COLDCOPY_SHUTDOWN_GRACE": "seconds a stopping process lets generations finish",
-    "COLDCOPY_WEB_THREADS": "request threads of `coldcopy serve`",
+    "COLDCOPY_WEB_THREADS": "request threads of each `coldcopy serve` worker process",
+    "COLDCOPY_WEB_WORKERS": (
+        "worker processes of `coldcopy serve` in the scale-out mode (default: one per CPU "
+        "core; the embedded mode always runs one)"
+    ),
     "COLDCOPY_STUCK_AFTER": "seconds a generation may wait for a worker before the user is told",
     "COLDCOPY_WORKER_METRICS_PORT": "the port where `coldcopy worker` serves /metrics (0: none)",
     "STRIPE_SECRET_KEY": "the Stripe API key that creates Checkout sessions",
@@ -139,6 +143,8 @@ class Settings(BaseSettings):
     lease_seconds: float = _env("COLDCOPY_LEASE_SECONDS", default=15.0, ge=3, le=600)
     shutdown_grace: float = _env("COLDCOPY_SHUTDOWN_GRACE", default=20.0, ge=0, le=3600)
     web_threads: int = _env("COLDCOPY_WEB_THREADS", default=16, ge=1, le=256)
+    # None: one per CPU core this process may run on.
+    web_workers: int | None = _env("COLDCOPY_WEB_WORKERS", default=None, ge=1, le=64)
     stuck_after: float = _env("COLDCOPY_STUCK_AFTER", default=180.0, gt=0)
     worker_metrics_port: int = _env("COLDCOPY_WORKER_METRICS_PORT", default=9464, ge=0, le=65535)
 
@@ -233,6 +239,12 @@ class Settings(BaseSettings):
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgresql", "postgres:"))
+
+    @property
+    def embedded(self) -> bool:
+        """State that lives in one process: rate limits in memory (no Redis), generations in
+        the process's own pool (no job queue), or a SQLite file."""
+        return self.redis_url is None or not self.uses_job_queue or not self.is_postgres
 
     @property
     def billing_enabled(self) -> bool:

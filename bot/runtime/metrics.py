@@ -1,8 +1,14 @@
-"""Every Prometheus metric ColdCopy exports, defined once; `/metrics` renders this registry."""
+"""Every Prometheus metric ColdCopy exports, defined once; `/metrics` renders this registry.
+
+Under `coldcopy serve`'s several worker processes every process writes its samples to files
+in PROMETHEUS_MULTIPROC_DIR (set by serve before this module is imported), and `/metrics`
+answers the sum over all of them, whichever process it reaches.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -60,6 +66,21 @@ MODEL_TOKENS = Counter(
 )
 
 
+FORMS_NOT_OPENED = Counter(
+    "coldcopy_forms_not_opened_total",
+    "/coldcopy forms not opened and answered 'busy, try again' instead, by reason: expired "
+    "(Slack's 3-second trigger would have run out before views.open) or overloaded (the "
+    "queue of work after an ack was full).",
+    ["reason"],
+    registry=REGISTRY,
+)
+
+
+def multiprocess() -> bool:
+    """Whether samples live in the shared directory of several processes."""
+    return getattr(values.ValueClass, "_multiprocess", False)
+
+
 def slack_error(exc: Exception) -> str:
     """The `error` field of a refused Slack Web API call (a SlackApiError's response)."""
     response = getattr(exc, "response", None)
@@ -71,4 +92,8 @@ def count_slack_error(method: str, exc: Exception) -> None:
 
 
 def render() -> bytes:
+    if multiprocess():
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry)
     return generate_latest(REGISTRY)

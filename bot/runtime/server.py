@@ -1,5 +1,6 @@
-"""`coldcopy serve` and `coldcopy socket`: the WSGI routes around the Bolt app, served by
-waitress (a production WSGI server), plus health, readiness, metrics and Stripe's webhook.
+"""`coldcopy serve` and `coldcopy socket`: the WSGI routes around the Bolt app (health,
+readiness, metrics and Stripe's webhook beside Slack's), and what one serving process starts
+and stops. bot/runtime/web.py runs these processes under gunicorn.
 
 The guards here are plain WSGI (a size cap and header checks in front of Bolt, a readiness
 check with a deadline), so they work the same under any WSGI server.
@@ -19,8 +20,10 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.request import BoltRequest
 from slack_sdk.errors import SlackApiError
 
 from bot.runtime.config import Settings, StartupError
@@ -29,6 +32,7 @@ from bot.runtime.logs import configure_logging
 from bot.runtime.metrics import count_slack_error, render
 from bot.runtime.wiring import Runtime, build_runtime
 from bot.slack.app import build_app, verify_slack_token
+from bot.slack.constants import RECEIVED_AT
 from storage.db import UNAVAILABLE_ERRORS, make_engine, ping, transaction
 from storage.encryption import TokenCipher, seal_plaintext_tokens
 from storage.migrate import pending, upgrade
@@ -327,12 +331,92 @@ def prepare(settings: Settings) -> tuple[Runtime, Dispatcher]:
     return rt, dispatcher
 
 
+def check_before_serving(settings: Settings) -> None:
+    """Once, before any process serves (in gunicorn's master): the database (migrations,
+    tokens sealed) and the Slack token, each failure a StartupError naming the problem."""
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        prepare_database(settings, engine)
+        if not settings.oauth_enabled:
+            verify_slack_token(settings)
+    finally:
+        engine.dispose()
+
+
+def start_runtime(settings: Settings) -> tuple[Runtime, Dispatcher]:
+    """The runtime and its dispatcher for this process; in the embedded mode, the generations
+    a previous run of this process left unfinished are resumed at once."""
+    # Requests and generations hold a connection only for one short transaction at a time.
+    engine = make_engine(settings.database_url, pool_size=settings.web_threads)
+    rt = build_runtime(settings, engine=engine)
+    try:
+        dispatcher = start_dispatcher(rt)
+        if not settings.uses_job_queue:
+            resumed = resume_local_orphans(rt, dispatcher)
+            if resumed:
+                log.info("resuming %d generations left unfinished", resumed)
+    except BaseException:
+        rt.close()
+        raise
+    return rt, dispatcher
+
+
+class StampedSlackHandler(SlackRequestHandler):
+    """Bolt's WSGI adapter, noting in each request's context when it reached this process:
+    work that must finish within a deadline of Slack's (a trigger's 3 s) counts from there."""
+
+    def dispatch(self, request) -> object:
+        received = time.monotonic()
+        return self.app.dispatch(
+            BoltRequest(
+                body=request.get_body(),
+                query=request.query_string,
+                headers=request.get_headers(),
+                context={RECEIVED_AT: received},
+            )
+        )
+
+
 def make_wsgi_app(rt: Runtime, dispatcher: Dispatcher, **app_options) -> ColdCopyWSGI:
-    return ColdCopyWSGI(rt, SlackRequestHandler(build_app(rt, dispatcher, **app_options)))
+    return ColdCopyWSGI(rt, StampedSlackHandler(build_app(rt, dispatcher, **app_options)))
+
+
+@dataclass
+class ServingProcess:
+    """What one process serving Slack runs, from its start to its graceful stop."""
+
+    rt: Runtime
+    dispatcher: Dispatcher
+    wsgi: ColdCopyWSGI
+    sweeper: Sweeper
+
+    def stop(self) -> None:
+        """Stop taking new work; let in-flight generations finish up to the grace, hand the
+        rest back for resumption; close the pools."""
+        self.sweeper.stop()
+        self.dispatcher.shutdown(grace=self.rt.settings.shutdown_grace)
+        self.rt.close()
+
+
+def start_serving_process(settings: Settings) -> ServingProcess:
+    """Everything one serving process owns, started inside that process: the engine's and
+    Redis's connection pools, the job dispatcher, the sweeper and the Bolt app. None of them
+    survives a fork, so under gunicorn this runs in each worker after the fork (never in the
+    master); it is the one place per-process start-up belongs."""
+    rt, dispatcher = start_runtime(settings)
+    try:
+        # The token was verified once, before the fork (check_before_serving).
+        wsgi = make_wsgi_app(rt, dispatcher, token_verification=False)
+    except BaseException:
+        dispatcher.shutdown(grace=0)
+        rt.close()
+        raise
+    return ServingProcess(rt, dispatcher, wsgi, Sweeper(rt, dispatcher).start())
 
 
 def make_server(app, *, host: str, port: int, threads: int):
-    """A waitress server bound to host:port; a port it cannot take is a StartupError.
+    """A waitress server (the tests' in-process one) bound to host:port; a port it cannot take
+    is a StartupError.
 
     waitress buffers a body before calling the app, so its own cap refuses an oversized one
     from its Content-Length (or while de-chunking) before reading it."""
@@ -365,38 +449,6 @@ def close_server(server) -> None:
     with contextlib.suppress(OSError):  # already closed
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map, ignore_all=True))
     server.task_dispatcher.shutdown()
-
-
-def serve(settings: Settings, host: str, port: int) -> int:
-    rt, dispatcher = prepare(settings)
-    try:
-        server = make_server(
-            make_wsgi_app(rt, dispatcher), host=host, port=port, threads=settings.web_threads
-        )
-    except BaseException:
-        dispatcher.shutdown(grace=0)
-        rt.close()
-        raise
-    sweeper = Sweeper(rt, dispatcher).start()
-
-    def stop(signum, _frame) -> None:
-        # waitress leaves its loop on SystemExit and stops taking requests; the finally
-        # below lets in-flight generations finish up to a deadline, then hands the rest
-        # back to the queue so they resume instead of failing.
-        log.info("shutting down (signal %d): finishing in-flight generations", signum)
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("coldcopy serve listening on http://%s:%s", host, server.effective_port)
-    try:
-        server.run()
-    finally:
-        close_server(server)
-        sweeper.stop()
-        dispatcher.shutdown(grace=settings.shutdown_grace)
-        rt.close()
-    return 0
 
 
 def run_socket_mode(settings: Settings) -> int:

@@ -60,8 +60,8 @@ def verify_slack_token(settings: Settings) -> None:
 
 
 def _lazy_pool(settings) -> ThreadPoolExecutor:
-    # Lazy listeners mostly wait on Slack (views.open, uploads): Bolt's default of five
-    # threads would queue forms past their trigger's 3 seconds under a burst.
+    # Lazy listeners (rewrites, exports, uploads) mostly wait on Slack: Bolt's default of five
+    # threads is too few. /coldcopy's own work has a bounded pool (listeners/commands.py).
     return ThreadPoolExecutor(
         max_workers=max(8, settings.web_threads), thread_name_prefix="slack-lazy"
     )

@@ -59,3 +59,11 @@ UNPOSTABLE_ERRORS = frozenset(
         "missing_scope",
     }
 )
+
+# Where a request's arrival time (time.monotonic()) sits in its Bolt context.
+RECEIVED_AT = "coldcopy_received_at"
+# Slack's trigger_id opens a modal only within 3 seconds of the interaction. Our clock starts
+# when the request reached us, so the form must be on its way by then minus a margin for
+# Slack's delivery and the views.open round trip; later, the user is told to try again.
+TRIGGER_SECONDS = 3.0
+VIEWS_OPEN_MARGIN_SECONDS = 1.0

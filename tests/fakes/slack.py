@@ -297,6 +297,8 @@ class FakeSlack:
         self.stream_time_limit = STREAM_TIME_LIMIT_SECONDS
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._gates: dict[str, threading.Event] = {}
+        self._held: dict[str, int] = {}
 
     # ----- lifecycle
 
@@ -445,6 +447,37 @@ class FakeSlack:
         does (the SDK reports a non-JSON body)."""
         page = f"<html><body><h1>{status} Service Unavailable</h1></body></html>".encode()
         self._add_script(_Script(method, status, page, {}, str(status), times, when))
+
+    def hold(self, method: str) -> None:
+        """Calls to `method` get no answer until `release(method)`: a Slack that is slow to
+        answer, without any sleeping."""
+        with self._lock:
+            self._gates[method] = threading.Event()
+
+    def release(self, method: str) -> None:
+        with self._lock:
+            gate = self._gates.pop(method, None)
+        if gate is not None:
+            gate.set()
+
+    def wait_held(self, method: str, count: int, timeout: float = 10.0) -> None:
+        """Wait until `count` calls to `method` are waiting on its hold."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._held.get(method, 0) >= count, timeout):
+                raise AssertionError(
+                    f"{self._held.get(method, 0)} of {count} {method} calls are being held"
+                )
+
+    def _wait_if_held(self, method: str) -> None:
+        with self._lock:
+            gate = self._gates.get(method)
+            if gate is None:
+                return
+            self._held[method] = self._held.get(method, 0) + 1
+            self._lock.notify_all()
+        gate.wait(timeout=60)
+        with self._lock:
+            self._held[method] -= 1
 
     def _add_script(self, script: _Script) -> None:
         with self._lock:
@@ -617,6 +650,7 @@ class FakeSlack:
         else:
             answer = None
         token = _bearer_token(request.headers.get("Authorization")) or params.pop("token", None)
+        self._wait_if_held(method)
         is_json = content_type.split(";")[0].strip().lower() == "application/json"
         if answer is None:
             answer = self._scripted(method, params) or self._answer(method, params, token, is_json)

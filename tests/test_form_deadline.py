@@ -1,0 +1,99 @@
+"""`/coldcopy` under load: a form is opened while its trigger is still good, or the user is told
+ColdCopy is busy; never a form sent to Slack after the trigger expired, never a silent drop."""
+
+# The Slack-flow fixtures are imported below and then requested by name as arguments.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import time
+
+from bot.runtime.metrics import REGISTRY
+from bot.slack import constants as K
+from bot.slack.listeners.commands import BACKLOG_PER_THREAD, BUSY
+from test_slack_flow import claude, make_app, slack, wait_until  # noqa: F401
+
+# make_settings(web_threads=1) gives the command pool its floor of 8 threads.
+THREADS = 8
+
+
+def not_opened(reason: str) -> float:
+    return REGISTRY.get_sample_value("coldcopy_forms_not_opened_total", {"reason": reason}) or 0
+
+
+def command_number(path: str) -> int:
+    return int(path.rsplit("/", 1)[1])  # the harness's response_url is .../commands/<n>
+
+
+def busy_replies(slack) -> dict[int, dict]:
+    return {
+        command_number(call.params["_path"]): call.params
+        for call in slack.calls_to("response_url")
+        if call.params.get("text") == BUSY
+    }
+
+
+def opened_triggers(slack) -> set[str]:
+    return {call.params["trigger_id"] for call in slack.calls_to("views.open")}
+
+
+def test_a_form_whose_work_starts_after_the_deadline_is_answered_busy_not_opened(make_app, slack):
+    app = make_app(web_threads=1)
+    expired_before = not_opened("expired")
+    slack.hold("views.open")  # Slack answers slowly: every command thread waits on it
+    for _ in range(THREADS):
+        assert app.slash("").status == 200
+    slack.wait_held("views.open", THREADS)
+
+    late = app.slash("")  # acked at once, its work waits behind the eight for a thread
+    assert late.status == 200 and late.body == b""
+    late_number = THREADS + 1
+    # Let its trigger's budget run out while it waits (a wait, not a timing assertion).
+    time.sleep(K.TRIGGER_SECONDS - K.VIEWS_OPEN_MARGIN_SECONDS + 0.2)
+    slack.release("views.open")
+
+    wait_until(lambda: late_number in busy_replies(slack))
+    wait_until(lambda: len(slack.calls_to("views.open")) == THREADS)
+    reply = busy_replies(slack)[late_number]
+    assert reply["response_type"] == "ephemeral"
+    assert f"trigger-{late_number}" not in opened_triggers(slack)
+    assert len(opened_triggers(slack)) == THREADS  # the eight that reached Slack in time
+    assert not_opened("expired") == expired_before + 1
+    assert slack.violations == []
+
+
+def test_when_the_backlog_is_full_the_ack_itself_says_busy_and_nothing_is_queued(make_app, slack):
+    app = make_app(web_threads=1)
+    overloaded_before = not_opened("overloaded")
+    capacity = THREADS * (1 + BACKLOG_PER_THREAD)
+    slack.hold("views.open")
+    for _ in range(capacity):
+        reply = app.slash("")
+        assert reply.status == 200 and reply.body == b""  # taken: acked with nothing to show
+    slack.wait_held("views.open", THREADS)
+
+    refused = app.slash("")
+
+    assert refused.status == 200
+    assert refused.json() == {"text": BUSY, "response_type": "ephemeral"}
+    assert not_opened("overloaded") == overloaded_before + 1
+    slack.release("views.open")
+    # Every command taken gets exactly one answer: its form, or "busy" when it ran too late.
+    wait_until(
+        lambda: len(opened_triggers(slack)) + len(busy_replies(slack)) == capacity, timeout=30
+    )
+    answered = {int(t.removeprefix("trigger-")) for t in opened_triggers(slack)}
+    assert answered.isdisjoint(busy_replies(slack))
+    assert f"trigger-{capacity + 1}" not in opened_triggers(slack)
+    assert capacity + 1 not in busy_replies(slack)  # its answer was the ack itself
+
+
+def test_status_and_help_still_answer_while_forms_wait(make_app, slack):
+    app = make_app(web_threads=1)
+    slack.hold("views.open")
+    for _ in range(THREADS):
+        app.slash("")
+    slack.wait_held("views.open", THREADS)
+
+    assert "/coldcopy" in app.slash("help").json()["text"]
+    slack.release("views.open")
