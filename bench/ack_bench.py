@@ -1,8 +1,14 @@
 """Benchmark of the ack path: signed `/coldcopy` commands and brief submissions sent to a real
-`coldcopy serve` process (PostgreSQL, Redis, RQ, the local FakeSlack), and the same load sent to
-a bare Bolt app served the same way whose listeners only ack (bench/bare_bolt.py).
+`coldcopy serve` (gunicorn, one gthread worker process per core; PostgreSQL, Redis, RQ, the
+local FakeSlack), and the same load sent to a bare Bolt app served the same way (the same
+worker processes and threads) whose listeners only ack (bench/bare_bolt.py).
 
-    python -m bench.ack_bench [--requests 2000] [--concurrency 1 16 64] [--threads 32]
+    python -m bench.ack_bench [--requests 2000] [--concurrency 1 16 64] [--workers 2] [--threads 16]
+
+The `/coldcopy` phases are a flood: clients send the next command as soon as the ack arrives,
+faster than forms can be opened. Each command ends one way: its form reached Slack within the
+trigger's 3 s, or later (a form the user never sees), or the user was told ColdCopy is busy
+(in the ack, or via response_url).
 
 Every submission has its own view id and comes from one of many users over many workspaces,
 with the quota and the rate limits set so high that every one is accepted: each is a full
@@ -45,7 +51,9 @@ from harness import SAMPLE_BRIEF as BRIEF
 from harness import SignedSlackClient
 
 SIGNING_SECRET = "bench-signing-secret"
-WEB_THREADS = 32
+WEB_THREADS = 16  # per worker process: ColdCopy's default
+WEB_WORKERS = os.cpu_count() or 1  # ColdCopy's default in the scale-out mode
+BUSY_MARKER = b"ColdCopy is busy"
 CONCURRENCY = (1, 16, 64)
 REQUESTS = 2_000
 WARMUP = 100
@@ -119,9 +127,19 @@ class Phase:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU so far of a process and its live children (gunicorn's workers), from
+    /proc."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def drive(
@@ -130,9 +148,11 @@ def drive(
     concurrency: int,
     accepted: Callable[[int, bytes], bool],
     server_pid: int,
+    busy: list[bool] | None = None,
 ) -> tuple[list[float], list[float], int, float, float, float]:
     """Send every request, `concurrency` at a time, each client on its own keep-alive
-    connection; returns latencies (ms), send times, failures, wall, server and client CPU."""
+    connection; returns latencies (ms), send times, failures, wall, server and client CPU.
+    `busy`, when given, is filled with whether each answer said ColdCopy is busy."""
     n = len(requests)
     latencies = [0.0] * n
     sent_at = [0.0] * n
@@ -154,6 +174,8 @@ def drive(
                 response = conn.getresponse()
                 data = response.read()
                 failed[i] = not accepted(response.status, data)
+                if busy is not None:
+                    busy[i] = BUSY_MARKER in data
                 if response.will_close:
                     conn.close()
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -277,6 +299,7 @@ def measure(
     requests: int = REQUESTS,
     concurrency: tuple[int, ...] = CONCURRENCY,
     web_threads: int = WEB_THREADS,
+    web_workers: int = WEB_WORKERS,
     verbose: bool = True,
 ) -> dict:
     """Both apps, both request kinds, each concurrency level; figures per phase and ratios."""
@@ -309,6 +332,7 @@ def measure(
             "COLDCOPY_USER_RATE": "100000/minute",
             "COLDCOPY_WORKSPACE_RATE": "100000/minute",
             "COLDCOPY_WEB_THREADS": str(web_threads),
+            "COLDCOPY_WEB_WORKERS": str(web_workers),
             "COLDCOPY_STUCK_AFTER": "86400",  # the sweeper must not re-dispatch during the run
         }
         servers = {
@@ -316,6 +340,7 @@ def measure(
                 served(
                     "bare",
                     ["bench.bare_bolt", "--threads", str(web_threads)]
+                    + ["--workers", str(web_workers)]
                     + (["--process-before-response"] if in_request_thread else []),
                     base_env,
                     logs,
@@ -329,8 +354,10 @@ def measure(
         for server in servers.values():
             for kind in KINDS:
                 batch = build_requests(kind, WARMUP, run + "w", builder)
-                drive(server.port, batch, 16, _plain_ack, server.proc.pid)
-        _drain(slack, servers["coldcopy"], WARMUP)
+                busy = [False] * len(batch)
+                drive(server.port, batch, 16, _plain_ack, server.proc.pid, busy)
+                if (server.name, kind) == ("coldcopy", "slash"):
+                    _settle(slack, server, batch, busy)
 
         for kind in KINDS:
             for clients in concurrency:
@@ -343,8 +370,9 @@ def measure(
                         if (app, kind) == ("coldcopy", "submission")
                         else _plain_ack
                     )
+                    busy = [False] * len(batch)
                     latencies, sent_at, failures, wall, server_cpu, client_cpu = drive(
-                        server.port, batch, clients, check, server.proc.pid
+                        server.port, batch, clients, check, server.proc.pid, busy
                     )
                     phase = Phase(
                         app,
@@ -366,51 +394,98 @@ def measure(
                         f"client {f['client_cpu_share']:.0%} of the CPUs  failures {failures}"
                     )
                     if (app, kind) == ("coldcopy", "slash"):
-                        lag = _views_open_lag(slack, server, batch, sent_at)
+                        lag = _flood_outcomes(slack, server, batch, sent_at, busy)
                         lags[f"c{clients}"] = lag
                         say(
-                            f"{'':<20} command -> views.open p50 {lag['p50_s']:.2f} s, "
-                            f"p99 {lag['p99_s']:.2f} s, max {lag['max_s']:.2f} s; "
-                            f"{lag['late']} of {lag['opened']} later than "
-                            f"{TRIGGER_EXPIRY_S:.0f} s (the trigger would have expired); "
-                            f"{lag['opened_per_s']:.0f} forms opened/s"
+                            f"{'':<20} flood of {lag['commands']}: {lag['in_time']} forms "
+                            f"opened within {TRIGGER_EXPIRY_S:.0f} s, {lag['late']} later (the "
+                            f"trigger would have expired), {lag['busy_ack']} answered busy in "
+                            f"the ack, {lag['busy_later']} busy via response_url, "
+                            f"{lag['unanswered']} unanswered; command -> views.open p50 "
+                            f"{lag['p50_s']:.2f} s, p99 {lag['p99_s']:.2f} s, max "
+                            f"{lag['max_s']:.2f} s; {lag['opened_per_s']:.0f} forms opened/s"
                         )
                     time.sleep(0.5)
         generations = _count_generations(database_url)
         violations = slack.violations()
     result = _summarise(phases, lags, generations, violations, requests, web_threads)
+    result["web_workers"] = web_workers
     result["process_before_response"] = in_request_thread
     return result
 
 
-def _drain(slack: FakeSlackProcess, server: Server, expected: int, timeout: float = 120) -> float:
-    """Wait for the views.open calls ColdCopy makes after acking; returns how long it took."""
+def _command_number(trigger: str) -> str:
+    return trigger.removeprefix("trigger-")  # the harness numbers trigger and response_url alike
+
+
+def _settle(
+    slack: FakeSlackProcess,
+    server: Server,
+    batch: list[Request],
+    busy: list[bool],
+    timeout: float = 120,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Wait until every command of `batch` has its answer: a form opened, or "busy" in its
+    ack or via its response_url. Returns the fake's opened and responded records."""
     started = time.monotonic()
-    while slack.count("views.open") < expected:
+    while True:
+        opened, responded = slack.opened(), slack.responded()
+        answered_later = {path.rsplit("/", 1)[1] for path in responded}
+        pending = [
+            trigger
+            for (_, _, trigger), in_ack in zip(batch, busy, strict=True)
+            if not in_ack
+            and trigger not in opened
+            and _command_number(trigger) not in answered_later
+        ]
+        if not pending:
+            return opened, responded
         if time.monotonic() - started > timeout:
             raise SystemExit(
-                f"only {slack.count('views.open')} of {expected} views.open calls arrived; "
-                f"see {server.log_path}"
+                f"{len(pending)} of {len(batch)} commands got no answer; see {server.log_path}"
             )
-        time.sleep(0.05)
-    return time.monotonic() - started
+        time.sleep(0.2)
 
 
-def _views_open_lag(
-    slack: FakeSlackProcess, server: Server, batch: list[Request], sent_at: list[float]
+def _flood_outcomes(
+    slack: FakeSlackProcess,
+    server: Server,
+    batch: list[Request],
+    sent_at: list[float],
+    busy: list[bool],
 ) -> dict[str, float]:
-    _drain(slack, server, len(batch))
-    opened = slack.opened()
-    lags = [opened[trigger] - sent for (_, _, trigger), sent in zip(batch, sent_at, strict=True)]
-    span = max(opened.values()) - min(sent_at)
+    """How each command of a `/coldcopy` flood ended, and how late the forms that opened were."""
+    opened, responded = _settle(slack, server, batch, busy, timeout=120)
+    busy_later = {
+        path.rsplit("/", 1)[1]
+        for path, text in responded.items()
+        if text and BUSY_MARKER.decode() in text
+    }
+    lags = [
+        opened[trigger] - sent
+        for (_, _, trigger), sent in zip(batch, sent_at, strict=True)
+        if trigger in opened
+    ]
+    late = sum(1 for lag in lags if lag > TRIGGER_EXPIRY_S)
+    busy_ack = sum(busy)
+    busy_via_url = sum(1 for _, _, trigger in batch if _command_number(trigger) in busy_later)
+    span = (max(opened.values()) - min(sent_at)) if opened else 1.0
+    n = len(batch)
     return {
-        "opened": len(opened),
+        "commands": n,
+        "opened": len(lags),
+        "in_time": len(lags) - late,
+        "late": late,
+        "busy_ack": busy_ack,
+        "busy_later": busy_via_url,
+        "unanswered": n - len(lags) - busy_ack - busy_via_url,
+        "share_in_time": (len(lags) - late) / n,
+        "share_busy": (busy_ack + busy_via_url) / n,
         # How fast the app got forms open over the phase: its capacity when acks outrun it.
         "opened_per_s": len(opened) / span,
-        "p50_s": percentile(lags, 50),
-        "p99_s": percentile(lags, 99),
-        "max_s": max(lags),
-        "late": sum(1 for lag in lags if lag > TRIGGER_EXPIRY_S),
+        "p50_s": percentile(lags, 50) if lags else 0.0,
+        "p99_s": percentile(lags, 99) if lags else 0.0,
+        "max_s": max(lags) if lags else 0.0,
     }
 
 
@@ -500,11 +575,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=REQUESTS, help="per phase")
     parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY))
-    parser.add_argument("--threads", type=int, default=WEB_THREADS, help="waitress threads")
+    parser.add_argument("--workers", type=int, default=WEB_WORKERS, help="worker processes")
+    parser.add_argument(
+        "--threads", type=int, default=WEB_THREADS, help="request threads per worker"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     result = measure(
-        requests=args.requests, concurrency=tuple(args.concurrency), web_threads=args.threads
+        requests=args.requests,
+        concurrency=tuple(args.concurrency),
+        web_threads=args.threads,
+        web_workers=args.workers,
     )
     print_report(result)
     print(f"ack benchmark took {time.monotonic() - started:.0f} s")

@@ -1,9 +1,10 @@
 """The baseline for the ack benchmark: a bare Bolt app whose listeners only ack, served exactly
-as `coldcopy serve` serves ColdCopy (waitress, the same thread count, Bolt's WSGI
-SlackRequestHandler, the same signing secret, a token checked once with auth.test, and the
-same `process_before_response` as ColdCopy's app, which the ack benchmark reads and passes on).
+as `coldcopy serve` serves ColdCopy (gunicorn, the same number of gthread worker processes and
+threads, the app built in each worker after the fork, Bolt's WSGI SlackRequestHandler, the same
+signing secret, a token checked once per process with auth.test, and the same
+`process_before_response` as ColdCopy's app, which the ack benchmark reads and passes on).
 
-    python -m bench.bare_bolt --port 3100 --threads 32 [--process-before-response]
+    python -m bench.bare_bolt --port 3100 --workers 2 --threads 16 [--process-before-response]
     # env: SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, SLACK_API_URL
 """
 
@@ -11,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 
+from gunicorn.app.base import BaseApplication
 from slack_bolt import Ack, App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
-from waitress.server import create_server
 
 COMMAND = "/coldcopy"
 BRIEF_VIEW = "coldcopy_brief"
@@ -53,26 +53,39 @@ def health_then_slack(slack: SlackRequestHandler):
     return wsgi
 
 
+class BareServer(BaseApplication):
+    def __init__(self, options: dict, process_before_response: bool):
+        self.options = options
+        self.process_before_response = process_before_response
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        # In each worker after the fork, as ColdCopy builds its app.
+        return health_then_slack(SlackRequestHandler(build_bare_app(self.process_before_response)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--process-before-response", action="store_true")
     args = parser.parse_args()
-    server = create_server(
-        health_then_slack(SlackRequestHandler(build_bare_app(args.process_before_response))),
-        host=args.host,
-        port=args.port,
-        threads=args.threads,
-        ident="bare-bolt",
-    )
-
-    def stop(signum, _frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    server.run()
+    options = {
+        "bind": f"{args.host}:{args.port}",
+        "workers": args.workers,
+        "worker_class": "gthread",
+        "threads": args.threads,
+        "proc_name": "bare-bolt",
+        "control_socket_disable": True,
+        "loglevel": "warning",
+    }
+    BareServer(options, args.process_before_response).run()  # SIGTERM: gunicorn's own stop
 
 
 if __name__ == "__main__":

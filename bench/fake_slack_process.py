@@ -3,8 +3,9 @@ ack (views.open) cost the fake's CPU, not the load generator's GIL.
 
 The parent drives it over stdin/stdout, one line each way: `count <method>`, `opened` (JSON:
 trigger id -> when views.open arrived, on the machine-wide monotonic clock), `thread <n>`
-(JSON: the messages posted and updated from the n-th call on, see `Message`), `reset`,
-`violations`; closing stdin stops it.
+(JSON: the messages posted and updated from the n-th call on, see `Message`), `responded`
+(JSON: response_url path -> the text posted to it), `reset`, `violations`; closing stdin stops
+it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ class FakeSlackProcess:
         `state` is "finished" or "failed" for a parent update that says so, else ""."""
         answer = json.loads(self._ask(f"thread {since}"))
         return answer["messages"], answer["next"]
+
+    def responded(self) -> dict[str, str]:
+        """response_url path (e.g. /response/commands/12) -> the text the app posted there."""
+        return json.loads(self._ask("responded"))
 
     def violations(self) -> int:
         return int(self._ask("violations"))
@@ -107,6 +112,13 @@ def main() -> None:
                 )
             elif command == "thread":
                 answer = json.dumps(_messages(slack, int(argument or 0)))
+            elif command == "responded":
+                answer = json.dumps(
+                    {
+                        c.params.get("_path"): c.params.get("text")
+                        for c in slack.calls_to("response_url")
+                    }
+                )
             elif command == "violations":
                 answer = str(len(slack.violations))
             elif command == "reset":

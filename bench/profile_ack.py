@@ -4,9 +4,9 @@ signed view submissions (PostgreSQL, Redis + RQ, the local FakeSlack), under pyi
     python -m bench.profile_ack [--submissions 500] [--commands 300] [--html profile.html]
 
 Three passes over the same app:
-1. as served: the request thread as waitress runs it. If the Bolt app hands its listeners to
-   Bolt's executor (process_before_response off), this shows the hand-off and Bolt's 10 ms
-   ack polling; with it on, the ack function runs right here.
+1. as served: the request thread as a gunicorn worker runs it. If the Bolt app hands its
+   listeners to Bolt's executor (process_before_response off), this shows the hand-off and
+   Bolt's 10 ms ack polling; with it on, the ack function runs right here.
 2. submissions, executor inline: Bolt's listener executor swapped for one that runs each
    task in the calling thread, so pyinstrument (which follows one thread) sees all the work
    for a submission, wherever Bolt would run it: signature check, parsing, validation, the
@@ -33,8 +33,9 @@ from bench.services import flushed_redis, fresh_postgres
 # isort: split
 from bench.ack_bench import SIGNING_SECRET, SignedRequests, build_requests
 from bench.fake_slack_process import FakeSlackProcess
+from bot.runtime import backlog
 from bot.runtime.config import Settings
-from bot.runtime.server import make_wsgi_app, prepare
+from bot.runtime.server import check_database, start_serving_process
 
 SUBMISSIONS = 500
 COMMANDS = 300
@@ -181,12 +182,17 @@ def measure(
             free_quota=1_000_000_000,
             user_rate="100000/minute",
             workspace_rate="100000/minute",
-            web_threads=32,
+            web_threads=16,
             log_level="WARNING",
         )
-        rt, dispatcher = prepare(settings)  # what `coldcopy serve` builds
-        stack.callback(rt.close)
-        app = make_wsgi_app(rt, dispatcher)
+        # /coldcopy's work runs on a pool of its own (bot/runtime/backlog.py), made inline
+        # too so that the command pass sees the form being built and views.open.
+        backlog.ThreadPoolExecutor = lambda **_: InlineExecutor()
+        check_database(settings)
+        # What each `coldcopy serve` worker builds: engine, Redis, the job dispatcher, Bolt app.
+        process = start_serving_process(settings)
+        stack.callback(process.stop)
+        app = process.wsgi
         builder = SignedRequests("http://unused", SIGNING_SECRET)
         for body, headers, _ in build_requests("submission", WARMUP, run + "w", builder):
             call(app, body, headers)
