@@ -232,6 +232,9 @@ def _invalid_arguments(*messages: str) -> _Answer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Slack's edge takes every connection; socketserver's default backlog of 5 would drop
+    # bursts of them, and a dropped SYN costs the client a one-second retransmit.
+    request_queue_size = 256
     fake: FakeSlack
 
 
