@@ -377,6 +377,18 @@ def run_crash(args) -> tuple[list[Row], dict]:
     return rows, result
 
 
+def run_cpu(args) -> tuple[list[Row], dict]:
+    from bench import request_cpu as rc
+
+    result = rc.measure()
+    cmd = f"`{PY} -m bench.request_cpu` (bench/request_cpu.py)"
+    rows = [
+        Row(f"cpu: {label.strip()}", f"{cpu:.3f} ms CPU ({wall:.3f} ms wall) per call", command=cmd)
+        for label, (cpu, wall) in result.items()
+    ]
+    return rows, {label: {"cpu_ms": c, "wall_ms": w} for label, (c, w) in result.items()}
+
+
 PARTS: dict[str, Callable] = {
     "limiter": run_limiter,
     "writer": run_writer,
@@ -386,6 +398,7 @@ PARTS: dict[str, Callable] = {
     "profile": run_profile,
     "burst": run_burst,
     "crash": run_crash,
+    "cpu": run_cpu,
 }
 
 
