@@ -1,6 +1,7 @@
-"""CPU per call of each library call on the submission ack's path, measured one at a time in
-this process (PostgreSQL and Redis as the benchmarks use them), beside a bare round trip to
-each server: what the ack costs beyond Bolt itself, call by call.
+"""CPU per call of each library call on a submission's path, measured one at a time in this
+process (PostgreSQL and Redis as the benchmarks use them), beside a bare round trip to each
+server: what a submission costs beyond Bolt itself, call by call. The reservation and the rate
+limit answer Slack; the job is deferred after the ack.
 
     python -m bench.request_cpu [--calls 2000]
 
@@ -18,12 +19,12 @@ from collections.abc import Callable
 from contextlib import ExitStack
 
 import redis
-from rq import Queue
 from sqlalchemy import text
 
 from bench.services import flushed_redis, fresh_postgres
 from bot.domain.limits import RateLimiter
 from bot.runtime.config import Settings
+from bot.runtime.queue import open_queue
 from harness import SAMPLE_BRIEF
 from storage.db import make_engine
 from storage.ledger import QuotaPolicy, reserve_generation
@@ -77,6 +78,7 @@ def measure(calls: int = CALLS, verbose: bool = True) -> dict[str, tuple[float, 
 
         settings = Settings(
             _env_file=None,
+            database_url=database_url,
             redis_url=redis_url,
             user_rate="100000/minute",
             workspace_rate="100000/minute",
@@ -84,18 +86,11 @@ def measure(calls: int = CALLS, verbose: bool = True) -> dict[str, tuple[float, 
         limiter = RateLimiter.from_settings(settings)
         client = redis.Redis.from_url(redis_url)
         stack.callback(client.close)
-        queue = Queue("coldcopy-bench", connection=client)
+        queue = open_queue(settings)
+        stack.callback(queue.close)
 
         def enqueue(i: int) -> None:
-            job = queue.create_job(
-                "bot.runtime.jobs.perform_generation",
-                args=("g",),
-                job_id=f"generation-{run}-{i}",
-                result_ttl=0,
-            )
-            with client.pipeline() as pipe:
-                queue.enqueue_job(job, pipeline=pipe)
-                pipe.execute()
+            queue.defer(f"{run}-{i}")
 
         steps: dict[str, Callable[[int], object]] = {
             "reserve_generation (SQLAlchemy + psycopg, one statement)": reserve,
@@ -103,7 +98,7 @@ def measure(calls: int = CALLS, verbose: bool = True) -> dict[str, tuple[float, 
             "RateLimiter.check (redis-py, one EVALSHA)": lambda i: limiter.check(
                 f"T{i % WORKSPACES}", f"U{i % 7}"
             ),
-            "RQ enqueue (Job + one MULTI/EXEC)": enqueue,
+            "job queue defer (Procrastinate, after the ack)": enqueue,
             "  beside: Redis PING": lambda _i: client.ping(),
         }
         for label, action in steps.items():

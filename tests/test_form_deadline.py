@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 
+from helpers import wait_until
+
 from bot.runtime.metrics import REGISTRY
 from bot.slack import constants as K
 from bot.slack.listeners.commands import BACKLOG_PER_THREAD, BUSY
-from test_slack_flow import claude, make_app, slack, wait_until  # noqa: F401
+from test_slack_flow import claude, make_app, slack  # noqa: F401
 
 # make_settings(web_threads=1) gives the command pool its floor of 8 threads.
 THREADS = 8

@@ -10,13 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers import BRIEF, Processes, process_env, wait_until
+
 from bot.slack.modal import brief_view
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 from storage.db import make_engine
 from storage.migrate import upgrade
-from test_scale_out import Processes, process_env
-from test_slack_flow import BRIEF, wait_until
 
 
 def children(pid: int) -> list[int]:

@@ -158,7 +158,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None = None) 
         check_before_serving(settings)
         plan = plan_workers(settings, workers)
         log.info(
-            "coldcopy serve on http://%s:%d: %d worker process(es), %d threads each (%s)",
+            "coldcopy serve listening on http://%s:%d: %d worker process(es), %d threads each (%s)",
             host,
             port,
             plan.workers,
