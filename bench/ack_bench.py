@@ -1,6 +1,6 @@
 """Benchmark of the ack path: signed `/coldcopy` commands and brief submissions sent to a real
-`coldcopy serve` (gunicorn, one gthread worker process per core; PostgreSQL, Redis, RQ, the
-local FakeSlack), and the same load sent to a bare Bolt app served the same way (the same
+`coldcopy serve` (gunicorn, one gthread worker process per core; PostgreSQL, Redis, the job
+queue, the local FakeSlack), and the same load sent to a bare Bolt app served the same way (the same
 worker processes and threads) whose listeners only ack (bench/bare_bolt.py).
 
     python -m bench.ack_bench [--requests 2000] [--concurrency 1 16 64] [--workers 2] [--threads 16]
@@ -12,7 +12,8 @@ trigger's 3 s, or later (a form the user never sees), or the user was told ColdC
 
 Every submission has its own view id and comes from one of many users over many workspaces,
 with the quota and the rate limits set so high that every one is accepted: each is a full
-reservation + rate-limit check + RQ enqueue. No worker runs, so only the ack path is measured.
+reservation + rate-limit check, then (after the ack) the parent message and the job deferred to
+the PostgreSQL queue. No worker runs, so only the request path is measured.
 A fresh PostgreSQL database is created for the run and dropped after; the bench Redis database
 is flushed before and after.
 

@@ -1,5 +1,6 @@
 """Where the submission ack's time goes: `coldcopy serve`'s WSGI app, in this process, handling
-signed view submissions (PostgreSQL, Redis + RQ, the local FakeSlack), under pyinstrument.
+signed view submissions (PostgreSQL, Redis, the job queue, the local FakeSlack), under
+pyinstrument.
 
     python -m bench.profile_ack [--submissions 500] [--commands 300] [--html profile.html]
 
@@ -10,7 +11,8 @@ Three passes over the same app:
 2. submissions, executor inline: Bolt's listener executor swapped for one that runs each
    task in the calling thread, so pyinstrument (which follows one thread) sees all the work
    for a submission, wherever Bolt would run it: signature check, parsing, validation, the
-   quota reservation, the rate limit, the RQ enqueue and the answer view.
+   quota reservation, the rate limit, the answer view and, after the ack, the hand-on to a
+   worker.
 3. `/coldcopy` commands, executor inline: the ack, then the work that builds the form and
    calls views.open (a lazy listener, or the rest of the listener), which in production holds
    one of Bolt's listener threads.

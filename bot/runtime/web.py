@@ -2,10 +2,11 @@
 gthread workers (request threads each); every worker starts its own ServingProcess after the
 fork and stops it gracefully on its way out.
 
-With PostgreSQL and Redis there is one worker per CPU core (COLDCOPY_WEB_WORKERS or --workers
-to change it). The embedded mode (SQLite, or no REDIS_URL) always runs ONE worker: its rate
-limits and its generation pool live in that process's memory, so several processes would each
-allow the full rate and each run (and recover) generations the others cannot see.
+In the scale-out mode (PostgreSQL, Redis and the job queue) there is one worker per CPU core
+(COLDCOPY_WEB_WORKERS or --workers to change it). The embedded mode (SQLite, no REDIS_URL, or
+generations run in-process) always runs ONE worker: its rate limits and its generation pool
+live in that process's memory, so several processes would each allow the full rate and each
+run (and recover) generations the others cannot see.
 """
 
 from __future__ import annotations
@@ -51,12 +52,12 @@ def plan_workers(settings: Settings, requested: int | None = None) -> ProcessPla
     """How many worker processes `serve` runs, and the reason, for the start-up log line."""
     if settings.embedded:
         why = (
-            "embedded mode (SQLite or no REDIS_URL): one worker process, because the rate "
-            "limits and the generation pool live in its memory"
+            "embedded mode (SQLite, no REDIS_URL, or generations run in this process): one "
+            "worker process, because the rate limits and the generation pool live in its memory"
         )
         wanted = requested or settings.web_workers
         if wanted and wanted > 1:
-            why += f"; the {wanted} workers asked for need PostgreSQL and Redis"
+            why += f"; the {wanted} workers asked for need PostgreSQL, Redis and the job queue"
         return ProcessPlan(1, why)
     if requested:
         return ProcessPlan(requested, "--workers")
