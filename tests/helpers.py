@@ -167,3 +167,18 @@ def email_steps(slack) -> list[int]:
         if call.params.get("thread_ts") and match:
             steps.append(int(match[1]))
     return steps
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (e.g. `coldcopy serve`'s gunicorn workers), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found

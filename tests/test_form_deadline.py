@@ -1,21 +1,42 @@
 """`/coldcopy` under load: a form is opened while its trigger is still good, or the user is told
 ColdCopy is busy; never a form sent to Slack after the trigger expired, never a silent drop."""
 
-# The Slack-flow fixtures are imported below and then requested by name as arguments.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
-from helpers import wait_until
+import pytest
+from helpers import make_settings, wait_until
 
 from bot.runtime.metrics import REGISTRY
 from bot.slack import constants as K
 from bot.slack.listeners.commands import BACKLOG_PER_THREAD, BUSY
-from test_slack_flow import claude, make_app, slack  # noqa: F401
+from fakes.slack import FakeSlack
+from harness import ServedApp
 
-# make_settings(web_threads=1) gives the command pool its floor of 8 threads.
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def app(slack, sqlite_engine) -> Iterator[ServedApp]:
+    """ColdCopy with the fewest command threads (the floor of 8), against the Slack fake."""
+    settings = make_settings(
+        slack_api_url=slack.base_url,
+        database_url=str(sqlite_engine.url),
+        web_threads=1,
+    )
+    served = ServedApp(settings, sqlite_engine)
+    served.response_base = slack.response_url_base
+    with served:
+        yield served
+
+
+# web_threads=1 gives the command pool its floor of 8 threads.
 THREADS = 8
 
 
@@ -39,8 +60,7 @@ def opened_triggers(slack) -> set[str]:
     return {call.params["trigger_id"] for call in slack.calls_to("views.open")}
 
 
-def test_a_form_whose_work_starts_after_the_deadline_is_answered_busy_not_opened(make_app, slack):
-    app = make_app(web_threads=1)
+def test_a_form_whose_work_starts_after_the_deadline_is_answered_busy_not_opened(app, slack):
     expired_before = not_opened("expired")
     slack.hold("views.open")  # Slack answers slowly: every command thread waits on it
     for _ in range(THREADS):
@@ -64,8 +84,7 @@ def test_a_form_whose_work_starts_after_the_deadline_is_answered_busy_not_opened
     assert slack.violations == []
 
 
-def test_when_the_backlog_is_full_the_ack_itself_says_busy_and_nothing_is_queued(make_app, slack):
-    app = make_app(web_threads=1)
+def test_when_the_backlog_is_full_the_ack_itself_says_busy_and_nothing_is_queued(app, slack):
     overloaded_before = not_opened("overloaded")
     capacity = THREADS * (1 + BACKLOG_PER_THREAD)
     slack.hold("views.open")
@@ -90,8 +109,7 @@ def test_when_the_backlog_is_full_the_ack_itself_says_busy_and_nothing_is_queued
     assert capacity + 1 not in busy_replies(slack)  # its answer was the ack itself
 
 
-def test_status_and_help_still_answer_while_forms_wait(make_app, slack):
-    app = make_app(web_threads=1)
+def test_status_and_help_still_answer_while_forms_wait(app, slack):
     slack.hold("views.open")
     for _ in range(THREADS):
         app.slash("")

@@ -5,10 +5,12 @@ once, and the model was asked only for the emails still missing."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 
 import pytest
-from helpers import BRIEF, Processes, email_steps, process_env, wait_until
+from helpers import BRIEF, Processes, children, email_steps, process_env, wait_until
 from sqlalchemy import select
 
 from bot.slack.modal import brief_view
@@ -52,8 +54,14 @@ def assert_resumed_once(slack: FakeSlack, claude: FakeAnthropic, engine) -> None
 
 
 def kill_after_two_emails(slack: FakeSlack, proc) -> None:
+    """`kill -9` of the process and of its children, as when its container is killed: the
+    worker processes of `coldcopy serve` write generations, not its gunicorn master."""
     wait_until(lambda: len(email_steps(slack)) >= 2, timeout=30)
+    workers = children(proc.pid)
     proc.send_signal(signal.SIGKILL)
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     proc.wait(timeout=10)
 
 

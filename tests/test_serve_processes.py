@@ -10,29 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import BRIEF, Processes, process_env, wait_until
+from helpers import BRIEF, Processes, children, process_env, wait_until
 
 from bot.slack.modal import brief_view
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 from storage.db import make_engine
 from storage.migrate import upgrade
-
-
-def children(pid: int) -> list[int]:
-    """The live child processes of `pid`, from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 def metric(text: str, name: str) -> float:
