@@ -106,5 +106,5 @@ def test_a_port_in_use_stops_serve_with_one_line_and_status_2(tmp_path):
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert result.returncode == 2
-    assert f"coldcopy serve cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
