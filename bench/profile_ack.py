@@ -37,7 +37,7 @@ from bench.ack_bench import SIGNING_SECRET, SignedRequests, build_requests
 from bench.fake_slack_process import FakeSlackProcess
 from bot.runtime import backlog
 from bot.runtime.config import Settings
-from bot.runtime.server import check_database, start_serving_process
+from bot.runtime.server import check_before_serving, start_serving_process
 
 SUBMISSIONS = 500
 COMMANDS = 300
@@ -190,7 +190,7 @@ def measure(
         # /coldcopy's work runs on a pool of its own (bot/runtime/backlog.py), made inline
         # too so that the command pass sees the form being built and views.open.
         backlog.ThreadPoolExecutor = lambda **_: InlineExecutor()
-        check_database(settings)
+        check_before_serving(settings)
         # What each `coldcopy serve` worker builds: engine, Redis, the job dispatcher, Bolt app.
         process = start_serving_process(settings)
         stack.callback(process.stop)
