@@ -206,7 +206,7 @@ def measure(
             show_lines=30,
         )
         served_plain = timed(app, build_requests("submission", submissions, run + "t", builder))
-        bolt = app.slack.app
+        bolt = app.slack.bolt.app  # ColdCopyWSGI -> SlackRequestGuard -> Bolt adapter -> App
         # Bolt's runner and its lazy-listener runner share one executor; both get the inline
         # one (see the module docstring). These are private attributes of slack_bolt's App.
         runner = bolt._listener_runner
