@@ -308,13 +308,19 @@ def prepare_database(settings: Settings, engine) -> None:
         raise StartupError(database_problem(exc, settings.database_url)) from None
 
 
+def web_pool_size(settings: Settings) -> int:
+    """Database connections per serve process. A request (or an embedded generation) holds
+    one only for a short transaction; in the scale-out mode, replicas x worker processes x
+    this must stay under PostgreSQL's max_connections (100 by default) with the workers."""
+    return min(settings.web_threads, 6) if settings.uses_job_queue else settings.web_threads
+
+
 def prepare(settings: Settings) -> tuple[Runtime, Dispatcher]:
     """Logging, the database, the Slack token, the runtime and its dispatcher; in the
     embedded mode, the generations a previous run of this process left unfinished are
     resumed at once."""
     configure_logging(settings.log_level)
-    # Requests and generations hold a connection only for one short transaction at a time.
-    engine = make_engine(settings.database_url, pool_size=settings.web_threads)
+    engine = make_engine(settings.database_url, pool_size=web_pool_size(settings))
     try:
         prepare_database(settings, engine)
         if not settings.oauth_enabled:
@@ -346,8 +352,7 @@ def check_before_serving(settings: Settings) -> None:
 def start_runtime(settings: Settings) -> tuple[Runtime, Dispatcher]:
     """The runtime and its dispatcher for this process; in the embedded mode, the generations
     a previous run of this process left unfinished are resumed at once."""
-    # Requests and generations hold a connection only for one short transaction at a time.
-    engine = make_engine(settings.database_url, pool_size=settings.web_threads)
+    engine = make_engine(settings.database_url, pool_size=web_pool_size(settings))
     rt = build_runtime(settings, engine=engine)
     try:
         dispatcher = start_dispatcher(rt)
