@@ -347,7 +347,35 @@ class _TokenCount:
                 MODEL_TOKENS.labels(kind=kind).inc(count)
 
 
-class _SequenceParser:
+class _ToolInput:
+    """The streamed input JSON of one tool call: gathered across deltas, parsed partially as
+    it grows, and whole when the content block ends."""
+
+    tool_name = TOOL_NAME
+
+    def __init__(self) -> None:
+        self._tool_index: int | None = None
+        self._json = b""
+        self.complete = False
+
+    def start_block(self, index: int, block: Any) -> None:
+        if block.type == "tool_use" and block.name == self.tool_name and self._tool_index is None:
+            self._tool_index = index
+
+    def _grow(self, index: int, partial_json: str) -> Any:
+        """The input so far (strings cut short), or None when the delta is not ours yet."""
+        if index != self._tool_index:
+            return None
+        self._json += partial_json.encode()
+        if not self._json.strip():
+            return None
+        try:
+            return jiter.from_json(self._json, partial_mode="trailing-strings")
+        except ValueError as exc:
+            raise WriterError("invalid_output", f"the tool input is not JSON: {exc}") from None
+
+
+class _SequenceParser(_ToolInput):
     """Follows the tool call's streamed JSON and validates each email once it is complete.
 
     An email is complete when the next one has begun in the partial JSON; the last one when
@@ -359,29 +387,17 @@ class _SequenceParser:
     """
 
     def __init__(self, written: Sequence[Email] = ()) -> None:
-        self._tool_index: int | None = None
-        self._json = b""
+        super().__init__()
         self._written = len(written)
         self._emails: list[Email] = list(written)
         # How many leading items of the answer repeat emails already sent; None: not known yet.
         self._skip: int | None = 0 if not written else None
         self._body_sent: dict[int, int] = {}  # step -> characters of its body handed on
-        self.complete = False
-
-    def start_block(self, index: int, block: Any) -> None:
-        if block.type == "tool_use" and block.name == TOOL_NAME and self._tool_index is None:
-            self._tool_index = index
 
     def add_json(self, index: int, partial_json: str) -> list[BodyDelta | tuple[int, Email]]:
-        if index != self._tool_index:
+        snapshot = self._grow(index, partial_json)
+        if snapshot is None:
             return []
-        self._json += partial_json.encode()
-        if not self._json.strip():
-            return []
-        try:
-            snapshot = jiter.from_json(self._json, partial_mode="trailing-strings")
-        except ValueError as exc:
-            raise WriterError("invalid_output", f"the tool input is not JSON: {exc}") from None
         items = _email_items(snapshot)
         if len(items) > SEQUENCE_LENGTH:
             raise WriterError("invalid_output", f"more than {SEQUENCE_LENGTH} emails")
@@ -468,31 +484,21 @@ def _email_fields(email: dict) -> dict:
     return {key: email[key] for key in ("day", "subject_a", "subject_b", "body")}
 
 
-class _RewriteParser:
+class _RewriteParser(_ToolInput):
     """Follows the rewrite tool's streamed JSON (one email without its day) the same way."""
 
+    tool_name = REWRITE_TOOL_NAME
+
     def __init__(self, step: int, day: int) -> None:
+        super().__init__()
         self._step = step
         self._day = day
-        self._tool_index: int | None = None
-        self._json = b""
         self._body_sent: dict[int, int] = {}
-        self.complete = False
-
-    def start_block(self, index: int, block: Any) -> None:
-        if block.type == "tool_use" and block.name == REWRITE_TOOL_NAME:
-            self._tool_index = index if self._tool_index is None else self._tool_index
 
     def add_json(self, index: int, partial_json: str) -> list[BodyDelta | tuple[int, Email]]:
-        if index != self._tool_index:
+        snapshot = self._grow(index, partial_json)
+        if snapshot is None:
             return []
-        self._json += partial_json.encode()
-        if not self._json.strip():
-            return []
-        try:
-            snapshot = jiter.from_json(self._json, partial_mode="trailing-strings")
-        except ValueError as exc:
-            raise WriterError("invalid_output", f"the tool input is not JSON: {exc}") from None
         if not isinstance(snapshot, dict):
             raise WriterError("invalid_output", "the tool input is not a JSON object")
         return list(_body_delta(self._step, {"day": self._day, **snapshot}, self._body_sent))
