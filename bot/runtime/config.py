@@ -6,6 +6,7 @@ it as an argument and never reads `os.environ` itself.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -373,3 +374,15 @@ class Price:
 
 def price_for(model: str) -> Price:
     return Price(*MODEL_PRICES_PER_MTOK.get(model, MODEL_PRICES_PER_MTOK["default"]))
+
+
+def cannot_listen(host: str, port: int, exc: OSError) -> StartupError:
+    """The one-line start-up error for an address that cannot be listened on."""
+    if exc.errno == errno.EADDRINUSE:
+        hint = "stop the process using it or pass another --port"
+    elif exc.errno == errno.EACCES:
+        hint = "ports below 1024 need privileges: pass a --port above 1023"
+    else:
+        hint = "check --host and --port"
+    reason = exc.strerror or str(exc)
+    return StartupError(f"cannot listen on {host}:{port} ({reason}): {hint}")

@@ -9,7 +9,6 @@ check with a deadline), so they work the same under any WSGI server.
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import json
 import logging
@@ -26,7 +25,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.request import BoltRequest
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.config import Settings, StartupError
+from bot.runtime.config import Settings, StartupError, cannot_listen
 from bot.runtime.jobs import Dispatcher, Sweeper, resume_local_orphans, start_dispatcher
 from bot.runtime.logs import configure_logging
 from bot.runtime.metrics import count_slack_error, render
@@ -437,14 +436,7 @@ def make_server(app, *, host: str, port: int, threads: int):
             max_request_body_size=MAX_REQUEST_BYTES + 1,
         )
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            hint = "stop the process using it or pass another --port"
-        elif exc.errno == errno.EACCES:
-            hint = "ports below 1024 need privileges: pass a --port above 1023"
-        else:
-            hint = "check --host and --port"
-        reason = exc.strerror or str(exc)
-        raise StartupError(f"cannot listen on {host}:{port} ({reason}): {hint}") from None
+        raise cannot_listen(host, port, exc) from None
 
 
 def close_server(server) -> None:

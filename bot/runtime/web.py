@@ -11,7 +11,6 @@ run (and recover) generations the others cannot see.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import shutil
@@ -24,7 +23,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger as GunicornLogger
 
-from bot.runtime.config import Settings, StartupError
+from bot.runtime.config import Settings, StartupError, cannot_listen
 
 log = logging.getLogger("coldcopy.serve")
 
@@ -134,14 +133,7 @@ def _check_port(host: str, port: int) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            hint = "stop the process using it or pass another --port"
-        elif exc.errno == errno.EACCES:
-            hint = "ports below 1024 need privileges: pass a --port above 1023"
-        else:
-            hint = "check --host and --port"
-        reason = exc.strerror or str(exc)
-        raise StartupError(f"cannot listen on {host}:{port} ({reason}): {hint}") from None
+        raise cannot_listen(host, port, exc) from None
 
 
 def serve(settings: Settings, host: str, port: int, workers: int | None = None) -> int:
