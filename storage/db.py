@@ -151,8 +151,14 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction that takes no write lock on SQLite."""
+    """Reads: on SQLite a read-only transaction (one snapshot, no write lock); on PostgreSQL
+    each statement on its own (autocommit). PostgreSQL's READ COMMITTED takes a snapshot per
+    statement anyway, so a transaction around reads would only add BEGIN and COMMIT: two
+    round trips for every lookup on the request path."""
     with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
         conn = conn.execution_options(readonly=True)
         with conn.begin():
             yield conn

@@ -69,9 +69,20 @@ class ModelsBusy:
     """As many generations as the model may serve at once are running; try again shortly."""
 
 
+@dataclass(frozen=True)
+class BeingAnnounced:
+    """Another process is posting this queued generation's parent message; try again shortly
+    (its thread is then continued, not opened twice)."""
+
+
+def _free(now):
+    # Nobody holds it: never leased, handed back, or its holder's lease ran out.
+    return or_(G.c.lease_owner.is_(None), G.c.lease_expires_at < now)
+
+
 def _claimable(now):
     stale = and_(G.c.status == GenerationStatus.RUNNING, G.c.lease_expires_at < now)
-    return or_(G.c.status == GenerationStatus.QUEUED, stale)
+    return or_(and_(G.c.status == GenerationStatus.QUEUED, _free(now)), stale)
 
 
 def claim_generation(
@@ -82,11 +93,12 @@ def claim_generation(
     lease_seconds: float,
     running_cap: int | None = None,
     now: datetime | None = None,
-) -> Claimed | ModelsBusy | None:
+) -> Claimed | ModelsBusy | BeingAnnounced | None:
     """Take the generation with a lease: a queued one, or a running one whose lease expired
     (its process died). None when it is finished, or another process holds a live lease, so
     a job delivered twice runs once. With `running_cap`, only while fewer than that many
-    generations hold live leases across every process: the model's rate limit is shared."""
+    generations hold live leases across every process: the model's rate limit is shared.
+    BeingAnnounced while another process posts its parent message (`take_announcements`)."""
     now = now or utcnow()
     at = literal(now, UTCDateTime())
     with transaction(engine) as conn:
@@ -116,8 +128,15 @@ def claim_generation(
             )
             .returning(*G.c)
         ).first()
-    if row is None:
-        return None
+        if row is None:
+            announcing = conn.execute(
+                select(G.c.id).where(
+                    G.c.id == generation_id,
+                    G.c.status == GenerationStatus.QUEUED,
+                    ~_free(at),
+                )
+            ).first()
+            return BeingAnnounced() if announcing is not None else None
     claimed = _row(row)
     # A fresh claim has a period-less progress record; a takeover finds emails written.
     return Claimed(claimed, resumed=row.takeovers > 0 or bool(row.sequence))
@@ -150,6 +169,12 @@ def save_progress(engine: Engine, generation_id: str, *, owner: str, emails: lis
     """Record the emails written and posted so far (with their Slack message ts), so a
     takeover resumes after them. False when this process no longer holds the lease."""
     return _while_held(engine, generation_id, owner, sequence=emails)
+
+
+def record_brief(engine: Engine, generation_id: str, *, owner: str, brief: dict) -> bool:
+    """Store the brief exactly as the model gets it. False when this process no longer holds
+    the lease."""
+    return _while_held(engine, generation_id, owner, brief=brief)
 
 
 def hand_back(
@@ -210,6 +235,65 @@ def queue_position(engine: Engine, generation_id: str) -> int:
         ).scalar_one()
 
 
+def take_announcements(
+    engine: Engine,
+    *,
+    owner: str,
+    waited: timedelta,
+    lease_seconds: float,
+    limit: int,
+    now: datetime | None = None,
+) -> list[GenerationRow]:
+    """The oldest queued generations that have waited `waited` with no parent message yet,
+    leased to `owner` for posting one (status stays queued): a worker that claims one
+    meanwhile is told to wait, so its thread is opened once. Oldest first."""
+    now = now or utcnow()
+    at = literal(now, UTCDateTime())
+    waiting = and_(
+        G.c.status == GenerationStatus.QUEUED,
+        G.c.parent_ts.is_(None),
+        G.c.brief.is_not(None),
+        _free(at),
+    )
+    oldest = (
+        select(G.c.id)
+        .where(waiting, G.c.created_at < literal(now - waited, UTCDateTime()))
+        .order_by(G.c.created_at)
+        .limit(limit)
+    )
+    with transaction(engine) as conn:
+        rows = conn.execute(
+            sa_update(G)
+            # Re-checked on the row itself: of two processes picking the same one, one wins.
+            .where(G.c.id.in_(oldest.scalar_subquery()), waiting)
+            .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
+            .returning(*G.c)
+        ).all()
+    return sorted((_row(r) for r in rows), key=lambda g: g.created_at or now)
+
+
+def end_announcement(
+    engine: Engine, generation_id: str, *, owner: str, posted: tuple[str, str] | None
+) -> bool:
+    """Give back the lease `take_announcements` gave, recording the parent message posted
+    (channel, ts) if there is one. False when the lease was no longer this owner's."""
+    values: dict = {"lease_owner": None, "lease_expires_at": None, "updated_at": utcnow()}
+    if posted is not None:
+        values |= {"posted_channel_id": posted[0], "parent_ts": posted[1]}
+    with transaction(engine) as conn:
+        return bool(
+            conn.execute(
+                sa_update(G)
+                .where(
+                    G.c.id == generation_id,
+                    G.c.lease_owner == owner,
+                    G.c.status == GenerationStatus.QUEUED,
+                )
+                .values(**values)
+            ).rowcount
+        )
+
+
 def record_thread(engine: Engine, generation_id: str, channel_id: str, parent_ts: str) -> None:
     """Remember where the thread went, so retries, exports and crash notices can find it."""
     with transaction(engine) as conn:
@@ -224,14 +308,6 @@ def get_generation(engine: Engine, generation_id: str) -> GenerationRow | None:
     with reading(engine) as conn:
         row = conn.execute(select(G).where(G.c.id == generation_id)).first()
     return _row(row) if row is not None else None
-
-
-def generation_for_key(engine: Engine, idempotency_key: str) -> str | None:
-    """The generation a request (a view submission, a retry) created, by its idempotency key."""
-    with reading(engine) as conn:
-        return conn.execute(
-            select(G.c.id).where(G.c.idempotency_key == idempotency_key)
-        ).scalar_one_or_none()
 
 
 def previous_brief(engine: Engine, team_id: str, user_id: str) -> dict | None:

@@ -10,13 +10,16 @@ from datetime import UTC, datetime, timedelta
 from helpers import BRIEF
 
 from storage.generations import (
+    BeingAnnounced,
     Claimed,
     ModelsBusy,
     claim_generation,
+    end_announcement,
     get_generation,
     hand_back,
     renew_lease,
     save_progress,
+    take_announcements,
 )
 from storage.ledger import reserve_generation
 
@@ -79,3 +82,48 @@ def test_a_handed_back_generation_keeps_its_progress_and_resumes(engine, policy)
     again = claim(engine, gen_id, "B")
     assert isinstance(again, Claimed) and again.resumed
     assert again.generation.takeovers == 0  # handed back, not taken over
+
+
+def announce(engine, owner: str, **kw):
+    kw.setdefault("waited", timedelta(0))
+    return take_announcements(engine, owner=owner, lease_seconds=15, limit=50, **kw)
+
+
+def test_an_announcement_and_a_claim_exclude_each_other(engine, policy):
+    gen_id = accepted(engine, policy, "a")
+    [taken] = announce(engine, "announcer")
+    assert taken.id == gen_id and taken.status == "queued"
+    # While its parent message is being posted, a worker is told to come back, not to open
+    # a second thread; and no other announcer takes it.
+    assert isinstance(claim(engine, gen_id, "worker"), BeingAnnounced)
+    assert announce(engine, "other") == []
+    assert end_announcement(engine, gen_id, owner="announcer", posted=("C1", "1.5"))
+    claimed = claim(engine, gen_id, "worker")
+    assert isinstance(claimed, Claimed)
+    assert (claimed.generation.posted_channel_id, claimed.generation.parent_ts) == ("C1", "1.5")
+    # Announced and running: nothing left to announce.
+    assert announce(engine, "announcer") == []
+
+
+def test_a_claimed_generation_is_never_announced_and_a_stale_announcement_loses(engine, policy):
+    running = accepted(engine, policy, "a")
+    assert isinstance(claim(engine, running, "worker"), Claimed)
+    waiting = accepted(engine, policy, "b")
+    assert [g.id for g in announce(engine, "announcer")] == [waiting]
+    # The announcer stalled past its lease: a worker takes the generation and opens the
+    # thread itself, and the late announcer can record nothing.
+    later = datetime.now(UTC) + timedelta(seconds=16)
+    assert isinstance(claim(engine, waiting, "worker", now=later), Claimed)
+    assert not end_announcement(engine, waiting, owner="announcer", posted=("C1", "9.9"))
+    assert get_generation(engine, waiting).parent_ts is None
+
+
+def test_only_generations_that_waited_long_enough_are_announced_each_once(engine, policy):
+    ids = [accepted(engine, policy, key) for key in "abc"]
+    assert announce(engine, "early", waited=timedelta(minutes=5)) == []
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        batches = list(pool.map(lambda n: announce(engine, f"p{n}"), range(6)))
+    taken = [g.id for batch in batches for g in batch]
+    assert sorted(taken) == sorted(ids)  # every one, by exactly one announcer
+    for batch in batches:  # oldest first, so positions are said in order
+        assert [g.id for g in batch] == [i for i in ids if i in {g.id for g in batch}]

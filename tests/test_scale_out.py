@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import BRIEF, Processes, process_env, wait_until
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.slack.modal import brief_view
 from fakes.anthropic import FakeAnthropic, SequenceReply, sample_sequence, sequence_json
@@ -160,3 +160,38 @@ def test_sigterm_lets_an_in_flight_generation_finish(postgres_url, tmp_path):
         finally:
             procs.stop_all()
             engine.dispose()
+
+
+def test_serve_answers_without_slack_and_a_busy_worker_announces_the_queue(cluster):
+    procs, slack, claude, engine = cluster
+    client = procs.serve("serve")
+    for _ in range(3):
+        claude.enqueue_sequence(tokens_per_second=400)
+    answers = [submit(client, "T01", f"U0{n}", f"V0{n}") for n in range(3)]
+    assert all("Writing your sequence" in str(a) for a in answers), answers
+    # Each job was in the queue by the time its answer came back, and serve itself said
+    # nothing to Slack: the thread is the worker's to open.
+    with reading(engine) as conn:
+        todo = conn.execute(
+            text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")
+        ).scalar_one()
+    assert todo == 3
+    time.sleep(1.5)
+    assert slack.calls_to("chat.postMessage") == []
+
+    procs.start("worker", "--concurrency", "1", name="worker")
+
+    def all_succeeded() -> bool:
+        with reading(engine) as conn:
+            statuses = conn.execute(select(G.c.status)).scalars().all()
+        return statuses == ["succeeded"] * 3
+
+    wait_until(all_succeeded, timeout=120)
+    posts = [c for c in slack.posts() if c.ok]
+    parents = [c for c in posts if "thread_ts" not in c.params]
+    assert len(parents) == 3  # one thread each, never a second parent
+    # With one slot, two waited: their threads said so, with their place in the queue.
+    queued = sorted(c.params["text"] for c in parents if "Queued" in str(c.params))
+    assert len(queued) == 2, [c.params.get("text") for c in parents]
+    replies = Counter(c.params["thread_ts"] for c in posts if "thread_ts" in c.params)
+    assert sorted(replies.values()) == [7, 7, 7]

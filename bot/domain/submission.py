@@ -66,6 +66,14 @@ def bounded_key(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def in_workspace_context(engine: Engine, team_id: str, brief: dict) -> dict:
+    """The brief with the workspace's context as it stands now (who the sender works for,
+    phrases to avoid), replacing whatever an older brief carried. Saved settings were checked
+    with the brief's own limits."""
+    settings = read_settings(engine, team_id)
+    return {**brief, **{f.key: settings[f.key] for f in CONTEXT_FIELDS}}
+
+
 @dataclass
 class Submissions:
     engine: Engine
@@ -84,11 +92,9 @@ class Submissions:
         team_name: str | None = None,
         enterprise_id: str | None = None,
     ) -> Outcome:
-        # The workspace's context (who the sender works for, phrases to avoid) goes with
-        # every brief as it stands now, replacing whatever an older brief carried.
-        settings = read_settings(self.engine, team_id)
-        context = {f.key: settings[f.key] for f in CONTEXT_FIELDS}
-        brief = validate_brief({**fields, **context})
+        # The workspace's context (who the sender works for, phrases to avoid) is added when
+        # the writing starts (`in_workspace_context`): no settings read while Slack waits.
+        brief = validate_brief(fields)
         if isinstance(brief, BriefErrors):
             return brief
         ids = {"team_id": team_id, "user_id": user_id, "channel_id": channel_id}

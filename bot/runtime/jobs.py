@@ -24,6 +24,7 @@ from typing import Protocol
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from bot.domain.submission import in_workspace_context
 from bot.runtime.metrics import (
     FIRST_EMAIL_SECONDS,
     GENERATION_SECONDS,
@@ -40,20 +41,23 @@ from bot.writing.brief import Brief
 from bot.writing.prompt import SEQUENCE_LENGTH
 from bot.writing.writer import BodyDelta, SequenceEmail, WriterError, WriterSummary
 from storage.generations import (
+    BeingAnnounced,
     Claimed,
     GenerationRow,
     ModelsBusy,
     claim_generation,
+    end_announcement,
     expire_leases,
-    get_generation,
     hand_back,
     never_started,
     orphaned_generations,
     queue_position,
+    record_brief,
     record_thread,
     renew_lease,
     running_owners,
     save_progress,
+    take_announcements,
     touch_queued,
 )
 from storage.ledger import (
@@ -76,8 +80,14 @@ MAX_TAKEOVERS = 2
 # this age a generation that still cannot get the model fails (and gives its unit back).
 MODEL_BUSY_PATIENCE = timedelta(minutes=2)
 MODEL_BUSY_DELAY = 15.0
-# How often a waiting generation asks again for a model slot (the global cap is reached).
+# How often a waiting generation asks again for a model slot (the global cap is reached), or
+# for its thread while another process posts the parent message.
 SLOT_WAIT = 1.0
+# A generation no worker has started after this long gets its parent message ("Queued: N
+# ahead of you") from the announcer of a process that runs generations; one a worker starts
+# sooner gets it from that worker, already saying "Writing".
+ANNOUNCE_AFTER = timedelta(seconds=1)
+ANNOUNCE_BATCH = 50
 # A queued generation untouched this long may have lost its job (its process died between
 # accepting it and handing it on): it is handed on again.
 REDISPATCH_AFTER = timedelta(seconds=20)
@@ -111,8 +121,9 @@ class HandedBack(Exception):
     """This process is stopping: the generation went back to the queue to be resumed."""
 
 
-class ModelBusy(Exception):
-    """The generation could not start or go on for now; it is waiting in the queue again."""
+class TryLater(Exception):
+    """The generation could not start or go on for now (the model's cap, the model asking us
+    to slow down, its parent message being posted elsewhere); run it again after `delay`."""
 
     def __init__(self, delay: float):
         super().__init__(f"retry in {delay:.0f} s")
@@ -182,7 +193,8 @@ def run_generation(rt: Runtime, keeper: LeaseKeeper, generation_id: str) -> None
 
     Safe to call any number of times: only a queued generation or one whose lease expired can
     be claimed. Raises ModelBusy when it must wait (the model's global cap is reached, or the
-    model asked us to slow down); the caller runs it again after the delay."""
+    model asked us to slow down, or another process is posting its parent message); the caller
+    runs it again after the delay."""
     claim = claim_generation(
         rt.engine,
         generation_id,
@@ -190,8 +202,8 @@ def run_generation(rt: Runtime, keeper: LeaseKeeper, generation_id: str) -> None
         lease_seconds=keeper.seconds,
         running_cap=rt.settings.model_concurrency,
     )
-    if isinstance(claim, ModelsBusy):
-        raise ModelBusy(SLOT_WAIT)
+    if isinstance(claim, ModelsBusy | BeingAnnounced):
+        raise TryLater(SLOT_WAIT)
     if claim is None:
         log.info("generation not claimable", extra={"generation_id": generation_id})
         return
@@ -226,7 +238,14 @@ def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Eve
     progress: list[dict] = list(gen.sequence or [])
     try:
         # The brief is gone if the workspace uninstalled while this waited in the queue.
-        brief = Brief(**(gen.brief or {}))
+        brief_data = gen.brief or {}
+        if gen.brief and not claim.resumed:
+            # Written with the workspace's context as it stands now, and kept with it, so a
+            # resumed run and later rewrites use the same.
+            brief_data = in_workspace_context(rt.engine, gen.team_id, gen.brief)
+            if not record_brief(rt.engine, gen.id, owner=keeper.owner, brief=brief_data):
+                raise LeaseLost
+        brief = Brief(**brief_data)
         thread = _thread_for(rt, gen)
         if gen.parent_ts is None:
             thread.open()
@@ -298,7 +317,7 @@ def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Eve
                 _abandon(thread)
                 if thread is not None:
                     thread.waiting()
-                raise ModelBusy(MODEL_BUSY_DELAY) from None
+                raise TryLater(MODEL_BUSY_DELAY) from None
         log.warning("generation failed: %s", exc.kind, extra=context)
         _fail(rt, gen, thread, exc.user_message, exc.kind, exc.usage)
     except CommitRefused:
@@ -309,7 +328,7 @@ def _write(rt: Runtime, keeper: LeaseKeeper, claim: Claimed, lost: threading.Eve
         count_slack_error("chat.postMessage", exc)
         log.error("Slack refused the thread: %s", slack_error(exc), extra=context)
         _fail(rt, gen, thread, GENERIC_FAILURE, f"slack:{slack_error(exc)}", summary)
-    except ModelBusy:
+    except TryLater:
         raise
     except Exception:
         log.exception("generation crashed", extra=context)
@@ -410,17 +429,31 @@ def _fail(
         )
 
 
-def announce_queued(rt: Runtime, generation_id: str) -> None:
-    """Post the parent message of an accepted generation at once, saying where it stands in
-    the queue; the worker that claims it continues this thread."""
-    gen = get_generation(rt.engine, generation_id)
-    if gen is None or gen.parent_ts is not None or gen.status != GenerationStatus.QUEUED:
-        return
-    if gen.brief is None:
-        return  # erased (the workspace uninstalled): the worker fails it quietly
-    thread = _thread_for(rt, gen)
-    thread.open(Progress(queued_ahead=queue_position(rt.engine, generation_id)))
-    record_thread(rt.engine, gen.id, thread.channel, thread.ts)
+def announce_waiting(rt: Runtime, owner: str, *, waited: timedelta = ANNOUNCE_AFTER) -> int:
+    """Post the parent message of each generation that has waited `waited` for a worker,
+    saying where it stands in the queue; the worker that claims it continues this thread.
+    Returns how many were announced."""
+    announced = 0
+    for gen in take_announcements(
+        rt.engine,
+        owner=owner,
+        waited=waited,
+        lease_seconds=rt.settings.lease_seconds,
+        limit=ANNOUNCE_BATCH,
+    ):
+        context = {"generation_id": gen.id, "team_id": gen.team_id}
+        thread = _thread_for(rt, gen)
+        try:
+            thread.open(Progress(queued_ahead=queue_position(rt.engine, gen.id)))
+        except Exception as exc:  # the worker opens the thread itself when it starts
+            log.warning("could not announce a queued generation: %s", exc, extra=context)
+            end_announcement(rt.engine, gen.id, owner=owner, posted=None)
+            continue
+        if end_announcement(rt.engine, gen.id, owner=owner, posted=(thread.channel, thread.ts)):
+            announced += 1
+        else:  # held past its lease: a worker has opened the thread since; no second parent
+            thread.retract()
+    return announced
 
 
 # --- dispatchers ----------------------------------------------------------------------------
@@ -432,8 +465,8 @@ class Dispatcher(Protocol):
     def dispatch(self, generation_id: str) -> None:
         """Have the generation run soon; raises when it could not be handed on."""
 
-    def is_waiting(self, generation_id: str) -> bool:
-        """Known to be waiting to run (not lost)."""
+    def waiting(self, generation_ids: list[str]) -> set[str]:
+        """Those of `generation_ids` known to be waiting to run (not lost)."""
 
     def shutdown(self, grace: float) -> None:
         """Stop taking work; let running generations finish for up to `grace` seconds, then
@@ -452,6 +485,7 @@ class InProcessPool:
         self._timers: set[threading.Timer] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self.announcer = Announcer(rt).start()
 
     def dispatch(self, generation_id: str) -> None:
         with self._lock:
@@ -466,7 +500,7 @@ class InProcessPool:
         retry: float | None = None
         try:
             run_generation(self.rt, self.keeper, generation_id)
-        except ModelBusy as busy:
+        except TryLater as busy:
             retry = busy.delay
         except Exception:
             log.exception("generation job failed", extra={"generation_id": generation_id})
@@ -492,15 +526,16 @@ class InProcessPool:
             self._timers.add(timer)
         timer.start()
 
-    def is_waiting(self, generation_id: str) -> bool:
+    def waiting(self, generation_ids: list[str]) -> set[str]:
         with self._lock:
-            return generation_id in self._waiting
+            return self._waiting.intersection(generation_ids)
 
     def shutdown(self, grace: float) -> None:
         with self._lock:
             self._closed = True
             for timer in self._timers:
                 timer.cancel()
+        self.announcer.stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
         drain(self.rt, self.keeper, grace)
         self.keeper.stop()
@@ -540,8 +575,8 @@ class QueueDispatcher:
     def dispatch(self, generation_id: str, delay: float = 0) -> None:
         self.queue.defer(generation_id, delay=delay)
 
-    def is_waiting(self, generation_id: str) -> bool:
-        return self.queue.is_waiting(generation_id)
+    def waiting(self, generation_ids: list[str]) -> set[str]:
+        return self.queue.waiting(generation_ids)
 
     def shutdown(self, grace: float) -> None:
         self.queue.close()
@@ -554,23 +589,18 @@ def start_dispatcher(rt: Runtime) -> Dispatcher:
     return InProcessPool(rt, rt.settings.job_threads)
 
 
-def hand_on(rt: Runtime, dispatcher: Dispatcher, generation_id: str) -> None:
-    """After a submission was accepted (and acknowledged): post its parent message with its
-    place in the queue, then hand it to a worker. Neither step can lose it: the row is
-    already written, and the sweeper hands on a queued generation whose job went missing."""
-    context = {"generation_id": generation_id}
-    try:
-        announce_queued(rt, generation_id)
-    except SlackApiError as exc:
-        # The worker opens the thread itself (with its DM fallback) when it starts.
-        count_slack_error("chat.postMessage", exc)
-        log.warning("could not announce a queued generation: %s", slack_error(exc), extra=context)
-    except Exception as exc:
-        log.warning("could not announce a queued generation: %s", exc, extra=context)
+def hand_on(dispatcher: Dispatcher, generation_id: str) -> None:
+    """After a submission was accepted: hand its generation to a worker. It cannot be lost
+    here: the row is already written, and the sweeper hands on a queued generation whose job
+    went missing."""
     try:
         dispatcher.dispatch(generation_id)
     except Exception as exc:
-        log.error("could not hand a generation to a worker yet: %s", exc, extra=context)
+        log.error(
+            "could not hand a generation to a worker yet: %s",
+            exc,
+            extra={"generation_id": generation_id},
+        )
 
 
 # --- takeovers ------------------------------------------------------------------------------
@@ -616,10 +646,13 @@ def sweep(rt: Runtime, dispatcher: Dispatcher, *, queued_for: timedelta = REDISP
         )
         _fail(rt, gen, None, NEVER_STARTED, "never started", None)
         handled += 1
-    for gen in orphaned_generations(rt.engine, queued_for=queued_for):
+    orphans = orphaned_generations(rt.engine, queued_for=queued_for)
+    # One question to the queue for all of them: a deep backlog is not a query per row.
+    waiting = dispatcher.waiting([g.id for g in orphans if g.status == GenerationStatus.QUEUED])
+    for gen in orphans:
         context = {"generation_id": gen.id, "team_id": gen.team_id}
         if gen.status == GenerationStatus.QUEUED:
-            if dispatcher.is_waiting(gen.id):
+            if gen.id in waiting:
                 continue
             touch_queued(rt.engine, gen.id)
         else:
@@ -654,19 +687,18 @@ class RetentionPass:
             log.info("deleted the briefs and sequences of %d expired generations", cleared)
 
 
-class Sweeper:
-    """Runs `sweep` every few seconds in a daemon thread until stopped: a dead process's
-    generations are taken over within one lease plus one interval."""
+class Periodic:
+    """Runs `run_once` every `interval` seconds in a daemon thread until stopped; a failing
+    pass is logged and the next one runs as usual."""
 
-    def __init__(self, rt: Runtime, dispatcher: Dispatcher, interval: float | None = None):
-        self.rt = rt
-        self.dispatcher = dispatcher
-        self.interval = interval or max(1.0, rt.settings.lease_seconds / 3)
+    name = "periodic"
+
+    def __init__(self, interval: float):
+        self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
-        self._retention = RetentionPass(rt)
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
 
-    def start(self) -> Sweeper:
+    def start(self):
         self._thread.start()
         return self
 
@@ -674,10 +706,46 @@ class Sweeper:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def run_once(self) -> None:
+        raise NotImplementedError
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                sweep(self.rt, self.dispatcher)
+                self.run_once()
             except Exception as exc:
-                log.warning("sweeper pass failed: %s", exc)
-            self._retention.run_if_due()
+                log.warning("%s pass failed: %s", self.name, exc)
+
+
+class Sweeper(Periodic):
+    """Runs `sweep` every few seconds: a dead process's generations are taken over within one
+    lease plus one interval."""
+
+    name = "sweeper"
+
+    def __init__(self, rt: Runtime, dispatcher: Dispatcher, interval: float | None = None):
+        super().__init__(interval or max(1.0, rt.settings.lease_seconds / 3))
+        self.rt = rt
+        self.dispatcher = dispatcher
+        self._retention = RetentionPass(rt)
+
+    def run_once(self) -> None:
+        sweep(self.rt, self.dispatcher)
+        self._retention.run_if_due()
+
+
+class Announcer(Periodic):
+    """In a process that runs generations: every second, the parent message of each that has
+    waited `ANNOUNCE_AFTER` for a worker (every worker busy) says where it stands in the
+    queue. A process that only accepts requests announces nothing: in the scale-out mode a
+    submission costs `serve` no Slack call."""
+
+    name = "announcer"
+
+    def __init__(self, rt: Runtime, interval: float = 1.0):
+        super().__init__(interval)
+        self.rt = rt
+        self.owner = process_owner()
+
+    def run_once(self) -> None:
+        announce_waiting(self.rt, self.owner)

@@ -69,13 +69,17 @@ class JobQueue:
         with contextlib.suppress(AlreadyEnqueued):  # already waiting for a worker
             self.app.configure_task(TASK, **options).defer(generation_id=generation_id)
 
-    def is_waiting(self, generation_id: str) -> bool:
-        row = self.app.connector.execute_query_one(
-            "SELECT count(*) AS n FROM procrastinate_jobs "
-            "WHERE queueing_lock = %(lock)s AND status = 'todo'",
-            lock=lock_of(generation_id),
+    def waiting(self, generation_ids: list[str]) -> set[str]:
+        """Those of `generation_ids` whose job waits for a worker: one query for them all."""
+        if not generation_ids:
+            return set()
+        rows = self.app.connector.execute_query_all(
+            "SELECT queueing_lock FROM procrastinate_jobs "
+            "WHERE queueing_lock = ANY(%(locks)s) AND status = 'todo'",
+            locks=[lock_of(g) for g in generation_ids],
         )
-        return bool(row and row["n"])
+        prefix = len(lock_of(""))
+        return {row["queueing_lock"][prefix:] for row in rows}
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -93,14 +97,14 @@ _worker = None  # (Runtime, LeaseKeeper, JobQueue) inside `coldcopy worker`
 
 def _perform(generation_id: str) -> None:
     """The job: run (or resume) one generation; if it must wait, defer it again for later."""
-    from bot.runtime.jobs import ModelBusy, run_generation
+    from bot.runtime.jobs import TryLater, run_generation
 
     if _worker is None:
         raise RuntimeError("generation jobs run inside `coldcopy worker`")
     rt, keeper, queue = _worker
     try:
         run_generation(rt, keeper, generation_id)
-    except ModelBusy as busy:
+    except TryLater as busy:
         queue.defer(generation_id, delay=busy.delay)
 
 
@@ -108,7 +112,7 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> int:
     """`coldcopy worker`: run generation jobs until SIGTERM or SIGINT."""
     from prometheus_client import start_http_server
 
-    from bot.runtime.jobs import LeaseKeeper, QueueDispatcher, Sweeper, drain
+    from bot.runtime.jobs import Announcer, LeaseKeeper, QueueDispatcher, Sweeper, drain
     from bot.runtime.logs import configure_logging
     from bot.runtime.metrics import REGISTRY
     from bot.runtime.wiring import build_runtime
@@ -135,6 +139,9 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> int:
         except OSError as exc:
             log.error("no /metrics for this worker: port %d: %s", settings.worker_metrics_port, exc)
     sweeper = Sweeper(rt, dispatcher).start()
+    # Every slot busy: the generations waiting for one still get their thread, with their
+    # place in the queue.
+    announcer = Announcer(rt).start()
     app = _app(
         procrastinate.PsycopgConnector(
             conninfo=conninfo(settings.database_url),
@@ -147,6 +154,7 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> int:
     try:
         asyncio.run(_work(app, concurrency, settings.shutdown_grace))
     finally:
+        announcer.stop()
         sweeper.stop()
         # Procrastinate already gave running jobs the grace period: whatever is still being
         # written goes back to the queue now, for another worker to resume.

@@ -207,6 +207,11 @@ class SequenceThread:
                 error = slack_error(exc)
         self._open_in_dm(error, progress)
 
+    def retract(self) -> None:
+        """Remove the parent message this process posted: another one opened the thread."""
+        if self.ts is not None:
+            remove_message(self.client, self.channel, self.ts)
+
     def _post_parent(self, channel: str, message: Message) -> None:
         response = self.client.chat_postMessage(
             channel=channel, text=message.text, blocks=message.blocks, unfurl_links=False

@@ -130,7 +130,7 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
         if message is not None:
             reply(respond, message)
         if isinstance(outcome, Accepted):
-            hand_on(rt, dispatcher, outcome.generation_id)
+            hand_on(dispatcher, outcome.generation_id)
 
     # Every click is acknowledged at once; the work (Stripe, uploads, a new generation)
     # runs lazily after the acknowledgement.

@@ -116,7 +116,7 @@ def register(
         if message is not None:
             reply(respond, message)
         if isinstance(outcome, Accepted):
-            hand_on(rt, dispatcher, outcome.generation_id)
+            hand_on(dispatcher, outcome.generation_id)
 
     def edit_brief(
         body: dict, action: dict, client: WebClient, respond: Respond, context: BoltContext

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from sqlalchemy.exc import DBAPIError
 
 from bot.domain.limits import RateLimited
-from bot.domain.submission import Accepted, InvalidRequest, Submissions, bounded_key
+from bot.domain.submission import Accepted, InvalidRequest, Submissions
 from bot.runtime.jobs import Dispatcher, hand_on
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
@@ -27,7 +27,6 @@ from bot.slack.wording import ADMINS_ONLY
 from bot.writing.brief import BRIEF_FIELDS, BriefErrors
 from bot.writing.defaults import TEXT_FIELDS, validate_defaults
 from storage.db import UNAVAILABLE_ERRORS
-from storage.generations import generation_for_key
 from storage.ledger import DuplicateRequest, QuotaExhausted
 from storage.settings import save_settings
 
@@ -79,16 +78,14 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
             text = DATABASE_DOWN if unavailable else DATABASE_REFUSED
             ack(response_action="errors", errors={FIRST_BLOCK: text})
             return
+        if isinstance(outcome, Accepted):
+            # A job row (or a slot in this process's pool): microseconds to a millisecond,
+            # and the answer reaches Slack when this function returns. The worker that
+            # starts it posts the thread; nothing here waits on Slack.
+            hand_on(dispatcher, outcome.generation_id)
         ack(**answer(outcome, rt.billing.enabled))
 
-    def start_writing(view: dict):
-        # After the answer reached Slack: the thread's parent message says the request is
-        # queued, then a worker gets it. A duplicate delivery finds it already done.
-        generation_id = generation_for_key(rt.engine, bounded_key(f"view:{view['id']}"))
-        if generation_id is not None:
-            hand_on(rt, dispatcher, generation_id)
-
-    app.view(K.BRIEF_VIEW)(ack=submit_brief, lazy=[start_writing])
+    app.view(K.BRIEF_VIEW)(submit_brief)
 
     def save_workspace_settings(ack: Ack, view: dict, client: WebClient, context: BoltContext):
         if not rt.people.is_admin(client, context.team_id, context.user_id):
