@@ -61,6 +61,8 @@ WARMUP = 100
 WORKSPACES = 200
 USERS_PER_WORKSPACE = 25
 KINDS = ("submission", "slash")
+# The floor (bare Bolt + the flow's round trips, bench/bare_bolt.py --floor) for submissions.
+APPS = {"submission": ("bare", "floor", "coldcopy"), "slash": ("bare", "coldcopy")}
 TARGET_SUBMISSION_P99_MS = 100.0
 TARGET_RATIO = 1.5
 TRIGGER_EXPIRY_S = 3.0  # Slack's trigger_id is good for 3 seconds: views.open must beat it
@@ -336,17 +338,14 @@ def measure(
             "COLDCOPY_WEB_WORKERS": str(web_workers),
             "COLDCOPY_STUCK_AFTER": "86400",  # the sweeper must not re-dispatch during the run
         }
+        bare_args = (
+            ["bench.bare_bolt", "--threads", str(web_threads), "--workers", str(web_workers)]
+            + (["--process-before-response"] if in_request_thread else [])
+        )
+        floor_env = base_env | {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
         servers = {
-            "bare": stack.enter_context(
-                served(
-                    "bare",
-                    ["bench.bare_bolt", "--threads", str(web_threads)]
-                    + ["--workers", str(web_workers)]
-                    + (["--process-before-response"] if in_request_thread else []),
-                    base_env,
-                    logs,
-                )
-            ),
+            "bare": stack.enter_context(served("bare", bare_args, base_env, logs)),
+            "floor": stack.enter_context(served("floor", [*bare_args, "--floor"], floor_env, logs)),
             "coldcopy": stack.enter_context(
                 served("coldcopy", ["bot.runtime.cli", "serve"], coldcopy_env, logs)
             ),
@@ -362,7 +361,7 @@ def measure(
 
         for kind in KINDS:
             for clients in concurrency:
-                for app in ("bare", "coldcopy"):
+                for app in APPS[kind]:
                     server = servers[app]
                     slack.reset()
                     batch = build_requests(kind, requests, f"{run}{app[0]}{clients}", builder)
@@ -528,6 +527,16 @@ def _summarise(
             "p99": ours["p99_ms"] / bare["p99_ms"],
             "rps": ours["rps"] / bare["rps"],
         }
+        floor = by_key.get(f"floor.{p.kind}.c{p.concurrency}")
+        if floor is not None:
+            ratios[f"{p.kind}.c{p.concurrency}"] |= {
+                "floor_p99": floor["p99_ms"] / bare["p99_ms"],
+                "p99_over_floor": ours["p99_ms"] / floor["p99_ms"],
+                "floor_cpu_ms": floor["server_cpu_ms_per_request"]
+                - bare["server_cpu_ms_per_request"],
+                "ours_cpu_ms": ours["server_cpu_ms_per_request"]
+                - bare["server_cpu_ms_per_request"],
+            }
     submissions_sent = sum(
         len(p.latencies_ms) for p in phases if (p.app, p.kind) == ("coldcopy", "submission")
     )
@@ -562,6 +571,14 @@ def print_report(result: dict) -> None:
         f"(submissions sent incl. warm-up: {result['submissions_sent']}); "
         f"FakeSlack violations: {result['fake_slack_violations']}"
     )
+    for key, ratio in result["ratios"].items():
+        if "floor_p99" in ratio:
+            print(
+                f"{key}: the flow's round trips alone (floor) cost "
+                f"{ratio['floor_cpu_ms']:.2f} ms of server CPU over bare Bolt and put its p99 "
+                f"at {ratio['floor_p99']:.2f}x bare; ColdCopy costs {ratio['ours_cpu_ms']:.2f} ms "
+                f"over bare, p99 {ratio['p99_over_floor']:.2f}x the floor"
+            )
     top = max(c for c in (int(k.split(".c")[1]) for k in result["phases"]))
     sub = result["phases"].get(f"coldcopy.submission.c{top}")
     ratio = result["ratios"].get(f"submission.c{top}")

@@ -5,7 +5,14 @@ signing secret, a token checked once per process with auth.test, and the same
 `process_before_response` as ColdCopy's app, which the ack benchmark reads and passes on).
 
     python -m bench.bare_bolt --port 3100 --workers 2 --threads 16 [--process-before-response]
-    # env: SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, SLACK_API_URL
+        [--floor]
+    # env: SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, SLACK_API_URL (+ DATABASE_URL, REDIS_URL)
+
+With `--floor` its submission listener also makes the round trips any implementation of the
+flow must make before answering, through the same libraries and pools as ColdCopy and with
+nothing else: one SQL statement for the quota, one Redis call for the rate limit, one SQL
+statement for the durable job (each `SELECT 1` / `PING`, the cheapest call of its kind). The
+floor is what those library calls cost on top of Bolt, whatever the rest of the code does.
 """
 
 from __future__ import annotations
@@ -22,7 +29,30 @@ COMMAND = "/coldcopy"
 BRIEF_VIEW = "coldcopy_brief"
 
 
-def build_bare_app(process_before_response: bool = False) -> App:
+def floor_calls():
+    """The round trips the flow needs before its answer, at their cheapest."""
+    import redis
+    from sqlalchemy import text
+
+    from storage.db import make_engine
+
+    engine = make_engine(os.environ["DATABASE_URL"], pool_size=6)  # as a serve process pools
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    select_one = text("SELECT 1")
+
+    def statement() -> None:
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(select_one)
+
+    def calls() -> None:
+        statement()  # the quota
+        client.ping()  # the rate limit
+        statement()  # the job
+
+    return calls
+
+
+def build_bare_app(process_before_response: bool = False, floor: bool = False) -> App:
     client = WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"])
     app = App(
         signing_secret=os.environ["SLACK_SIGNING_SECRET"],
@@ -34,8 +64,12 @@ def build_bare_app(process_before_response: bool = False) -> App:
     def command(ack: Ack):
         ack()
 
+    calls = floor_calls() if floor else None
+
     @app.view(BRIEF_VIEW)
     def submission(ack: Ack):
+        if calls is not None:
+            calls()
         ack()
 
     return app
@@ -54,9 +88,10 @@ def health_then_slack(slack: SlackRequestHandler):
 
 
 class BareServer(BaseApplication):
-    def __init__(self, options: dict, process_before_response: bool):
+    def __init__(self, options: dict, process_before_response: bool, floor: bool):
         self.options = options
         self.process_before_response = process_before_response
+        self.floor = floor
         super().__init__()
 
     def load_config(self) -> None:
@@ -65,7 +100,8 @@ class BareServer(BaseApplication):
 
     def load(self):
         # In each worker after the fork, as ColdCopy builds its app.
-        return health_then_slack(SlackRequestHandler(build_bare_app(self.process_before_response)))
+        app = build_bare_app(self.process_before_response, self.floor)
+        return health_then_slack(SlackRequestHandler(app))
 
 
 def main() -> None:
@@ -75,6 +111,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--process-before-response", action="store_true")
+    parser.add_argument("--floor", action="store_true", help="add the flow's round trips")
     args = parser.parse_args()
     options = {
         "bind": f"{args.host}:{args.port}",
@@ -85,7 +122,8 @@ def main() -> None:
         "control_socket_disable": True,
         "loglevel": "warning",
     }
-    BareServer(options, args.process_before_response).run()  # SIGTERM: gunicorn's own stop
+    # SIGTERM: gunicorn's own stop.
+    BareServer(options, args.process_before_response, args.floor).run()
 
 
 if __name__ == "__main__":

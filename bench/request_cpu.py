@@ -86,7 +86,7 @@ def measure(calls: int = CALLS, verbose: bool = True) -> dict[str, tuple[float, 
         limiter = RateLimiter.from_settings(settings)
         client = redis.Redis.from_url(redis_url)
         stack.callback(client.close)
-        queue = open_queue(settings)
+        queue = open_queue(settings, engine)
         stack.callback(queue.close)
 
         def enqueue(i: int) -> None:

@@ -570,7 +570,7 @@ class QueueDispatcher:
         from bot.runtime.queue import open_queue
 
         self.rt = rt
-        self.queue = open_queue(rt.settings)
+        self.queue = open_queue(rt.settings, rt.engine)
 
     def dispatch(self, generation_id: str, delay: float = 0) -> None:
         self.queue.defer(generation_id, delay=delay)

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from bot.runtime.config import Settings
@@ -47,37 +47,54 @@ def _app(connector) -> procrastinate.App:
 
 
 class JobQueue:
-    """Defers generation jobs from a synchronous process (`coldcopy serve`)."""
+    """Defers generation jobs from a synchronous process (`coldcopy serve`, and a worker that
+    puts a generation back for later).
 
-    def __init__(self, settings: Settings):
+    A defer runs on one of the process's own pooled connections (`engine`), in autocommit,
+    through Procrastinate's `connection=` option: one round trip, where its own pool would
+    add BEGIN and COMMIT and a second pool for request threads to queue on."""
+
+    def __init__(self, settings: Settings, engine: Engine):
         from procrastinate import SyncPsycopgConnector
 
+        self.engine = engine
         self.app = _app(
             SyncPsycopgConnector(
                 conninfo=conninfo(settings.database_url),
                 min_size=1,
-                max_size=4,
+                max_size=2,
                 kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
             )
         )
         self.app.open()
 
+    @contextlib.contextmanager
+    def _connection(self):
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn.connection.driver_connection
+
     def defer(self, generation_id: str, *, delay: float = 0) -> None:
         options: dict = {"queueing_lock": lock_of(generation_id)}
         if delay:
             options["schedule_in"] = {"seconds": delay}
-        with contextlib.suppress(AlreadyEnqueued):  # already waiting for a worker
-            self.app.configure_task(TASK, **options).defer(generation_id=generation_id)
+        with self._connection() as connection, contextlib.suppress(AlreadyEnqueued):
+            # AlreadyEnqueued: its job is already waiting for a worker.
+            self.app.configure_task(TASK, connection=connection, **options).defer(
+                generation_id=generation_id
+            )
 
     def waiting(self, generation_ids: list[str]) -> set[str]:
         """Those of `generation_ids` whose job waits for a worker: one query for them all."""
         if not generation_ids:
             return set()
-        rows = self.app.connector.execute_query_all(
-            "SELECT queueing_lock FROM procrastinate_jobs "
-            "WHERE queueing_lock = ANY(%(locks)s) AND status = 'todo'",
-            locks=[lock_of(g) for g in generation_ids],
-        )
+        with self._connection() as connection:
+            rows = self.app.connector.execute_query_all_with_connection(
+                connection,
+                "SELECT queueing_lock FROM procrastinate_jobs "
+                "WHERE queueing_lock = ANY(%(locks)s) AND status = 'todo'",
+                locks=[lock_of(g) for g in generation_ids],
+            )
         prefix = len(lock_of(""))
         return {row["queueing_lock"][prefix:] for row in rows}
 
@@ -86,8 +103,8 @@ class JobQueue:
             self.app.close()
 
 
-def open_queue(settings: Settings) -> JobQueue:
-    return JobQueue(settings)
+def open_queue(settings: Settings, engine: Engine) -> JobQueue:
+    return JobQueue(settings, engine)
 
 
 # --- the worker -------------------------------------------------------------------------------
