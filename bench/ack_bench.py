@@ -1,7 +1,9 @@
 """Benchmark of the ack path: signed `/coldcopy` commands and brief submissions sent to a real
 `coldcopy serve` (gunicorn, one gthread worker process per core; PostgreSQL, Redis, the job
 queue, the local FakeSlack), and the same load sent to a bare Bolt app served the same way (the same
-worker processes and threads) whose listeners only ack (bench/bare_bolt.py).
+worker processes and threads) whose listeners only ack (bench/bare_bolt.py), and for
+submissions to a "floor": that bare app plus the round trips the flow must make before it
+answers (a quota statement, a Redis call, a job statement, each the cheapest of its kind).
 
     python -m bench.ack_bench [--requests 2000] [--concurrency 1 16 64] [--workers 2] [--threads 16]
 
@@ -12,8 +14,9 @@ trigger's 3 s, or later (a form the user never sees), or the user was told ColdC
 
 Every submission has its own view id and comes from one of many users over many workspaces,
 with the quota and the rate limits set so high that every one is accepted: each is a full
-reservation + rate-limit check, then (after the ack) the parent message and the job deferred to
-the PostgreSQL queue. No worker runs, so only the request path is measured.
+reservation + rate-limit check + the job deferred to the PostgreSQL queue, then the answer
+(serve posts nothing to Slack for a submission: the worker that starts it does). No worker
+runs, so only the request path is measured.
 A fresh PostgreSQL database is created for the run and dropped after; the bench Redis database
 is flushed before and after.
 
@@ -338,10 +341,13 @@ def measure(
             "COLDCOPY_WEB_WORKERS": str(web_workers),
             "COLDCOPY_STUCK_AFTER": "86400",  # the sweeper must not re-dispatch during the run
         }
-        bare_args = (
-            ["bench.bare_bolt", "--threads", str(web_threads), "--workers", str(web_workers)]
-            + (["--process-before-response"] if in_request_thread else [])
-        )
+        bare_args = [
+            "bench.bare_bolt",
+            "--threads",
+            str(web_threads),
+            "--workers",
+            str(web_workers),
+        ] + (["--process-before-response"] if in_request_thread else [])
         floor_env = base_env | {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
         servers = {
             "bare": stack.enter_context(served("bare", bare_args, base_env, logs)),

@@ -11,8 +11,7 @@ Three passes over the same app:
 2. submissions, executor inline: Bolt's listener executor swapped for one that runs each
    task in the calling thread, so pyinstrument (which follows one thread) sees all the work
    for a submission, wherever Bolt would run it: signature check, parsing, validation, the
-   quota reservation, the rate limit, the answer view and, after the ack, the hand-on to a
-   worker.
+   quota reservation, the rate limit, the job's defer and the answer view.
 3. `/coldcopy` commands, executor inline: the ack, then the work that builds the form and
    calls views.open (a lazy listener, or the rest of the listener), which in production holds
    one of Bolt's listener threads.
@@ -52,7 +51,7 @@ STEPS = (
     ("validate_brief", "validate_brief"),
     ("reserve_generation (SQL)", "reserve_generation"),
     ("RateLimiter.check (Redis)", "check"),
-    ("hand-on to a worker (after the ack)", "hand_on"),
+    ("the job queue's defer (SQL)", "hand_on"),
     ("writing_view (answer)", "writing_view"),
     ("ack() + response", "Ack.__call__"),
 )

@@ -87,7 +87,6 @@ def measure(calls: int = CALLS, verbose: bool = True) -> dict[str, tuple[float, 
         client = redis.Redis.from_url(redis_url)
         stack.callback(client.close)
         queue = open_queue(settings, engine)
-        stack.callback(queue.close)
 
         def enqueue(i: int) -> None:
             queue.defer(f"{run}-{i}")

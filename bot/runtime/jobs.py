@@ -579,7 +579,7 @@ class QueueDispatcher:
         return self.queue.waiting(generation_ids)
 
     def shutdown(self, grace: float) -> None:
-        self.queue.close()
+        """Nothing to stop here: jobs already deferred wait in PostgreSQL for any worker."""
 
 
 def start_dispatcher(rt: Runtime) -> Dispatcher:

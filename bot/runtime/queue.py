@@ -52,21 +52,16 @@ class JobQueue:
 
     A defer runs on one of the process's own pooled connections (`engine`), in autocommit,
     through Procrastinate's `connection=` option: one round trip, where its own pool would
-    add BEGIN and COMMIT and a second pool for request threads to queue on."""
+    add BEGIN and COMMIT and a second pool for request threads to queue on (and more
+    connections to count against PostgreSQL's limit)."""
 
     def __init__(self, settings: Settings, engine: Engine):
         from procrastinate import SyncPsycopgConnector
 
         self.engine = engine
-        self.app = _app(
-            SyncPsycopgConnector(
-                conninfo=conninfo(settings.database_url),
-                min_size=1,
-                max_size=2,
-                kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
-            )
-        )
-        self.app.open()
+        # Never opened: every query here brings its own connection, so the connector's pool
+        # would only hold idle connections.
+        self.app = _app(SyncPsycopgConnector(conninfo=conninfo(settings.database_url)))
 
     @contextlib.contextmanager
     def _connection(self):
@@ -78,11 +73,12 @@ class JobQueue:
         options: dict = {"queueing_lock": lock_of(generation_id)}
         if delay:
             options["schedule_in"] = {"seconds": delay}
+        job = self.app.configure_task(TASK, **options).make_new_job(generation_id=generation_id)
         with self._connection() as connection, contextlib.suppress(AlreadyEnqueued):
-            # AlreadyEnqueued: its job is already waiting for a worker.
-            self.app.configure_task(TASK, connection=connection, **options).defer(
-                generation_id=generation_id
-            )
+            # AlreadyEnqueued: its job is already waiting for a worker. The job manager
+            # itself, not the task's deferrer, which renders the job for two log lines (one
+            # of them debug) on every call.
+            self.app.job_manager.defer_job(job, connection=connection)
 
     def waiting(self, generation_ids: list[str]) -> set[str]:
         """Those of `generation_ids` whose job waits for a worker: one query for them all."""
@@ -97,10 +93,6 @@ class JobQueue:
             )
         prefix = len(lock_of(""))
         return {row["queueing_lock"][prefix:] for row in rows}
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.app.close()
 
 
 def open_queue(settings: Settings, engine: Engine) -> JobQueue:
