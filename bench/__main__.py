@@ -175,6 +175,13 @@ def run_quota(args) -> tuple[list[Row], dict]:
     return rows, result
 
 
+APP_LABELS = {
+    "coldcopy": "ColdCopy",
+    "bare": "bare Bolt",
+    "floor": "the floor (bare Bolt + a quota statement, a Redis call, a job statement)",
+}
+
+
 def run_ack(args) -> tuple[list[Row], dict]:
     from bench import ack_bench as ab
 
@@ -188,13 +195,12 @@ def run_ack(args) -> tuple[list[Row], dict]:
     for kind in ab.KINDS:
         label = "modal submission" if kind == "submission" else "`/coldcopy` command"
         for clients in ab.CONCURRENCY:
-            for app in ("coldcopy", "bare"):
+            for app in ab.APPS[kind]:
                 f = phases[f"{app}.{kind}.c{clients}"]
                 gated = (app, kind, clients) == ("coldcopy", "submission", top)
                 rows.append(
                     Row(
-                        f"ack: {label}, {clients} concurrent, "
-                        f"{'ColdCopy' if app == 'coldcopy' else 'bare Bolt'}",
+                        f"ack: {label}, {clients} concurrent, {APP_LABELS[app]}",
                         f"p50 {f['p50_ms']:.1f} / p95 {f['p95_ms']:.1f} / p99 "
                         f"{f['p99_ms']:.1f} ms; {f['rps']:.0f} req/s"
                         + (f"; {f['failures']} failed" if f["failures"] else ""),
@@ -214,6 +220,16 @@ def run_ack(args) -> tuple[list[Row], dict]:
                     cmd,
                 )
             )
+            if "floor_p99" in r:
+                rows.append(
+                    Row(
+                        f"ack: {label}, {clients} concurrent, the floor / bare; ColdCopy / floor",
+                        f"floor p99 {r['floor_p99']:.2f}x bare (+{r['floor_cpu_ms']:.2f} ms "
+                        f"server CPU per request); ColdCopy p99 {r['p99_over_floor']:.2f}x the "
+                        f"floor (+{r['ours_cpu_ms']:.2f} ms over bare)",
+                        command=cmd,
+                    )
+                )
     lags = result["views_open_lag"]
     levels = " / ".join(f"{c}" for c in ab.CONCURRENCY)
     late = sum(lag["late"] for lag in lags.values())

@@ -94,14 +94,24 @@ class Thread:
 
     channel: str
     sent_at: float
-    emails: dict[int, list[float]] = field(default_factory=dict)  # step -> each post's time
+    # step -> the time of each delivery of that email: posted whole, or its streamed reply
+    # turned into the formatted email.
+    emails: dict[int, list[float]] = field(default_factory=dict)
+    # When a reply started streaming in the thread (the first words of an email).
+    streams: list[float] = field(default_factory=list)
     finished_at: float | None = None
     failed_at: float | None = None
 
     @property
     def first_email_at(self) -> float | None:
+        """When the first email was in the thread whole (posted, or its stream formatted)."""
         times = [t for posts in self.emails.values() for t in posts]
         return min(times) if times else None
+
+    @property
+    def first_words_at(self) -> float | None:
+        """When the first words of an email appeared (its reply started streaming)."""
+        return min(self.streams, default=None)
 
     @property
     def done(self) -> bool:
@@ -130,10 +140,12 @@ class Watcher:
             thread = self.threads.get(message["channel"])
             if thread is None:
                 continue
-            if message["method"] == "chat.postMessage" and message["thread_ts"]:
-                match = EMAIL_TEXT.match(message["text"])
-                if match:
-                    thread.emails.setdefault(int(match[1]), []).append(message["at"])
+            match = EMAIL_TEXT.match(message["text"])
+            if message["method"] == "chat.startStream":
+                thread.streams.append(message["at"])
+            elif match and (message["method"] == "chat.update" or message["thread_ts"]):
+                # A reply posted whole, or a streamed reply turned into the formatted email.
+                thread.emails.setdefault(int(match[1]), []).append(message["at"])
             elif message["method"] == "chat.update" and message["state"] == "finished":
                 thread.finished_at = thread.finished_at or message["at"]
             elif message["method"] == "chat.update" and message["state"] == "failed":
@@ -210,8 +222,13 @@ class Deployment:
 
     @property
     def runner_pid(self) -> int:
-        """The process running the generations."""
-        return self.workers[-1].pid if self.mode == "scale-out" else self.serve.proc.pid
+        """The process running the generations: the worker, or serve's one gunicorn worker
+        process (its master only supervises)."""
+        if self.mode == "scale-out":
+            return self.workers[-1].pid
+        master = self.serve.proc.pid
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        return int(children[0]) if len(children) == 1 else master
 
     def start_serve(self) -> Server:
         name = f"serve-{len(self.serves) + 1}"
@@ -378,6 +395,7 @@ def measure_burst_mode(
         lone = _lone(dep, tokens_per_second, "L")
         lone_first = lone.first_email_at - lone.sent_at
         lone_done = lone.finished_at - lone.sent_at
+        lone_words = lone.first_words_at - lone.sent_at if lone.first_words_at else None
         say(f"[{mode}] lone: first email {lone_first:.2f} s, complete {lone_done:.2f} s")
         time.sleep(1.0)  # let the process settle before its idle figure
         pid = dep.runner_pid
@@ -404,6 +422,7 @@ def measure_burst_mode(
         in_flight = streams_in_flight(replies)
         done = [t for t in threads if t.finished_at is not None]
         firsts = [t.first_email_at - t.sent_at for t in threads if t.first_email_at]
+        words = [t.first_words_at - t.sent_at for t in threads if t.first_words_at]
         # Where the wait goes: from the burst's sending to each model request reaching the
         # fake (both clocks are CLOCK_MONOTONIC), i.e. the queue, the claim and the writer's
         # request; the rest of the time to the first email is the model's stream.
@@ -425,6 +444,9 @@ def measure_burst_mode(
             "first_email_p50_s": percentile(firsts, 50),
             "first_email_p95_s": percentile(firsts, 95),
             "first_email_max_s": max(firsts),
+            # The first words of an email in the thread (its reply streaming), beside.
+            "lone_first_words_s": lone_words,
+            "first_words_p95_s": percentile(words, 95) if words else None,
             "to_model_p50_s": percentile(to_model, 50),
             "to_model_p95_s": percentile(to_model, 95),
             "to_model_max_s": max(to_model),

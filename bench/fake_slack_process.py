@@ -45,8 +45,9 @@ class FakeSlackProcess:
         return json.loads(self._ask("opened"))
 
     def messages(self, since: int = 0) -> tuple[list[dict], int]:
-        """The chat.postMessage and chat.update calls from the `since`-th call on, each as
-        {method, channel, thread_ts, text, state, at}; and the index to ask from next time.
+        """The chat.postMessage, chat.update and chat.startStream calls from the `since`-th call
+        on, each as {method, channel, thread_ts, text, state, at}; and the index to ask from
+        next time.
         `state` is "finished" or "failed" for a parent update that says so, else ""."""
         answer = json.loads(self._ask(f"thread {since}"))
         return answer["messages"], answer["next"]
@@ -73,7 +74,9 @@ def _messages(slack, since: int) -> dict:
     calls = slack.calls
     messages = []
     for call in calls[since:]:
-        if call.method not in ("chat.postMessage", "chat.update") or not call.ok:
+        if call.method not in ("chat.postMessage", "chat.update", "chat.startStream"):
+            continue
+        if not call.ok:
             continue
         blocks = str(call.params.get("blocks", ""))
         # The parent's progress line: a check mark once finished, a warning once failed.

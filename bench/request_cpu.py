@@ -1,7 +1,7 @@
 """CPU per call of each library call on a submission's path, measured one at a time in this
 process (PostgreSQL and Redis as the benchmarks use them), beside a bare round trip to each
-server: what a submission costs beyond Bolt itself, call by call. The reservation and the rate
-limit answer Slack; the job is deferred after the ack.
+server: what a submission costs beyond Bolt itself, call by call. The reservation, the rate
+limit and the job's defer all happen before the answer.
 
     python -m bench.request_cpu [--calls 2000]
 
@@ -97,7 +97,7 @@ def measure(calls: int = CALLS, verbose: bool = True) -> dict[str, tuple[float, 
             "RateLimiter.check (redis-py, one EVALSHA)": lambda i: limiter.check(
                 f"T{i % WORKSPACES}", f"U{i % 7}"
             ),
-            "job queue defer (Procrastinate, after the ack)": enqueue,
+            "job queue defer (Procrastinate, in the ack)": enqueue,
             "  beside: Redis PING": lambda _i: client.ping(),
         }
         for label, action in steps.items():

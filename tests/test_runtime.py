@@ -359,7 +359,7 @@ def test_a_queued_generation_whose_workspace_uninstalled_fails_quietly(slack, cl
     assert claude.requests == []
 
 
-def test_the_parent_is_posted_on_acceptance_with_its_place_in_the_queue(slack, claude, engine):
+def test_a_generation_waiting_for_a_worker_is_told_its_place_in_the_queue(slack, claude, engine):
     for user in ("U2", "U3"):
         slack.add_user(user)
     with serve(slack, claude, engine, job_threads=1) as app:  # one at a time: a queue forms

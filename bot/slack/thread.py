@@ -179,7 +179,7 @@ class SequenceThread:
     # -- the parent ------------------------------------------------------------------------
 
     def attach(self, channel: str, ts: str, *, posted: int = 0) -> None:
-        """Continue a thread whose parent was posted earlier (on acceptance, or by a process
+        """Continue a thread whose parent was posted earlier (by the announcer, or by a process
         that stopped): `posted` emails are already in it."""
         self.channel, self.ts, self.posted = channel, ts, posted
         if channel != self.requested_channel:
