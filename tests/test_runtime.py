@@ -301,6 +301,22 @@ def test_fresh_work_is_not_orphaned(sqlite_engine, policy):
     assert orphaned_generations(sqlite_engine, queued_for=timedelta(seconds=20)) == []
 
 
+class NobodyListens:
+    """A job queue whose every worker is down."""
+
+    def __init__(self):
+        self.handed: list[str] = []
+
+    def dispatch(self, generation_id: str) -> None:
+        self.handed.append(generation_id)
+
+    def waiting(self, generation_ids: list[str]) -> set[str]:
+        return set(self.handed).intersection(generation_ids)
+
+    def shutdown(self, grace: float) -> None:
+        return None
+
+
 def test_a_generation_no_worker_starts_in_time_fails_and_says_so(slack, claude, sqlite_engine):
     from bot.runtime.wiring import build_runtime
 
@@ -312,19 +328,6 @@ def test_a_generation_no_worker_starts_in_time_fails_and_says_so(slack, claude, 
     )
     rt = build_runtime(settings, engine=sqlite_engine)
 
-    class NobodyListens:  # a queue whose every worker is down
-        def __init__(self):
-            self.handed: list[str] = []
-
-        def dispatch(self, generation_id: str) -> None:
-            self.handed.append(generation_id)
-
-        def waiting(self, generation_ids: list[str]) -> set[str]:
-            return set(self.handed).intersection(generation_ids)
-
-        def shutdown(self, grace: float) -> None:
-            return None
-
     queue = NobodyListens()
     gen_id = accepted_generation(sqlite_engine, rt.policy, "orphan")
     assert sweep(rt, queue, queued_for=timedelta(0)) == 1 and queue.handed == [gen_id]
@@ -335,6 +338,41 @@ def test_a_generation_no_worker_starts_in_time_fails_and_says_so(slack, claude, 
     assert (gen.status, gen.quota_state) == ("failed", "released")
     assert used(sqlite_engine) == 0
     notice = slack.wait_for("chat.postMessage", count=2)[-1]
+    assert "no worker was free" in all_text([notice]) and K.RETRY_ACTION in all_text([notice])
+
+
+def test_with_every_worker_down_the_user_hears_the_queue_then_the_failure_in_one_thread(
+    slack, claude, sqlite_engine
+):
+    from bot.runtime.jobs import Sweeper
+    from bot.runtime.wiring import build_runtime
+
+    settings = make_settings(
+        slack_api_url=slack.base_url,
+        anthropic_base_url=claude.base_url,
+        database_url=str(sqlite_engine.url),
+        stuck_after=1.8,  # so the sweeper's notice comes after 0.3 s
+    )
+    rt = build_runtime(settings, engine=sqlite_engine)
+    queue = NobodyListens()
+    gen_id = accepted_generation(sqlite_engine, rt.policy, "waiting")
+    queue.dispatch(gen_id)
+    sweeper = Sweeper(rt, queue)  # its passes are run by hand here
+    sweeper.run_once()
+    assert slack.calls_to("chat.postMessage") == []  # just accepted: a worker may take it
+    time.sleep(0.4)
+    sweeper.run_once()
+    [parent] = slack.calls_to("chat.postMessage")
+    assert "Queued: you're next." in all_text([parent])
+    assert generations(sqlite_engine)[0].parent_ts is not None
+    time.sleep(1.5)
+    sweeper.run_once()
+    assert generations(sqlite_engine)[0].status == "failed"
+    # The failure is told in that same thread: a reply under the parent, which says so too.
+    parents = [c for c in slack.calls_to("chat.postMessage") if "thread_ts" not in c.params]
+    assert parents == [parent]
+    notice = slack.calls_to("chat.postMessage")[-1]
+    assert notice.params["thread_ts"] == generations(sqlite_engine)[0].parent_ts
     assert "no worker was free" in all_text([notice]) and K.RETRY_ACTION in all_text([notice])
 
 

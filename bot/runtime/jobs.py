@@ -88,6 +88,9 @@ SLOT_WAIT = 1.0
 # sooner gets it from that worker, already saying "Writing".
 ANNOUNCE_AFTER = timedelta(seconds=1)
 ANNOUNCE_BATCH = 50
+# With no worker at all, `serve`'s sweeper announces what waited this share of
+# COLDCOPY_STUCK_AFTER, so users hear where they stand long before a failure notice.
+STUCK_NOTICE_FRACTION = 6
 # A queued generation untouched this long may have lost its job (its process died between
 # accepting it and handing it on): it is handed on again.
 REDISPATCH_AFTER = timedelta(seconds=20)
@@ -719,7 +722,9 @@ class Periodic:
 
 class Sweeper(Periodic):
     """Runs `sweep` every few seconds: a dead process's generations are taken over within one
-    lease plus one interval."""
+    lease plus one interval. It also announces the generations no worker has started in a
+    sixth of `COLDCOPY_STUCK_AFTER` (30 s by default): with every worker down, nobody else
+    would tell their users where they stand before they are told it failed."""
 
     name = "sweeper"
 
@@ -727,18 +732,22 @@ class Sweeper(Periodic):
         super().__init__(interval or max(1.0, rt.settings.lease_seconds / 3))
         self.rt = rt
         self.dispatcher = dispatcher
+        self.owner = process_owner()
         self._retention = RetentionPass(rt)
 
     def run_once(self) -> None:
         sweep(self.rt, self.dispatcher)
+        waited = timedelta(seconds=self.rt.settings.stuck_after / STUCK_NOTICE_FRACTION)
+        announce_waiting(self.rt, self.owner, waited=waited)
         self._retention.run_if_due()
 
 
 class Announcer(Periodic):
     """In a process that runs generations: every second, the parent message of each that has
     waited `ANNOUNCE_AFTER` for a worker (every worker busy) says where it stands in the
-    queue. A process that only accepts requests announces nothing: in the scale-out mode a
-    submission costs `serve` no Slack call."""
+    queue. A process that only accepts requests leaves that to the workers (its sweeper
+    steps in only when none has started a generation for a long while): in the scale-out
+    mode a submission costs `serve` no Slack call."""
 
     name = "announcer"
 
