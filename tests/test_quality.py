@@ -126,6 +126,7 @@ def test_notes_are_frozen_and_store_as_plain_json():
         "language": "en",
         "checks": ["length", "subjects", "placeholders", "questions", "spam_words", "readability"],
         "word_count": 10,
+        "body_chars": len(words(10).replace(" ", "")) + 1,
         "subject_a_chars": 12,
         "subject_b_chars": 4,
         "subject_a_words": 2,
@@ -227,11 +228,32 @@ def test_french_and_spanish_use_their_own_lists_and_a_reading_ease_or_grade():
 def test_a_language_without_data_gets_only_the_checks_that_need_none():
     notes = assess_email("件名", "s", "無料です " + words(60), language="ja")
 
-    assert notes.checks == ("length", "subjects", "placeholders", "questions")
+    assert notes.checks == ("subjects", "placeholders", "questions")
     assert notes.spam_words == () and notes.readability is None
     assert notes.ok
     assert "reading" not in notes.summary()
-    assert notes.summary().endswith("not checked in Japanese: spam words, readability")
+    assert notes.summary().endswith(
+        "not checked in Japanese: length in words, spam words, readability"
+    )
+
+
+def test_japanese_is_measured_in_characters_not_in_words_it_has_no_spaces_between():
+    body = (
+        "山田様\n\nいつもお世話になっております。受注の手入力に時間がかかっていませんか。"
+        "RouteSyncなら受注処理を40%短縮できます。\n\n来週15分ほどお時間をいただけますか。"
+    )
+    notes = assess_email("受注管理のご提案", "手入力をなくす方法", body, language="ja")
+
+    # Three "words" by spaces: judged as words it would be flagged as far too short.
+    assert notes.word_count == 3 and notes.body_chars == len(body.replace("\n", ""))
+    assert notes.ok and "⚠" not in notes.summary()
+    assert notes.summary().startswith(f"{notes.body_chars} characters · subjects 8/9 chars")
+    long_subject = assess_email("あ" * 51, "s", body, language="ja")
+    assert not long_subject.subjects_ok and "⚠ subjects 51/1 chars (max 50 chars)" in (
+        long_subject.summary()
+    )
+    # Languages written with spaces keep their word limits.
+    assert not assess_email("Betreff", "s", "Hallo " * 20, language="de").body_length_ok
 
 
 def test_the_summary_names_only_the_checks_a_language_lacks():

@@ -34,6 +34,10 @@ READING_GRADE_MAX = 12
 READING_EASE_MIN = 50
 ALLOWED_PLACEHOLDERS: tuple[str, ...] = PLACEHOLDERS
 DEFAULT_LANGUAGE = "en"
+# Languages written without spaces between words: a count of words means nothing there, so
+# an email's length is shown in characters and not judged against the word range, and its
+# subjects are held to the character limit only.
+WITHOUT_SPACES = frozenset({"ja"})
 
 Scale = Literal["grade", "ease"]
 
@@ -69,9 +73,14 @@ READABILITY: dict[str, ReadabilityFormula] = {
 # Anything that looks like a mail-merge placeholder: [Like This] or {{like_this}}.
 _PLACEHOLDER = re.compile(r"\[[^\[\]\n]{1,60}\]|\{\{[^{}\n]{0,60}\}\}")
 _WORD = re.compile(r"\S+")
+_WHITESPACE = re.compile(r"\s+")
 _LANGUAGE_CODE = re.compile(r"[a-z]{2}")
 # The checks that need data for the email's language, as the summary names them.
-_LANGUAGE_CHECKS = {"spam_words": "spam words", "readability": "readability"}
+_LANGUAGE_CHECKS = {
+    "length": "length in words",
+    "spam_words": "spam words",
+    "readability": "readability",
+}
 # How many stray placeholders a summary names before it says "+N more".
 _SUMMARY_NAMES = 3
 
@@ -101,6 +110,7 @@ class QualityNotes:
     """What a reader should know about one email before sending it."""
 
     word_count: int
+    body_chars: int
     subject_a_chars: int
     subject_b_chars: int
     subject_a_words: int
@@ -115,14 +125,18 @@ class QualityNotes:
     checks: tuple[str, ...] = ()
 
     @property
+    def counts_words(self) -> bool:
+        return "length" in self.checks
+
+    @property
     def body_length_ok(self) -> bool:
-        return BODY_MIN_WORDS <= self.word_count <= BODY_MAX_WORDS
+        return not self.counts_words or BODY_MIN_WORDS <= self.word_count <= BODY_MAX_WORDS
 
     @property
     def subjects_ok(self) -> bool:
-        return (
-            max(self.subject_a_chars, self.subject_b_chars) <= SUBJECT_MAX_CHARS
-            and max(self.subject_a_words, self.subject_b_words) <= SUBJECT_MAX_WORDS
+        return max(self.subject_a_chars, self.subject_b_chars) <= SUBJECT_MAX_CHARS and (
+            not self.counts_words
+            or max(self.subject_a_words, self.subject_b_words) <= SUBJECT_MAX_WORDS
         )
 
     @property
@@ -139,15 +153,21 @@ class QualityNotes:
 
     def summary(self) -> str:
         """One compact line for a Slack context block, warnings marked with ⚠."""
-        words = f"{self.word_count} words"
-        if not self.body_length_ok:
-            words = f"⚠ {words} (aim for {BODY_MIN_WORDS}-{BODY_MAX_WORDS})"
-        subjects = (
-            f"subjects {self.subject_a_chars}/{self.subject_b_chars} chars, "
-            f"{self.subject_a_words}/{self.subject_b_words} words"
-        )
+        if self.counts_words:
+            words = f"{self.word_count} words"
+            if not self.body_length_ok:
+                words = f"⚠ {words} (aim for {BODY_MIN_WORDS}-{BODY_MAX_WORDS})"
+            subjects = (
+                f"subjects {self.subject_a_chars}/{self.subject_b_chars} chars, "
+                f"{self.subject_a_words}/{self.subject_b_words} words"
+            )
+            limits = f"max {SUBJECT_MAX_CHARS} chars, {SUBJECT_MAX_WORDS} words"
+        else:
+            words = f"{self.body_chars} characters"
+            subjects = f"subjects {self.subject_a_chars}/{self.subject_b_chars} chars"
+            limits = f"max {SUBJECT_MAX_CHARS} chars"
         if not self.subjects_ok:
-            subjects = f"⚠ {subjects} (max {SUBJECT_MAX_CHARS} chars, {SUBJECT_MAX_WORDS} words)"
+            subjects = f"⚠ {subjects} ({limits})"
         parts = [words, subjects]
         if self.readability is not None:
             parts.append(self.readability.summary())
@@ -176,6 +196,7 @@ class QualityNotes:
             "language": self.language,
             "checks": list(self.checks),
             "word_count": self.word_count,
+            "body_chars": self.body_chars,
             "subject_a_chars": self.subject_a_chars,
             "subject_b_chars": self.subject_b_chars,
             "subject_a_words": self.subject_a_words,
@@ -201,7 +222,9 @@ def assess_email(
     639-1 code ("en", "de"); an unknown one gets the checks that need no language data."""
     code = language_code(language)
     text = "\n".join((subject_a, subject_b, body))
-    checks = ["length", "subjects", "placeholders", "questions"]
+    checks = ["subjects", "placeholders", "questions"]
+    if code not in WITHOUT_SPACES:
+        checks.insert(0, "length")
     spam_found: tuple[str, ...] = ()
     patterns = _spam_patterns(code)
     if patterns is not None:
@@ -215,6 +238,7 @@ def assess_email(
         readability = Readability(formula.name, formula.scale, formula.score(body))
     return QualityNotes(
         word_count=_words(body),
+        body_chars=len(_WHITESPACE.sub("", body)),
         subject_a_chars=len(subject_a),
         subject_b_chars=len(subject_b),
         subject_a_words=_words(subject_a),
