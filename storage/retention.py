@@ -20,6 +20,7 @@ from storage.models import (
     slack_installations,
     utcnow,
 )
+from storage.settings import erase_settings
 
 G = Generation.__table__
 R = EmailRewrite.__table__
@@ -57,8 +58,8 @@ class Erased:
 
 
 def forget_workspace(engine: Engine, team_id: str) -> Erased | None:
-    """Erase a workspace's Slack tokens, briefs, sequences and name in one transaction;
-    None (and nothing changed) when the database has never seen the team."""
+    """Erase a workspace's Slack tokens, briefs, sequences, settings and name in one
+    transaction; None (and nothing changed) when the database has never seen the team."""
     with transaction(engine) as conn:
         known = conn.execute(select(W.c.team_id).where(W.c.team_id == team_id)).first()
         installations = conn.execute(
@@ -73,5 +74,6 @@ def forget_workspace(engine: Engine, team_id: str) -> Erased | None:
             .values(brief=None, sequence=None, error=None, updated_at=utcnow())
         ).rowcount
         conn.execute(sa_update(R).where(R.c.team_id == team_id).values(change=None, previous=None))
+        erase_settings(conn, team_id)
         conn.execute(sa_update(W).where(W.c.team_id == team_id).values(name=None))
     return Erased(installations=installations, bots=bots, generations=generations)

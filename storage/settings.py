@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from storage.db import reading, transaction
 from storage.models import (
@@ -96,3 +96,11 @@ def settings_history(engine: Engine, team_id: str, *, limit: int = 20) -> list[S
             .limit(limit)
         ).all()
     return [SettingsChange(r.changed_by, r.changed_at, r.changes) for r in rows]
+
+
+def erase_settings(conn: Connection, team_id: str) -> int:
+    """Delete a workspace's settings and the record of their changes (which holds their old
+    and new texts), in the caller's transaction; returns how many changes were recorded."""
+    changes = conn.execute(delete(C).where(C.c.team_id == team_id)).rowcount
+    conn.execute(delete(S).where(S.c.team_id == team_id))
+    return changes

@@ -43,6 +43,7 @@ from storage.ledger import QuotaPolicy, reserve_generation
 from storage.migrate import alembic_config, upgrade
 from storage.models import Generation, Workspace, slack_bots, slack_installations, utcnow
 from storage.retention import erase_expired_briefs
+from storage.settings import read_settings, save_settings, settings_history
 from test_foundation import coldcopy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -616,6 +617,7 @@ def test_forget_erases_a_workspace_on_request(tmp_path, sqlite_engine, sqlite_ur
     key = Fernet.generate_key().decode()
     WorkspaceInstallationStore("111.222", sqlite_engine, TokenCipher(key)).save(an_installation())
     accepted(sqlite_engine, "one")
+    save_settings(sqlite_engine, "T0001", {"about_us": "We are Acme"}, changed_by="UADMIN")
     result = coldcopy("forget", "--team", "T0001", cwd=tmp_path, DATABASE_URL=sqlite_url)
     assert result.returncode == 0, result.stderr
     assert "Erased workspace T0001" in result.stdout and "1 generations" in result.stdout
@@ -624,6 +626,9 @@ def test_forget_erases_a_workspace_on_request(tmp_path, sqlite_engine, sqlite_ur
         gen = conn.execute(select(G)).one()
         ws = conn.execute(select(W)).one()
     assert gen.brief is None and ws.name is None and ws.used == 1
+    # What its admins wrote about their company, and the record of each change, go too.
+    assert read_settings(sqlite_engine, "T0001")["about_us"] is None
+    assert settings_history(sqlite_engine, "T0001") == []
 
     unknown = coldcopy("forget", "--team", "TNOBODY", cwd=tmp_path, DATABASE_URL=sqlite_url)
     assert unknown.returncode == 1

@@ -35,6 +35,7 @@ from storage.db import reading, transaction
 from storage.generations import orphaned_generations
 from storage.ledger import reserve_generation
 from storage.models import Generation, slack_bots, slack_installations
+from storage.settings import read_settings, save_settings, settings_history
 
 G = Generation.__table__
 
@@ -134,6 +135,7 @@ def test_an_oauth_install_is_stored_and_a_reinstall_updates_it(slack, claude, en
 def test_uninstall_erases_tokens_and_personal_data_but_keeps_usage(slack, claude, engine):
     with serve(slack, claude, engine, **oauth_overrides()) as app:
         install(app)
+        save_settings(engine, "T0001", {"never_use": "synergy"}, changed_by="UADMIN")
         claude.enqueue_sequence()
         app.submit(open_form(app, slack), BRIEF)
         thread_posts(slack, 8)
@@ -148,6 +150,8 @@ def test_uninstall_erases_tokens_and_personal_data_but_keeps_usage(slack, claude
         assert used(engine) == 1
         assert count(engine, slack_bots) == 0
         assert count(engine, slack_installations) == 0
+        assert read_settings(engine, "T0001")["never_use"] is None
+        assert settings_history(engine, "T0001") == []
 
 
 def test_health_readiness_and_metrics(slack, claude, sqlite_engine):

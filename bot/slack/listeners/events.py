@@ -1,5 +1,6 @@
 """Workspace lifecycle events: an uninstall or revoked tokens erase the workspace's tokens
-and personal data (briefs, sequences); usage and billing records stay."""
+and personal data (briefs, sequences, rewrite texts, the workspace settings); usage and billing
+records stay."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import logging
 from slack_bolt import Ack, App, BoltContext
 
 from bot.runtime.wiring import Runtime
+from storage.db import transaction
 from storage.generations import erase_personal_data
 from storage.rewrites import erase_rewrite_texts
+from storage.settings import erase_settings
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,8 @@ def register(app: App, rt: Runtime) -> None:
         rt.forget_client(team_id)
         erased = erase_personal_data(rt.engine, team_id)
         erase_rewrite_texts(rt.engine, team_id)
+        with transaction(rt.engine) as conn:  # what its admins wrote about their company
+            erase_settings(conn, team_id)
         log.info(
             "workspace data erased (%d generations)",
             erased,
