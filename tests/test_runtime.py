@@ -355,7 +355,7 @@ def test_with_every_worker_down_the_user_hears_the_queue_then_the_failure_in_one
         slack_api_url=slack.base_url,
         anthropic_base_url=claude.base_url,
         database_url=str(sqlite_engine.url),
-        stuck_after=1.8,  # so the sweeper's notice comes after 0.3 s
+        stuck_after=3.0,  # so the sweeper's notice comes after 0.5 s
     )
     rt = build_runtime(settings, engine=sqlite_engine)
     queue = NobodyListens()
@@ -364,12 +364,12 @@ def test_with_every_worker_down_the_user_hears_the_queue_then_the_failure_in_one
     sweeper = Sweeper(rt, queue)  # its passes are run by hand here
     sweeper.run_once()
     assert slack.calls_to("chat.postMessage") == []  # just accepted: a worker may take it
-    time.sleep(0.4)
+    time.sleep(0.6)
     sweeper.run_once()
     [parent] = slack.calls_to("chat.postMessage")
     assert "Queued: you're next." in all_text([parent])
     assert generations(sqlite_engine)[0].parent_ts is not None
-    time.sleep(1.5)
+    time.sleep(2.5)
     sweeper.run_once()
     assert generations(sqlite_engine)[0].status == "failed"
     # The failure is told in that same thread: a reply under the parent, which says so too.

@@ -190,8 +190,9 @@ def test_serve_answers_without_slack_and_a_busy_worker_announces_the_queue(clust
     posts = [c for c in slack.posts() if c.ok]
     parents = [c for c in posts if "thread_ts" not in c.params]
     assert len(parents) == 3  # one thread each, never a second parent
-    # With one slot, two waited: their threads said so, with their place in the queue.
-    queued = sorted(c.params["text"] for c in parents if "Queued" in str(c.params))
-    assert len(queued) == 2, [c.params.get("text") for c in parents]
+    # With one slot, at least two waited: their threads said so, with their place in the
+    # queue (the first too, if the worker took over a second to fetch it).
+    queued = [c for c in parents if "Queued" in str(c.params)]
+    assert len(queued) >= 2, [c.params.get("text") for c in parents]
     replies = Counter(c.params["thread_ts"] for c in posts if "thread_ts" in c.params)
     assert sorted(replies.values()) == [7, 7, 7]
