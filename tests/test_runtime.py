@@ -143,14 +143,14 @@ def test_uninstall_erases_tokens_and_personal_data_but_keeps_usage(slack, claude
 
         reply = app.event({"type": "app_uninstalled"}, event_id="EvUninstall")
         assert reply.status == 200
-        wait_until(lambda: generations(engine)[0].brief is None)
+        # Erased after the answer, the settings last.
+        wait_until(lambda: read_settings(engine, "T0001")["never_use"] is None)
         gen = generations(engine)[0]
-        assert gen.sequence is None
+        assert gen.brief is None and gen.sequence is None
         assert gen.output_tokens > 0 and gen.status == "succeeded"
         assert used(engine) == 1
         assert count(engine, slack_bots) == 0
         assert count(engine, slack_installations) == 0
-        assert read_settings(engine, "T0001")["never_use"] is None
         assert settings_history(engine, "T0001") == []
 
 

@@ -80,9 +80,11 @@ MAX_TAKEOVERS = 2
 # this age a generation that still cannot get the model fails (and gives its unit back).
 MODEL_BUSY_PATIENCE = timedelta(minutes=2)
 MODEL_BUSY_DELAY = 15.0
-# How often a waiting generation asks again for a model slot (the global cap is reached), or
-# for its thread while another process posts the parent message.
+# How often a waiting generation asks again for a model slot (the global cap is reached).
 SLOT_WAIT = 1.0
+# How soon a worker asks again for a generation whose parent message another process is
+# posting (one Slack call).
+ANNOUNCEMENT_WAIT = 0.25
 # A generation no worker has started after this long gets its parent message ("Queued: N
 # ahead of you") from the announcer of a process that runs generations; one a worker starts
 # sooner gets it from that worker, already saying "Writing".
@@ -195,7 +197,7 @@ def run_generation(rt: Runtime, keeper: LeaseKeeper, generation_id: str) -> None
     """Claim, write and post one generation, or resume it where a dead process left it.
 
     Safe to call any number of times: only a queued generation or one whose lease expired can
-    be claimed. Raises ModelBusy when it must wait (the model's global cap is reached, or the
+    be claimed. Raises TryLater when it must wait (the model's global cap is reached, or the
     model asked us to slow down, or another process is posting its parent message); the caller
     runs it again after the delay."""
     claim = claim_generation(
@@ -205,8 +207,10 @@ def run_generation(rt: Runtime, keeper: LeaseKeeper, generation_id: str) -> None
         lease_seconds=keeper.seconds,
         running_cap=rt.settings.model_concurrency,
     )
-    if isinstance(claim, ModelsBusy | BeingAnnounced):
+    if isinstance(claim, ModelsBusy):
         raise TryLater(SLOT_WAIT)
+    if isinstance(claim, BeingAnnounced):
+        raise TryLater(ANNOUNCEMENT_WAIT)
     if claim is None:
         log.info("generation not claimable", extra={"generation_id": generation_id})
         return
