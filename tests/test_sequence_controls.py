@@ -39,6 +39,10 @@ def finished_sequence(app, slack: FakeSlack, claude, engine) -> dict:
     gen = get_generation(engine, generations(engine)[0].id)
     wait_until(lambda: all(e.get("ts") for e in get_generation(engine, gen.id).sequence))
     gen = get_generation(engine, gen.id)
+    # The row says succeeded just before the parent message is turned into the finished one
+    # (with Regenerate, Edit brief and Export): wait for what the user sees.
+    finished = ":white_check_mark:"
+    wait_until(lambda: finished in str(slack.message(gen.posted_channel_id, gen.parent_ts)))
     return {"gen": gen, "channel": gen.posted_channel_id, "parent": gen.parent_ts}
 
 
