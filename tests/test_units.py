@@ -107,13 +107,14 @@ def test_the_upgrade_view_without_billing_sends_people_to_an_admin():
 # --- the submission rules --------------------------------------------------------------------
 
 
-def submissions(engine, *, free: int, user_rate: str) -> Submissions:
+def submissions(engine, *, free: int, user_rate: str, handed=None) -> Submissions:
     settings = make_settings(user_rate=user_rate, workspace_rate="1000/hour")
     return Submissions(
         engine=engine,
         policy=QuotaPolicy(free=free, pro=200),
         limiter=RateLimiter.from_settings(settings),  # in memory: no REDIS_URL
         model="m",
+        hand_on=(handed if handed is not None else []).append,
     )
 
 
@@ -137,6 +138,17 @@ def test_a_rate_limited_submission_gives_its_unit_back(sqlite_engine):
     assert isinstance(limited, RateLimited) and limited.minutes >= 1
     usage = workspace_usage(sqlite_engine, subs.policy, "T1")
     assert (usage.used, usage.in_flight) == (1, 1)  # only the accepted one holds a unit
+
+
+def test_only_an_accepted_submission_is_handed_to_a_worker(sqlite_engine):
+    handed: list[str] = []
+    subs = submissions(sqlite_engine, free=2, user_rate="2/minute", handed=handed)
+    accepted = submit(subs, "a")
+    assert isinstance(accepted, Accepted) and handed == [accepted.generation_id]
+    submit(subs, "a")  # the same form delivered twice
+    assert isinstance(submit(subs, "b"), Accepted) and len(handed) == 2
+    assert isinstance(submit(subs, "c"), QuotaExhausted)
+    assert len(handed) == 2
 
 
 def test_bad_fields_are_answered_before_any_unit_is_taken(sqlite_engine):

@@ -1,4 +1,4 @@
-"""Accepting a brief: validate, reserve quota, check the rate limit, de-duplicate.
+"""Accepting a brief: validate, reserve quota, check the rate limit, de-duplicate, hand on.
 
 The order is a product decision: an exhausted quota always wins and shows the
 upgrade prompt; only then does the rate limit speak, and a rate denial gives the reserved
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -80,6 +81,9 @@ class Submissions:
     policy: QuotaPolicy
     limiter: RateLimiter
     model: str
+    # Hands an accepted generation to whatever runs it (the job queue, or this process's
+    # pool); never raises: a generation it could not hand on is found by the sweeper.
+    hand_on: Callable[[str], None]
 
     def submit(
         self,
@@ -126,6 +130,7 @@ class Submissions:
             withdraw_generation(self.engine, reserved.generation_id)
             return limited
 
+        self.hand_on(reserved.generation_id)
         return Accepted(
             generation_id=reserved.generation_id,
             company=brief.company,

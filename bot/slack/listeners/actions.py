@@ -12,7 +12,6 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain.limits import RateLimited
 from bot.domain.submission import Accepted, Submissions
-from bot.runtime.jobs import Dispatcher, hand_on
 from bot.runtime.metrics import count_slack_error
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
@@ -27,7 +26,7 @@ from bot.slack.listeners.ephemeral import answering_failures, reply
 from bot.slack.modal import checkout_view, message_view
 from bot.writing.brief import BriefErrors
 from bot.writing.export import FORMATS_BY_KEY, GENERIC_CSV, ExportFormat, export_sequence
-from storage.generations import get_generation
+from storage.generations import GenerationRow, get_generation
 from storage.ledger import DuplicateRequest, QuotaExhausted
 from storage.models import GenerationStatus
 
@@ -36,7 +35,7 @@ log = logging.getLogger(__name__)
 EXPORT_DEDUP_SECONDS = 30
 
 
-def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispatcher) -> None:
+def register(app: App, rt: Runtime, submissions: Submissions) -> None:
     def upgrade(body: dict, client: WebClient, respond: Respond, context: BoltContext):
         view = body.get("view")
         if view is None:
@@ -118,19 +117,9 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
             return
         if gen.status != GenerationStatus.FAILED:
             return
-        outcome = submissions.submit(
-            team_id=context.team_id,
-            user_id=context.user_id,
-            channel_id=gen.channel_id,
-            fields=gen.brief,
-            idempotency_key=f"retry:{gen.id}",
-            enterprise_id=context.enterprise_id,
+        resubmit(
+            submissions, gen, context, respond, key=f"retry:{gen.id}", billing=rt.billing.enabled
         )
-        message = retry_answer(outcome, rt.billing.enabled)
-        if message is not None:
-            reply(respond, message)
-        if isinstance(outcome, Accepted):
-            hand_on(dispatcher, outcome.generation_id)
 
     # Every click is acknowledged at once; the work (Stripe, uploads, a new generation)
     # runs lazily after the acknowledgement.
@@ -183,6 +172,31 @@ def answering(work, doing: str):
 
     lazy.__name__ = work.__name__
     return lazy
+
+
+def resubmit(
+    submissions: Submissions,
+    gen: GenerationRow,
+    context: BoltContext,
+    respond: Respond,
+    *,
+    key: str,
+    billing: bool,
+    verb: str = "Trying again",
+) -> None:
+    """A new generation from a stored brief (Try again, Regenerate), through the same rules as
+    a form, answered privately."""
+    outcome = submissions.submit(
+        team_id=context.team_id,
+        user_id=context.user_id,
+        channel_id=gen.channel_id,
+        fields=gen.brief or {},
+        idempotency_key=key,
+        enterprise_id=context.enterprise_id,
+    )
+    message = retry_answer(outcome, billing, verb=verb)
+    if message is not None:
+        reply(respond, message)
 
 
 def retry_answer(outcome, billing_enabled: bool, verb: str = "Trying again"):

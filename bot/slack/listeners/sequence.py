@@ -10,12 +10,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.rewrites import mention_request, named_email
-from bot.domain.submission import Accepted, Submissions
-from bot.runtime.jobs import Dispatcher, hand_on
+from bot.domain.submission import Submissions
 from bot.runtime.metrics import count_slack_error
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
-from bot.slack.listeners.actions import retry_answer
+from bot.slack.listeners.actions import resubmit
 from bot.slack.listeners.ephemeral import reply
 from bot.slack.modal import RewriteTarget, brief_view, read_rewrite, rewrite_view
 from bot.slack.rewrite import RewriteRequest, ThreadRewriter, quick_change
@@ -48,7 +47,6 @@ def register(
     app: App,
     rt: Runtime,
     submissions: Submissions,
-    dispatcher: Dispatcher,
     rewriter: ThreadRewriter,
 ) -> None:
     def rewrite_quick(action: dict, client: WebClient, respond: Respond, context: BoltContext):
@@ -104,19 +102,15 @@ def register(
             f"regenerate:{gen.id}:{context.user_id}", REGENERATE_DEDUP_SECONDS
         ):
             return
-        outcome = submissions.submit(
-            team_id=context.team_id,
-            user_id=context.user_id,
-            channel_id=gen.channel_id,
-            fields=gen.brief,
-            idempotency_key=f"regenerate:{gen.id}:{action.get('action_ts') or ''}",
-            enterprise_id=context.enterprise_id,
+        resubmit(
+            submissions,
+            gen,
+            context,
+            respond,
+            key=f"regenerate:{gen.id}:{action.get('action_ts') or ''}",
+            billing=rt.billing.enabled,
+            verb="Regenerating",
         )
-        message = retry_answer(outcome, rt.billing.enabled, verb="Regenerating")
-        if message is not None:
-            reply(respond, message)
-        if isinstance(outcome, Accepted):
-            hand_on(dispatcher, outcome.generation_id)
 
     def edit_brief(
         body: dict, action: dict, client: WebClient, respond: Respond, context: BoltContext

@@ -11,7 +11,6 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.domain.limits import RateLimited
 from bot.domain.submission import Accepted, InvalidRequest, Submissions
-from bot.runtime.jobs import Dispatcher, hand_on
 from bot.runtime.wiring import Runtime
 from bot.slack import constants as K
 from bot.slack.blocks import rate_limited_text
@@ -45,7 +44,7 @@ INVALID_REQUEST = "Slack sent this form in a shape ColdCopy can't read. Please r
 log = logging.getLogger(__name__)
 
 
-def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispatcher) -> None:
+def register(app: App, rt: Runtime, submissions: Submissions) -> None:
     def submit_brief(ack: Ack, view: dict, context: BoltContext):
         submission = read_submission(view)
         if not submission.channel_id:
@@ -78,11 +77,8 @@ def register(app: App, rt: Runtime, submissions: Submissions, dispatcher: Dispat
             text = DATABASE_DOWN if unavailable else DATABASE_REFUSED
             ack(response_action="errors", errors={FIRST_BLOCK: text})
             return
-        if isinstance(outcome, Accepted):
-            # A job row (or a slot in this process's pool): microseconds to a millisecond,
-            # and the answer reaches Slack when this function returns. The worker that
-            # starts it posts the thread; nothing here waits on Slack.
-            hand_on(dispatcher, outcome.generation_id)
+        # Accepted, it is already a job (or in this process's pool): the worker that starts
+        # it posts the thread, so nothing here waits on Slack.
         ack(**answer(outcome, rt.billing.enabled))
 
     app.view(K.BRIEF_VIEW)(submit_brief)
