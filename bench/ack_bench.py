@@ -215,9 +215,8 @@ def drive(
 def coldcopy_answers_in_request_thread() -> bool:
     """Whether ColdCopy's Bolt app is built with `process_before_response` (acks from the
     request thread, slow work in lazy listeners); the bare baseline is built the same way."""
-    from bot.runtime.config import Settings
-    from bot.runtime.jobs import InProcessPool
-    from bot.runtime.wiring import build_runtime
+    from bot.core.settings import Settings
+    from bot.runtime.wiring import build_services
     from bot.slack.app import build_app
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -229,13 +228,11 @@ def coldcopy_answers_in_request_thread() -> bool:
             anthropic_api_key="sk-ant-bench",
             database_url=f"sqlite:///{tmp}/unused.db",  # never connected to
         )
-        rt = build_runtime(settings)
-        dispatcher = InProcessPool(rt, threads=1)
+        services = build_services(settings)
         try:
-            return build_app(rt, dispatcher, token_verification=False).process_before_response
+            return build_app(services, token_verification=False).process_before_response
         finally:
-            dispatcher.shutdown(grace=0)
-            rt.close()
+            services.close()
 
 
 def free_port() -> int:

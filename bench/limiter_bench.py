@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import redis
 
+from bot.core.settings import Settings
 from bot.domain.limits import Allowed, Deduplicator, RateLimiter
-from bot.runtime.config import Settings
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 TARGET_P99_MS = 2.0

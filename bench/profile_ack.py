@@ -34,9 +34,9 @@ from bench.services import flushed_redis, fresh_postgres
 # isort: split
 from bench.ack_bench import SIGNING_SECRET, SignedRequests, build_requests
 from bench.fake_slack_process import FakeSlackProcess
-from bot.runtime import backlog
-from bot.runtime.config import Settings
-from bot.runtime.server import check_before_serving, start_serving_process
+from bot.core import backlog
+from bot.core.settings import Settings
+from bot.runtime.serving import check_before_serving, start_serving_process
 
 SUBMISSIONS = 500
 COMMANDS = 300

@@ -22,13 +22,14 @@ import redis
 from sqlalchemy import text
 
 from bench.services import flushed_redis, fresh_postgres
+from bot.core.settings import Settings
 from bot.domain.limits import RateLimiter
-from bot.runtime.config import Settings
 from bot.runtime.queue import open_queue
 from harness import SAMPLE_BRIEF
 from storage.db import make_engine
-from storage.ledger import QuotaPolicy, reserve_generation
+from storage.ledger import reserve_generation
 from storage.migrate import upgrade
+from storage.quota import QuotaPolicy
 
 CALLS = 2_000
 WORKSPACES = 50

@@ -30,10 +30,11 @@ for path in (ROOT, ROOT / "tests"):
 
 from bench.services import percentile  # noqa: E402
 from bench.writer_bench import BRIEF  # noqa: E402
-from bot.runtime.config import Settings  # noqa: E402
-from bot.runtime.wiring import make_slack_client  # noqa: E402
+from bot.core.settings import Settings  # noqa: E402
+from bot.slack.clients import make_slack_client  # noqa: E402
 from bot.slack.thread import SequenceThread  # noqa: E402
-from bot.writing.writer import BodyDelta, SequenceEmail, Writer  # noqa: E402
+from bot.writing.events import BodyDelta, SequenceEmail  # noqa: E402
+from bot.writing.writer import Writer  # noqa: E402
 from fakes.anthropic import FakeAnthropic, sample_sequence, sequence_json  # noqa: E402
 from fakes.slack import FakeSlack  # noqa: E402
 

@@ -28,7 +28,8 @@ for path in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(path))
 
 from bot.writing.brief import Brief  # noqa: E402
-from bot.writing.writer import SequenceEmail, Writer, WriterSummary  # noqa: E402
+from bot.writing.events import SequenceEmail, WriterSummary  # noqa: E402
+from bot.writing.writer import Writer  # noqa: E402
 from fakes.anthropic import FakeAnthropic  # noqa: E402
 
 TOKENS_PER_SECOND = 80.0

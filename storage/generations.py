@@ -36,7 +36,7 @@ class GenerationRow:
     created_at: datetime | None = None
 
 
-def _row(r) -> GenerationRow:
+def generation_row(r) -> GenerationRow:
     return GenerationRow(
         id=r.id,
         team_id=r.team_id,
@@ -137,12 +137,14 @@ def claim_generation(
                 )
             ).first()
             return BeingAnnounced() if announcing is not None else None
-    claimed = _row(row)
+    claimed = generation_row(row)
     # A fresh claim has a period-less progress record; a takeover finds emails written.
     return Claimed(claimed, resumed=row.takeovers > 0 or bool(row.sequence))
 
 
-def _while_held(engine: Engine, generation_id: str, owner: str, **values) -> bool:
+def _while_held(
+    engine: Engine, generation_id: str, owner: str, now: datetime | None = None, **values
+) -> bool:
     """Update the generation only while `owner` holds its lease; False once it does not
     (taken over by another process, handed back, or finished)."""
     with transaction(engine) as conn:
@@ -154,15 +156,23 @@ def _while_held(engine: Engine, generation_id: str, owner: str, **values) -> boo
                     G.c.lease_owner == owner,
                     G.c.status == GenerationStatus.RUNNING,
                 )
-                .values(**values, updated_at=utcnow())
+                .values(**values, updated_at=now or utcnow())
             ).rowcount
         )
 
 
-def renew_lease(engine: Engine, generation_id: str, *, owner: str, lease_seconds: float) -> bool:
+def renew_lease(
+    engine: Engine,
+    generation_id: str,
+    *,
+    owner: str,
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> bool:
     """Extend this process's lease; False when it no longer holds it."""
-    expires = utcnow() + timedelta(seconds=lease_seconds)
-    return _while_held(engine, generation_id, owner, lease_expires_at=expires)
+    now = now or utcnow()
+    expires = now + timedelta(seconds=lease_seconds)
+    return _while_held(engine, generation_id, owner, now, lease_expires_at=expires)
 
 
 def save_progress(engine: Engine, generation_id: str, *, owner: str, emails: list) -> bool:
@@ -192,12 +202,12 @@ def hand_back(
     )
 
 
-def expire_leases(engine: Engine, owners: list[str]) -> int:
+def expire_leases(engine: Engine, owners: list[str], *, now: datetime | None = None) -> int:
     """End the leases of processes known to be dead, so their generations are taken over now
     rather than when the leases would have run out."""
     if not owners:
         return 0
-    now = utcnow()
+    now = now or utcnow()
     with transaction(engine) as conn:
         return conn.execute(
             sa_update(G)
@@ -269,15 +279,20 @@ def take_announcements(
             .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
             .returning(*G.c)
         ).all()
-    return sorted((_row(r) for r in rows), key=lambda g: g.created_at or now)
+    return sorted((generation_row(r) for r in rows), key=lambda g: g.created_at or now)
 
 
 def end_announcement(
-    engine: Engine, generation_id: str, *, owner: str, posted: tuple[str, str] | None
+    engine: Engine,
+    generation_id: str,
+    *,
+    owner: str,
+    posted: tuple[str, str] | None,
+    now: datetime | None = None,
 ) -> bool:
     """Give back the lease `take_announcements` gave, recording the parent message posted
     (channel, ts) if there is one. False when the lease was no longer this owner's."""
-    values: dict = {"lease_owner": None, "lease_expires_at": None, "updated_at": utcnow()}
+    values: dict = {"lease_owner": None, "lease_expires_at": None, "updated_at": now or utcnow()}
     if posted is not None:
         values |= {"posted_channel_id": posted[0], "parent_ts": posted[1]}
     with transaction(engine) as conn:
@@ -307,7 +322,7 @@ def record_thread(engine: Engine, generation_id: str, channel_id: str, parent_ts
 def get_generation(engine: Engine, generation_id: str) -> GenerationRow | None:
     with reading(engine) as conn:
         row = conn.execute(select(G).where(G.c.id == generation_id)).first()
-    return _row(row) if row is not None else None
+    return generation_row(row) if row is not None else None
 
 
 def previous_brief(engine: Engine, team_id: str, user_id: str) -> dict | None:
@@ -342,7 +357,7 @@ def orphaned_generations(
                 )
             )
         ).all()
-    return [_row(r) for r in rows]
+    return [generation_row(r) for r in rows]
 
 
 def never_started(
@@ -358,16 +373,16 @@ def never_started(
                 G.c.created_at < cutoff,
             )
         ).all()
-    return [_row(r) for r in rows]
+    return [generation_row(r) for r in rows]
 
 
-def touch_queued(engine: Engine, generation_id: str) -> None:
+def touch_queued(engine: Engine, generation_id: str, *, now: datetime | None = None) -> None:
     """The generation was handed to a queue (again): it is waiting, not lost."""
     with transaction(engine) as conn:
         conn.execute(
             sa_update(G)
             .where(G.c.id == generation_id, G.c.status == GenerationStatus.QUEUED)
-            .values(updated_at=utcnow())
+            .values(updated_at=now or utcnow())
         )
 
 

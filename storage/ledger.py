@@ -38,6 +38,7 @@ from storage.models import (
     Workspace,
     utcnow,
 )
+from storage.quota import READ_QUOTA, QuotaExhausted, QuotaPolicy
 from storage.tokens import TokenUsage
 from storage.workspaces import ensure_workspace, month_window
 
@@ -46,30 +47,8 @@ G = Generation.__table__
 
 
 @dataclass(frozen=True)
-class QuotaPolicy:
-    """Sequences per workspace per billing period, by plan."""
-
-    free: int
-    pro: int
-
-    def limit_at(self, plan: str, grace_until: datetime | None, now: datetime) -> int:
-        """A pro plan counts while its grace period (after a failed payment) lasts."""
-        if plan == Plan.PRO and (grace_until is None or grace_until > now):
-            return self.pro
-        return self.free
-
-
-@dataclass(frozen=True)
 class Reserved:
     generation_id: str
-    used: int
-    limit: int
-    resets_at: datetime
-
-
-@dataclass(frozen=True)
-class QuotaExhausted:
-    plan: str
     used: int
     limit: int
     resets_at: datetime
@@ -110,9 +89,6 @@ _TAKE_UNIT = (
     # The limit is recomputed in Python: bound parameters inside RETURNING are not
     # reliably ordered on SQLite's positional paramstyle.
     .returning(W.c.used, W.c.period_start, W.c.period_end, W.c.plan, W.c.grace_until)
-)
-_READ_QUOTA = select(W.c.plan, W.c.used, W.c.period_end, W.c.grace_until).where(
-    W.c.team_id == bindparam("team")
 )
 _INSERT_GENERATION = insert(G)
 
@@ -227,13 +203,13 @@ def reserve_generation(
             if row is None:
                 # No unit, or no row yet. Create the row if it is missing, then try once more:
                 # a concurrent first request may have created it after our UPDATE looked.
-                if conn.execute(_READ_QUOTA, {"team": team_id}).first() is None:
+                if conn.execute(READ_QUOTA, {"team": team_id}).first() is None:
                     ensure_workspace(
                         conn, team_id, name=team_name, enterprise_id=enterprise_id, now=now
                     )
                 row = conn.execute(_TAKE_UNIT, params).first()
             if row is None:
-                ws = conn.execute(_READ_QUOTA, {"team": team_id}).one()
+                ws = conn.execute(READ_QUOTA, {"team": team_id}).one()
                 return QuotaExhausted(
                     plan=ws.plan,
                     used=ws.used,
@@ -372,43 +348,3 @@ def record_usage(
         conn.execute(
             sa_update(G).where(G.c.id == generation_id).values(**delivery.usage_columns(now))
         )
-
-
-@dataclass(frozen=True)
-class Standing:
-    """Where a workspace's quota stands right now, from one indexed read."""
-
-    plan: str
-    used: int
-    limit: int
-    resets_at: datetime
-
-
-def quota_standing(
-    engine: Engine, policy: QuotaPolicy, team_id: str, *, now: datetime | None = None
-) -> Standing:
-    """Plan, used, limit and reset time, without the status view's per-user and token sums."""
-    now = now or utcnow()
-    with reading(engine) as conn:
-        ws = conn.execute(_READ_QUOTA, {"team": team_id}).first()
-    plan = ws.plan if ws is not None else Plan.FREE
-    limit = policy.limit_at(plan, ws.grace_until if ws is not None else None, now)
-    if ws is None or ws.period_end <= now:
-        return Standing(plan, 0, limit, month_window(now)[1])  # new workspace or new period
-    return Standing(plan, ws.used, limit, ws.period_end)
-
-
-def quota_exhausted(
-    engine: Engine, policy: QuotaPolicy, team_id: str, *, now: datetime | None = None
-) -> QuotaExhausted | None:
-    """A read-only look, for showing the upgrade prompt instead of the form; never a gate
-    (the reservation is). One indexed read: it runs on every `/coldcopy`."""
-    standing = quota_standing(engine, policy, team_id, now=now)
-    if standing.used >= standing.limit:
-        return QuotaExhausted(
-            plan=standing.plan,
-            used=standing.used,
-            limit=standing.limit,
-            resets_at=standing.resets_at,
-        )
-    return None

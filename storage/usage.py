@@ -12,7 +12,6 @@ from sqlalchemy import Engine, and_, func, literal, select
 
 from storage.db import reading
 from storage.feedback import FeedbackCounts, feedback_counts
-from storage.ledger import QuotaPolicy
 from storage.models import (
     Generation,
     GenerationStatus,
@@ -22,6 +21,7 @@ from storage.models import (
     Workspace,
     utcnow,
 )
+from storage.quota import QuotaPolicy
 from storage.rewrites import rewrite_tokens
 from storage.tokens import TokenUsage
 from storage.workspaces import month_window

@@ -18,8 +18,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from storage.db import make_engine
-from storage.ledger import QuotaPolicy
 from storage.migrate import upgrade
+from storage.quota import QuotaPolicy
 
 POSTGRES_URL = os.environ.get(
     "COLDCOPY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -3,6 +3,7 @@ client that sends Slack's signed requests (slash commands, view submissions, cli
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -13,11 +14,14 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
+from waitress import wasyncore
+from waitress.server import create_server
 
-from bot.runtime.jobs import start_dispatcher
-from bot.runtime.server import close_server, make_server, make_wsgi_app
-from bot.runtime.wiring import Runtime, build_runtime
+from bot.core.settings import cannot_listen
+from bot.runtime.wiring import build_services, start_dispatcher
+from bot.runtime.wsgi import MAX_REQUEST_BYTES, make_wsgi_app
 from bot.slack import constants as K
+from bot.slack.services import Services
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -263,15 +267,38 @@ class SignedSlackClient:
         )
 
 
+def make_server(app, *, host: str, port: int, threads: int):
+    """A waitress server bound to host:port, in this process (serve itself runs gunicorn).
+
+    waitress buffers a body before calling the app, so its own cap refuses an oversized one
+    from its Content-Length (or while de-chunking) before reading it."""
+    try:
+        return create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="coldcopy",
+            max_request_body_size=MAX_REQUEST_BYTES + 1,
+        )
+    except OSError as exc:
+        raise cannot_listen(host, port, exc) from None
+
+
+def close_server(server) -> None:
+    """Stop a waitress server from any thread: close its sockets inside its own loop."""
+    with contextlib.suppress(OSError):  # already closed
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map, ignore_all=True))
+    server.task_dispatcher.shutdown()
+
+
 class ServedApp(SignedSlackClient):
     """`coldcopy serve`'s WSGI app on a free port, in a background thread of this process."""
 
     def __init__(self, settings, engine):
-        self.rt: Runtime = build_runtime(settings, engine=engine)
-        self.dispatcher = start_dispatcher(self.rt)
-        self.server = make_server(
-            make_wsgi_app(self.rt, self.dispatcher), host="127.0.0.1", port=0, threads=8
-        )
+        self.services: Services = build_services(settings, engine=engine)
+        self.dispatcher = start_dispatcher(self.services)
+        self.server = make_server(make_wsgi_app(self.services), host="127.0.0.1", port=0, threads=8)
         super().__init__(
             f"http://127.0.0.1:{self.server.effective_port}",
             settings.slack_signing_secret or SIGNING_SECRET,
@@ -286,4 +313,4 @@ class ServedApp(SignedSlackClient):
         close_server(self.server)
         self.dispatcher.shutdown(grace=30)
         self.thread.join(timeout=5)
-        self.rt.close()
+        self.services.close()

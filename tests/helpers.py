@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.runtime.config import Settings
+from bot.core.settings import Settings
 from harness import SAMPLE_BRIEF, ServedApp, SignedSlackClient
 from storage.db import reading
 from storage.models import Generation, Workspace

@@ -35,8 +35,9 @@ from fakes.stripe import (
 )
 from storage.billing import set_customer_id, team_of_customer
 from storage.db import reading, transaction
-from storage.ledger import QuotaExhausted, QuotaPolicy, Reserved, reserve_generation
+from storage.ledger import Reserved, reserve_generation
 from storage.models import StripeEvent, Workspace
+from storage.quota import QuotaExhausted, QuotaPolicy
 from storage.workspaces import ensure_workspace
 
 W = Workspace.__table__

@@ -20,11 +20,11 @@ import pytest
 import yaml
 from helpers import make_settings
 
+from bot.core.metrics import REGISTRY
+from bot.core.settings import PURPOSE
 from bot.runtime.cli import _parser
-from bot.runtime.config import PURPOSE
-from bot.runtime.metrics import REGISTRY
-from bot.runtime.server import ColdCopyWSGI
-from bot.runtime.wiring import build_runtime
+from bot.runtime.wiring import build_services
+from bot.runtime.wsgi import ColdCopyWSGI
 from bot.slack.app import INSTALL_PATH, REDIRECT_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,7 +237,7 @@ def test_every_metric_the_runbook_names_is_exported_and_every_metric_is_explaine
 @pytest.fixture
 def served_by_router(tmp_path):
     """Whether ColdCopy's own router answers a path itself (else it goes to Bolt)."""
-    rt = build_runtime(make_settings(database_url=f"sqlite:///{tmp_path / 'coldcopy.db'}"))
+    services = build_services(make_settings(database_url=f"sqlite:///{tmp_path / 'coldcopy.db'}"))
     handed_to_slack: list[str] = []
 
     def slack(environ, start_response):
@@ -245,7 +245,7 @@ def served_by_router(tmp_path):
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b""]
 
-    router = ColdCopyWSGI(rt, slack)
+    router = ColdCopyWSGI(services, slack)
 
     def served(path: str) -> bool:
         for method in ("GET", "POST"):
@@ -259,7 +259,7 @@ def served_by_router(tmp_path):
         return False
 
     yield served
-    rt.close()
+    services.close()
 
 
 def slack_routes() -> set[str]:

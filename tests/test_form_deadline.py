@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 from helpers import make_settings, wait_until
 
-from bot.runtime.metrics import REGISTRY
+from bot.core.metrics import REGISTRY
+from bot.runtime.wiring import BACKLOG_PER_THREAD
 from bot.slack import constants as K
-from bot.slack.listeners.commands import BACKLOG_PER_THREAD, BUSY
+from bot.slack.forms import BUSY
 from fakes.slack import FakeSlack
 from harness import ServedApp
 

@@ -12,7 +12,7 @@ import pytest
 from helpers import clean_env
 from sqlalchemy import text
 
-from bot.runtime.config import ConfigError, load_settings
+from bot.core.settings import ConfigError, load_settings
 from storage.db import make_engine
 from storage.migrate import pending, schema_drift, upgrade
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -25,10 +26,10 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
+from bot.core.settings import ConfigError, load_settings
 from bot.domain.billing import Billing
-from bot.runtime.config import ConfigError, load_settings
-from bot.runtime.jobs import RetentionPass
-from bot.runtime.server import SlackRequestGuard
+from bot.flows.sweeper import Sweeper
+from bot.runtime.wsgi import SlackRequestGuard
 from bot.slack import constants as K
 from bot.slack.installations import INSTALLATION_TOKENS, WorkspaceInstallationStore
 from bot.slack.modal import brief_view
@@ -39,9 +40,10 @@ from fakes.tcp_proxy import TCPProxy
 from harness import SAMPLE_BRIEF, ServedApp
 from storage.db import make_engine, reading, transaction
 from storage.encryption import TokenCipher
-from storage.ledger import QuotaPolicy, reserve_generation
+from storage.ledger import reserve_generation
 from storage.migrate import alembic_config, upgrade
 from storage.models import Generation, Workspace, slack_bots, slack_installations, utcnow
+from storage.quota import QuotaPolicy
 from storage.retention import erase_expired_briefs
 from storage.settings import read_settings, save_settings, settings_history
 from test_foundation import coldcopy
@@ -603,7 +605,7 @@ def test_briefs_and_sequences_expire_after_the_retention_period(engine, slack, c
     old = accepted(engine, "old", now=utcnow() - timedelta(days=91))
     recent = accepted(engine, "recent")
     with served(slack, claude, engine) as app:
-        RetentionPass(app.rt).run_if_due()  # the sweeper's hourly pass, default 90 days
+        Sweeper(app.services, app.dispatcher).retain()  # the hourly pass, default 90 days
     with reading(engine) as conn:
         rows = {r.id: r for r in conn.execute(select(G))}
     assert rows[old].brief is None and rows[old].sequence is None
@@ -647,7 +649,8 @@ def test_commands_explain_a_database_that_refuses_connections(slack, claude):
             answer = slack.wait_for("response_url", count=before + 1)[-1].params
             assert answer["response_type"] == "ephemeral"
             assert "can't reach its database" in answer["text"]
-        assert app.click(K.EXPORT_CSV_ACTION, "some-generation").status == 200
+        # A generation id as ColdCopy makes them (one that is not would be refused unread).
+        assert app.click(K.EXPORT_CSV_ACTION, str(uuid.uuid4())).status == 200
         answer = slack.wait_for("response_url", count=3)[-1].params
         assert "can't reach its database" in answer["text"] and "export" in answer["text"]
 
@@ -741,8 +744,8 @@ def test_a_worker_renews_an_expiring_rotated_token_before_calling_slack(slack, c
             expires_in=43200,
         )
         # Generations run outside Bolt's request handling and fetch their client here.
-        assert app.rt.slack_client("T0001").token == "xoxb-T0001-renewed-token"
-        bot = app.rt.installation_store.find_bot(enterprise_id=None, team_id="T0001")
+        assert app.services.slack.client("T0001").token == "xoxb-T0001-renewed-token"
+        bot = app.services.slack.installations.find_bot(enterprise_id=None, team_id="T0001")
     assert bot.bot_refresh_token == "xoxe-1-second-refresh"
     assert all(v.startswith("gAAAAA") for v in stored_tokens(engine))
 

@@ -11,11 +11,13 @@ import pytest
 from helpers import BRIEF, make_settings
 from sqlalchemy import text
 
-from bot.runtime.jobs import QueueDispatcher, sweep
-from bot.runtime.wiring import build_runtime
+from bot.flows.sweeper import sweep
+from bot.runtime.queue import QueueDispatcher
+from bot.runtime.wiring import build_services
 from storage.db import make_engine, reading
-from storage.ledger import QuotaPolicy, reserve_generation
+from storage.ledger import reserve_generation
 from storage.migrate import upgrade
+from storage.quota import QuotaPolicy
 
 
 @pytest.fixture
@@ -58,9 +60,9 @@ def backends(engine) -> int:
 
 
 def test_a_generation_waits_in_the_queue_once_and_the_queue_opens_no_pool(pg, postgres_url):
-    rt = build_runtime(make_settings(database_url=postgres_url), engine=pg)
+    services = build_services(make_settings(database_url=postgres_url), engine=pg)
     before = backends(pg)
-    dispatcher = QueueDispatcher(rt)
+    dispatcher = QueueDispatcher(services.settings, services.engine)
     first, second, third = (accepted(pg, key) for key in "abc")
     dispatcher.dispatch(first)
     dispatcher.dispatch(first)  # handed on twice while it waits: still one job
@@ -73,10 +75,10 @@ def test_a_generation_waits_in_the_queue_once_and_the_queue_opens_no_pool(pg, po
 
 
 def test_the_sweeper_hands_on_only_queued_generations_whose_job_is_missing(pg, postgres_url):
-    rt = build_runtime(make_settings(database_url=postgres_url), engine=pg)
-    dispatcher = QueueDispatcher(rt)
+    services = build_services(make_settings(database_url=postgres_url), engine=pg)
+    dispatcher = QueueDispatcher(services.settings, services.engine)
     waiting, lost = accepted(pg, "a"), accepted(pg, "b")
     dispatcher.dispatch(waiting)  # `lost`'s process died before it handed it on
-    assert sweep(rt, dispatcher, queued_for=timedelta(0)) == 1
+    assert sweep(services, dispatcher, queued_for=timedelta(0)) == 1
     assert sorted(jobs(pg)) == sorted([(waiting, "todo", False), (lost, "todo", False)])
-    assert sweep(rt, dispatcher, queued_for=timedelta(0)) == 0  # both wait now
+    assert sweep(services, dispatcher, queued_for=timedelta(0)) == 0  # both wait now

@@ -17,8 +17,8 @@ import redis
 from freezegun import freeze_time
 from helpers import free_port, make_settings, service_missing
 
+from bot.core.metrics import REGISTRY
 from bot.domain.limits import Allowed, Deduplicator, RateLimited, RateLimiter
-from bot.runtime.metrics import REGISTRY
 
 # One fail-open check may cost at most this much (one connect plus one read timeout).
 FAIL_OPEN_BUDGET = 0.25

@@ -11,7 +11,8 @@ import pytest
 from helpers import BRIEF, open_form, wait_until
 
 from bot.slack import constants as K
-from bot.writing.writer import BodyDelta, SequenceEmail, Writer, WriterSummary
+from bot.writing.events import BodyDelta, SequenceEmail, WriterSummary
+from bot.writing.writer import Writer
 from fakes.anthropic import FakeAnthropic, sample_sequence, sequence_json
 from fakes.slack import FakeSlack
 from test_writer import make_brief

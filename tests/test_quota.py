@@ -17,8 +17,6 @@ from storage.ledger import (
     CommitRefused,
     Delivery,
     DuplicateRequest,
-    QuotaExhausted,
-    QuotaPolicy,
     Reserved,
     commit_generation,
     release_generation,
@@ -26,6 +24,7 @@ from storage.ledger import (
     withdraw_generation,
 )
 from storage.models import Generation, GenerationStatus, QuotaState, Workspace
+from storage.quota import QuotaExhausted, QuotaPolicy
 from storage.tokens import TokenUsage
 from storage.usage import user_usage, workspace_usage
 from storage.workspaces import month_window
@@ -279,7 +278,7 @@ def test_usage_of_an_unknown_workspace_is_empty_not_an_error(engine, policy):
 
 
 def test_the_quota_peek_for_the_form_matches_what_reserve_would_say(engine):
-    from storage.ledger import quota_exhausted
+    from storage.quota import quota_exhausted
 
     now = datetime(2026, 5, 20, tzinfo=UTC)
     one = QuotaPolicy(free=1, pro=5)

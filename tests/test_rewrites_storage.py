@@ -14,11 +14,12 @@ import pytest
 
 from bot.domain.rewrites import mention_request, named_email
 from bot.slack.blocks import email_message
-from bot.writing.writer import SequenceEmail
+from bot.writing.events import SequenceEmail
 from fakes.anthropic import sample_sequence
 from storage.feedback import feedback_counts, record_feedback, votes_for
 from storage.generations import get_generation, record_thread
-from storage.ledger import Delivery, QuotaPolicy, Reserved, commit_generation, reserve_generation
+from storage.ledger import Delivery, Reserved, commit_generation, reserve_generation
+from storage.quota import QuotaPolicy
 from storage.retention import erase_expired_briefs, forget_workspace
 from storage.rewrites import (
     NotRewritable,

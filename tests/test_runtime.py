@@ -26,7 +26,7 @@ from helpers import (
 )
 from sqlalchemy import func, select, update
 
-from bot.runtime.jobs import sweep
+from bot.flows.sweeper import sweep
 from bot.slack import constants as K
 from fakes.anthropic import FakeAnthropic, sample_sequence
 from fakes.slack import FakeSlack
@@ -184,7 +184,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(slack, claude, sqlite_en
 
     with serve(slack, claude, sqlite_engine) as app:
         # The database goes away: a server on a port where nothing listens.
-        app.rt.engine = make_engine("postgresql://postgres@127.0.0.1:1/coldcopy")
+        app.services.engine = make_engine("postgresql://postgres@127.0.0.1:1/coldcopy")
         ready = app.request("GET", "/readyz")
         assert ready.status == 503
         assert ready.json()["checks"]["database"].startswith("unreachable")
@@ -193,7 +193,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(slack, claude, sqlite_en
 def test_a_generation_whose_process_died_is_taken_over_and_resumed(slack, claude, engine):
     with serve(slack, claude, engine) as app:
         # A generation whose process died after posting two emails: running, lease expired.
-        gen_id = accepted_generation(engine, app.rt.policy, "crashed")
+        gen_id = accepted_generation(engine, app.services.policy, "crashed")
         posted = [
             {**email, "step": step, "quality": {}, "ts": f"1700000000.00020{step}"}
             for step, email in enumerate(sample_sequence()[:2], 1)
@@ -212,19 +212,19 @@ def test_a_generation_whose_process_died_is_taken_over_and_resumed(slack, claude
                 )
             )
         claude.enqueue_sequence(sample_sequence()[2:])
-        assert sweep(app.rt, app.dispatcher) == 1
+        assert sweep(app.services, app.dispatcher) == 1
         wait_until(lambda: generations(engine)[0].status == "succeeded")
         replies = slack.wait_for_posts(5)
         assert [c.params["thread_ts"] for c in replies] == ["1700000000.000100"] * 5
         assert [c.params["text"][:7] for c in replies] == [f"Email {n}" for n in range(3, 8)]
         gen = generations(engine)[0]
         assert (gen.takeovers, gen.quota_state, used(engine)) == (1, "committed", 1)
-        assert sweep(app.rt, app.dispatcher) == 0  # nothing left to take over
+        assert sweep(app.services, app.dispatcher) == 0  # nothing left to take over
 
 
 def test_after_two_takeovers_a_generation_fails_and_gives_its_unit_back(slack, claude, engine):
     with serve(slack, claude, engine) as app:
-        gen_id = accepted_generation(engine, app.rt.policy, "cursed")
+        gen_id = accepted_generation(engine, app.services.policy, "cursed")
         with transaction(engine) as conn:
             conn.execute(
                 update(G)
@@ -238,7 +238,7 @@ def test_after_two_takeovers_a_generation_fails_and_gives_its_unit_back(slack, c
                     lease_expires_at=datetime.now(UTC) - timedelta(seconds=1),
                 )
             )
-        assert sweep(app.rt, app.dispatcher) == 1
+        assert sweep(app.services, app.dispatcher) == 1
         wait_until(lambda: generations(engine)[0].status == "failed")
         assert used(engine) == 0 and generations(engine)[0].quota_state == "released"
         notice = slack.wait_for("chat.postMessage")[-1]
@@ -251,10 +251,10 @@ def test_after_two_takeovers_a_generation_fails_and_gives_its_unit_back(slack, c
 def test_a_queued_generation_whose_job_was_lost_is_handed_on_again(slack, claude, sqlite_engine):
     with serve(slack, claude, sqlite_engine) as app:
         # Accepted (row written) but its process died before handing it to a worker.
-        gen_id = accepted_generation(sqlite_engine, app.rt.policy, "lost")
+        gen_id = accepted_generation(sqlite_engine, app.services.policy, "lost")
         claude.enqueue_sequence()
-        assert sweep(app.rt, app.dispatcher) == 0  # fresh: its job may still be on its way
-        assert sweep(app.rt, app.dispatcher, queued_for=timedelta(0)) == 1
+        assert sweep(app.services, app.dispatcher) == 0  # fresh: its job may still be on its way
+        assert sweep(app.services, app.dispatcher, queued_for=timedelta(0)) == 1
         thread_posts(slack, 8)
         wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
         assert generations(sqlite_engine)[0].id == gen_id
@@ -322,7 +322,7 @@ class NobodyListens:
 
 
 def test_a_generation_no_worker_starts_in_time_fails_and_says_so(slack, claude, sqlite_engine):
-    from bot.runtime.wiring import build_runtime
+    from bot.runtime.wiring import build_services
 
     settings = make_settings(
         slack_api_url=slack.base_url,
@@ -330,14 +330,14 @@ def test_a_generation_no_worker_starts_in_time_fails_and_says_so(slack, claude, 
         database_url=str(sqlite_engine.url),
         stuck_after=0.5,
     )
-    rt = build_runtime(settings, engine=sqlite_engine)
+    services = build_services(settings, engine=sqlite_engine)
 
     queue = NobodyListens()
-    gen_id = accepted_generation(sqlite_engine, rt.policy, "orphan")
-    assert sweep(rt, queue, queued_for=timedelta(0)) == 1 and queue.handed == [gen_id]
+    gen_id = accepted_generation(sqlite_engine, services.policy, "orphan")
+    assert sweep(services, queue, queued_for=timedelta(0)) == 1 and queue.handed == [gen_id]
     assert generations(sqlite_engine)[0].status == "queued"
     time.sleep(0.6)
-    assert sweep(rt, queue) == 1 and queue.handed == [gen_id]  # not handed on again
+    assert sweep(services, queue) == 1 and queue.handed == [gen_id]  # not handed on again
     gen = generations(sqlite_engine)[0]
     assert (gen.status, gen.quota_state) == ("failed", "released")
     assert used(sqlite_engine) == 0
@@ -348,8 +348,8 @@ def test_a_generation_no_worker_starts_in_time_fails_and_says_so(slack, claude, 
 def test_with_every_worker_down_the_user_hears_the_queue_then_the_failure_in_one_thread(
     slack, claude, sqlite_engine
 ):
-    from bot.runtime.jobs import Sweeper
-    from bot.runtime.wiring import build_runtime
+    from bot.flows.sweeper import Sweeper
+    from bot.runtime.wiring import build_services
 
     settings = make_settings(
         slack_api_url=slack.base_url,
@@ -357,11 +357,11 @@ def test_with_every_worker_down_the_user_hears_the_queue_then_the_failure_in_one
         database_url=str(sqlite_engine.url),
         stuck_after=3.0,  # so the sweeper's notice comes after 0.5 s
     )
-    rt = build_runtime(settings, engine=sqlite_engine)
+    services = build_services(settings, engine=sqlite_engine)
     queue = NobodyListens()
-    gen_id = accepted_generation(sqlite_engine, rt.policy, "waiting")
+    gen_id = accepted_generation(sqlite_engine, services.policy, "waiting")
     queue.dispatch(gen_id)
-    sweeper = Sweeper(rt, queue)  # its passes are run by hand here
+    sweeper = Sweeper(services, queue)  # its passes are run by hand here
     sweeper.run_once()
     assert slack.calls_to("chat.postMessage") == []  # just accepted: a worker may take it
     time.sleep(0.6)
@@ -381,17 +381,18 @@ def test_with_every_worker_down_the_user_hears_the_queue_then_the_failure_in_one
 
 
 def test_a_queued_generation_whose_workspace_uninstalled_fails_quietly(slack, claude, engine):
-    from bot.runtime.jobs import LeaseKeeper, run_generation
-    from bot.runtime.wiring import build_runtime
+    from bot.flows.generation import run_generation
+    from bot.flows.leases import LeaseKeeper
+    from bot.runtime.wiring import build_services
     from storage.generations import erase_personal_data
 
     settings = make_settings(slack_api_url=slack.base_url, anthropic_base_url=claude.base_url)
-    rt = build_runtime(settings, engine=engine)
-    gen_id = accepted_generation(engine, rt.policy, "gone")
+    services = build_services(settings, engine=engine)
+    gen_id = accepted_generation(engine, services.policy, "gone")
     erase_personal_data(engine, "T0001")
-    keeper = LeaseKeeper(rt)
+    keeper = LeaseKeeper(services.engine, services.settings.lease_seconds)
     try:
-        run_generation(rt, keeper, gen_id)
+        run_generation(services, keeper, gen_id)
     finally:
         keeper.stop()
     gen = generations(engine)[0]
@@ -426,7 +427,7 @@ def test_a_takeover_tidies_the_reply_the_dead_process_was_streaming(
     from slack_sdk import WebClient
 
     with serve(slack, claude, sqlite_engine) as app:
-        gen_id = accepted_generation(sqlite_engine, app.rt.policy, "streaming")
+        gen_id = accepted_generation(sqlite_engine, app.services.policy, "streaming")
         client = WebClient(token="xoxb-test", base_url=slack.base_url)
         parent = client.chat_postMessage(channel="C1", text="parent")["ts"]
         posted = []
@@ -457,7 +458,7 @@ def test_a_takeover_tidies_the_reply_the_dead_process_was_streaming(
                     lease_expires_at=datetime.now(UTC) - timedelta(seconds=1),
                 )
             )
-        assert sweep(app.rt, app.dispatcher) == 1
+        assert sweep(app.services, app.dispatcher) == 1
         wait_until(lambda: generations(sqlite_engine)[0].status == "succeeded")
         replies = [c for c in slack.posts() if c.params.get("thread_ts") == parent]
         # Seven replies, email 3 once and whole: the partial one finished or removed.

@@ -9,7 +9,7 @@ import io
 import json
 import time
 
-from helpers import BRIEF, generations, open_form, used, wait_until
+from helpers import BRIEF, all_text, generations, open_form, used, wait_until
 
 from bot.slack import constants as K
 from bot.writing.prompt import REWRITE_TOOL_NAME
@@ -17,7 +17,7 @@ from fakes.anthropic import FakeUsage, sample_sequence
 from fakes.slack import FakeSlack
 from storage.feedback import votes_for
 from storage.generations import get_generation
-from storage.ledger import QuotaPolicy
+from storage.quota import QuotaPolicy
 from storage.rewrites import rewrite_history
 from storage.usage import workspace_usage
 from test_foundation import coldcopy
@@ -187,7 +187,7 @@ def test_mentioning_the_app_in_the_thread_rewrites_the_email_it_names(
     claude.enqueue_tool_input(json.dumps(SHORTER))
     mention = {
         "type": "app_mention",
-        "user": "U2",
+        "user": "U1",  # the sequence's owner
         "text": "<@U0BOT> make email 3 shorter, mention our free trial",
         "ts": "1700009999.000100",
         "channel": world["channel"],
@@ -196,7 +196,7 @@ def test_mentioning_the_app_in_the_thread_rewrites_the_email_it_names(
     }
     assert app.event(mention, event_id="EvMention1").status == 200
     reply = rewritten_reply(slack, world, 3, engine)
-    assert "Edited by <@U2>" in json.dumps(reply["blocks"])
+    assert "Edited by <@U1>" in json.dumps(reply["blocks"])
     prompt = claude.requests[-1].body["messages"][0]["content"]
     assert "<change>make email 3 shorter, mention our free trial</change>" in prompt
     # Slack retrying the same event does not rewrite twice.
@@ -265,9 +265,9 @@ def test_rewrites_are_rate_limited_per_user_on_redis(
     rewritten_reply(slack, world, 1, sqlite_engine)
     choose(app, world, sqlite_engine, "shorter", 2)
     wait_until(lambda: "rewriting fast" in ephemerals(slack))
-    # Another user has a window of their own.
+    # Another user (an admin: the sequence is U1's) has a window of their own.
     claude.enqueue_tool_input(json.dumps(SHORTER))
-    choose(app, world, sqlite_engine, "shorter", 2, user="U2")
+    choose(app, world, sqlite_engine, "shorter", 2, user="UADMIN")
     rewritten_reply(slack, world, 2, sqlite_engine)
     assert len(rewrite_history(sqlite_engine, world["gen"].id)) == 2
 
@@ -354,12 +354,17 @@ def test_regenerate_out_of_quota_shows_the_upgrade_prompt(make_app, slack, claud
     assert len(generations(sqlite_engine)) == 1
 
 
-def test_edit_brief_opens_the_form_prefilled_with_this_brief(
+def test_edit_brief_opens_the_form_prefilled_with_this_brief_for_its_owner_only(
     make_app, slack, claude, sqlite_engine
 ):
     app = make_app()
     world = finished_sequence(app, slack, claude, sqlite_engine)
+    # Another member is told whose it is; the brief is never shown to them.
     app.click(K.EDIT_BRIEF_ACTION, world["gen"].id, channel=world["channel"], user="U2")
+    refusal = slack.wait_for("response_url")[-1].params
+    assert "Only <@U1>, who wrote this sequence, or a workspace admin" in refusal["text"]
+    assert BRIEF["problem"] not in all_text(slack.calls)
+    app.click(K.EDIT_BRIEF_ACTION, world["gen"].id, channel=world["channel"], user="U1")
     view = slack.wait_for("views.open", count=2)[-1].params["view"]
     company = next(b for b in view["blocks"] if b.get("block_id") == "company")["element"]
     assert company["initial_value"] == BRIEF["company"]

@@ -440,7 +440,7 @@ def test_rate_limits_hold_on_redis(make_app, slack, claude, redis_url, sqlite_en
 def test_with_redis_down_requests_go_through_and_the_quota_still_holds(
     make_app, slack, claude, sqlite_engine
 ):
-    from bot.runtime.metrics import REDIS_FAIL_OPEN
+    from bot.core.metrics import REDIS_FAIL_OPEN
 
     before = REDIS_FAIL_OPEN.labels(operation="rate_limit")._value.get()
     app = make_app(redis_url="redis://127.0.0.1:1/0", free_quota=2, user_rate="1/minute")

@@ -17,7 +17,7 @@ from bot.slack.blocks import Progress, email_message, failure_message, parent_me
 from bot.slack.modal import brief_view, upgrade_view
 from bot.writing.brief import Brief
 from bot.writing.prompt import SEQUENCE_LENGTH
-from storage.ledger import QuotaExhausted, QuotaPolicy
+from storage.quota import QuotaExhausted, QuotaPolicy
 from storage.usage import workspace_usage
 
 FIELDS = dict(BRIEF, tone="Professional")

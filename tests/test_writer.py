@@ -13,17 +13,17 @@ from decimal import Decimal
 import pytest
 from helpers import make_settings
 
-from bot.runtime.metrics import REGISTRY
+from bot.core.metrics import REGISTRY
 from bot.writing.brief import BRIEF_FIELDS, TONES, Brief
-from bot.writing.prompt import SEQUENCE_LENGTH, SYSTEM_PROMPT, TOOL_NAME, system_blocks
-from bot.writing.writer import (
+from bot.writing.events import (
     MISCONFIGURED_MESSAGE,
     BodyDelta,
     SequenceEmail,
-    Writer,
     WriterError,
     WriterSummary,
 )
+from bot.writing.prompt import SEQUENCE_LENGTH, SYSTEM_PROMPT, TOOL_NAME, system_blocks
+from bot.writing.writer import Writer
 from fakes.anthropic import (
     FakeAnthropic,
     FakeUsage,

@@ -31,7 +31,7 @@ from storage.billing import (
 from storage.models import Plan
 
 if TYPE_CHECKING:
-    from bot.runtime.config import Settings
+    from bot.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from limits.strategies import MovingWindowRateLimiter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bot.runtime.metrics import RATE_LIMIT_DENIALS, REDIS_FAIL_OPEN
+from bot.core.metrics import RATE_LIMIT_DENIALS, REDIS_FAIL_OPEN
 
 if TYPE_CHECKING:
-    from bot.runtime.config import Settings
+    from bot.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

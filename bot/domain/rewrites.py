@@ -10,12 +10,27 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from bot.domain.limits import RateLimited, RateLimiter
+from bot.writing.events import SequenceEmail
+from storage.generations import GenerationRow
 from storage.rewrites import (
     NotRewritable,
     RewriteCapReached,
     RewriteStarted,
     start_rewrite,
 )
+
+
+@dataclass(frozen=True)
+class RewriteRequest:
+    """Someone asked to rewrite email `step` of a sequence, in these words."""
+
+    team_id: str
+    user_id: str
+    generation_id: str
+    step: int
+    change: str = ""
+    # A quick choice's key instead of words: its wording needs the email (bot/flows/rewrite.py).
+    quick: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,21 @@ QUICK_CHANGES: tuple[QuickChange, ...] = (
 )
 QUICK_BY_KEY = {quick.key: quick for quick in QUICK_CHANGES}
 MAX_CHANGE_CHARS = 500
+
+
+def quick_change(key: str, generation: GenerationRow | None, step: int) -> str | None:
+    """What a quick choice asks the model; "fix" names the email's current quality notes."""
+    quick = QUICK_BY_KEY.get(key)
+    if quick is None:
+        return None
+    if key != "fix":
+        return quick.change
+    sequence = (generation.sequence if generation else None) or []
+    if not 1 <= step <= len(sequence):
+        return quick.change
+    notes = SequenceEmail.from_dict(sequence[step - 1]).quality.summary()
+    return f"{quick.change} {notes or 'none; tighten the wording instead.'}"
+
 
 # "email 3", "Email #3", "the 3rd email", "step 3"
 _NAMED_EMAIL = re.compile(

@@ -16,17 +16,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from bot.core.metrics import QUOTA_DENIALS
 from bot.domain.limits import RateLimited, RateLimiter
-from bot.runtime.metrics import QUOTA_DENIALS
 from bot.writing.brief import CONTEXT_FIELDS, BriefErrors, validate_brief
-from storage.ledger import (
-    DuplicateRequest,
-    QuotaExhausted,
-    QuotaPolicy,
-    reserve_generation,
-    withdraw_generation,
-)
+from storage.ledger import DuplicateRequest, reserve_generation, withdraw_generation
 from storage.models import Generation
+from storage.quota import QuotaExhausted, QuotaPolicy
 from storage.settings import read_settings
 
 log = logging.getLogger(__name__)

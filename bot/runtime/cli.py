@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from bot.runtime.config import ConfigError, Settings, StartupError, load_settings
+from bot.core.settings import ConfigError, Settings, StartupError, load_settings
 
 EXIT_CONFIG = 2
 
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _operator_engine(settings: Settings):
     """An engine for a one-off operator command: migrated, reachable, else a StartupError."""
-    from bot.runtime.server import database_problem
+    from bot.runtime.serving import database_problem
     from storage.db import OPERATOR_STATEMENT_TIMEOUT_MS, UNAVAILABLE_ERRORS, make_engine
     from storage.migrate import pending
 
@@ -136,14 +136,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _socket(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.runtime.server import run_socket_mode
+    from bot.runtime.socket_mode import run_socket_mode
 
     return run_socket_mode(settings)
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.runtime.queue import run_worker
-    from bot.runtime.server import database_problem
+    from bot.runtime.serving import database_problem
+    from bot.runtime.worker import run_worker
     from storage.db import UNAVAILABLE_ERRORS
 
     if args.concurrency is not None and not 1 <= args.concurrency <= 512:
@@ -156,7 +156,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.runtime.server import database_problem
+    from bot.runtime.serving import database_problem
     from storage.db import OPERATOR_STATEMENT_TIMEOUT_MS, UNAVAILABLE_ERRORS, make_engine
     from storage.encryption import TokenCipher
     from storage.migrate import upgrade
@@ -228,7 +228,7 @@ def _forget(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _usage(settings: Settings, args: argparse.Namespace) -> int:
-    from storage.ledger import QuotaPolicy
+    from storage.quota import QuotaPolicy
     from storage.usage import workspace_usage
     from storage.workspaces import all_team_ids
 

@@ -23,7 +23,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger as GunicornLogger
 
-from bot.runtime.config import Settings, StartupError, cannot_listen
+from bot.core.settings import Settings, StartupError, cannot_listen
 
 log = logging.getLogger("coldcopy.serve")
 
@@ -107,7 +107,8 @@ class ColdCopyServer(BaseApplication):
 
     def load(self):
         """Runs in each worker after the fork (the app is not preloaded in the master)."""
-        from bot.runtime.server import start_serving_process
+        from bot.runtime.serving import start_serving_process
+        from bot.runtime.wsgi import make_wsgi_app
 
         try:
             self.process = start_serving_process(self.settings)
@@ -115,7 +116,7 @@ class ColdCopyServer(BaseApplication):
             # One line, not a traceback; the master then stops with "Worker failed to boot".
             print(f"ColdCopy cannot start a worker process: {exc}", file=sys.stderr, flush=True)
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
-        return self.process.wsgi
+        return make_wsgi_app(self.process.services, self.process.app)
 
 
 def _stop_worker(arbiter, worker) -> None:
@@ -140,11 +141,11 @@ def serve(settings: Settings, host: str, port: int, workers: int | None = None) 
     """Run `coldcopy serve` until SIGTERM (graceful) or SIGINT; the master's exit status."""
     master = os.getpid()
     metrics_dir = tempfile.mkdtemp(prefix="coldcopy-metrics-")
-    # Must be set before prometheus_client is first imported (bot.runtime.server imports it).
+    # Must be set before prometheus_client is first imported (bot.core.metrics imports it).
     os.environ[METRICS_DIR_VARIABLE] = metrics_dir
     try:
-        from bot.runtime.logs import configure_logging
-        from bot.runtime.server import check_before_serving
+        from bot.core.logs import configure_logging
+        from bot.runtime.serving import check_before_serving
 
         configure_logging(settings.log_level)
         _check_port(host, port)

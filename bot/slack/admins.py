@@ -12,7 +12,7 @@ from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.metrics import count_slack_error
+from bot.core.metrics import count_slack_error
 from bot.writing.brief import language_from_locale
 
 ADMIN_CACHE_SECONDS = 300

@@ -10,12 +10,12 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
-from bot.runtime.config import Settings, StartupError
-from bot.runtime.jobs import Dispatcher
-from bot.runtime.logs import NoRequestBodies
-from bot.runtime.wiring import Runtime, make_slack_client
+from bot.core.logs import NoRequestBodies
+from bot.core.settings import Settings, StartupError
 from bot.slack import listeners
-from bot.slack.listeners.ephemeral import explain_failure
+from bot.slack.answers import explain_failure
+from bot.slack.clients import make_slack_client
+from bot.slack.services import Services, provide
 
 # Exactly the bot scopes the code's Web API calls and events need; manifest.yml lists the same.
 BOT_SCOPES = (
@@ -67,11 +67,12 @@ def _lazy_pool(settings) -> ThreadPoolExecutor:
     )
 
 
-def build_app(rt: Runtime, dispatcher: Dispatcher, *, token_verification: bool = True) -> App:
+def build_app(services: Services, *, token_verification: bool = True) -> App:
     """Listeners answer Slack from the request thread itself (process_before_response):
     whatever must happen before the answer runs in the ack function, anything slow runs in
-    a lazy listener after it. This skips Bolt's hand-off to a thread and its ack polling."""
-    settings = rt.settings
+    a lazy listener after it. This skips Bolt's hand-off to a thread and its ack polling.
+    Every listener finds the process's services in its context (one middleware)."""
+    settings = services.settings
     if settings.oauth_enabled:
         client = make_slack_client(settings)
         oauth = OAuthSettings(
@@ -80,16 +81,16 @@ def build_app(rt: Runtime, dispatcher: Dispatcher, *, token_verification: bool =
             scopes=list(BOT_SCOPES),
             install_path=INSTALL_PATH,
             redirect_uri_path=REDIRECT_PATH,
-            installation_store=rt.installation_store,
+            installation_store=services.slack.installations,
             state_store=SQLAlchemyOAuthStateStore(
-                expiration_seconds=OAUTH_STATE_SECONDS, engine=rt.engine
+                expiration_seconds=OAUTH_STATE_SECONDS, engine=services.engine
             ),
         )
         app = App(
             signing_secret=settings.slack_signing_secret,
             client=client,
             oauth_settings=oauth,
-            installation_store=rt.installation_store,
+            installation_store=services.slack.installations,
             process_before_response=True,
             listener_executor=_lazy_pool(settings),
             logger=BOLT_LOGGER,
@@ -104,6 +105,7 @@ def build_app(rt: Runtime, dispatcher: Dispatcher, *, token_verification: bool =
             listener_executor=_lazy_pool(settings),
             logger=BOLT_LOGGER,
         )
-    listeners.register(app, rt, dispatcher)
+    app.use(provide(services))
+    listeners.register(app)
     app.error(explain_failure)
     return app

@@ -19,10 +19,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.slack import constants as K
-from bot.slack.blocks import _money as money
-from bot.slack.blocks import _plain as plain
-from bot.slack.blocks import _truncate as truncate
-from bot.slack.blocks import escape, export_menu, slack_date
+from bot.slack.block_kit import escape, money, plain, slack_date, truncate
+from bot.slack.blocks import export_menu
 from bot.writing.brief import LANGUAGES
 from bot.writing.defaults import WorkspaceDefaults
 from storage.models import GenerationStatus

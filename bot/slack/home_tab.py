@@ -9,9 +9,9 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.metrics import count_slack_error
-from bot.runtime.wiring import Runtime
+from bot.core.metrics import count_slack_error
 from bot.slack.home import AdminHome, HomeSequence, HomeState, home_view
+from bot.slack.services import Services
 from bot.writing.defaults import WorkspaceDefaults
 from storage.settings import read_settings
 from storage.usage import RecentSequence, recent_sequences, user_usage, workspace_usage
@@ -21,37 +21,43 @@ log = logging.getLogger(__name__)
 RECENT_SEQUENCES = 5
 
 
-def home_state(rt: Runtime, client: WebClient, team_id: str, user_id: str) -> HomeState:
+def home_state(services: Services, client: WebClient, team_id: str, user_id: str) -> HomeState:
     recent = [
-        HomeSequence(seq, _thread_link(rt, client, team_id, seq))
-        for seq in recent_sequences(rt.engine, team_id, user_id, limit=RECENT_SEQUENCES)
+        HomeSequence(seq, _thread_link(services, client, team_id, seq))
+        for seq in recent_sequences(services.engine, team_id, user_id, limit=RECENT_SEQUENCES)
     ]
     admin = None
-    if rt.people.is_admin(client, team_id, user_id):
+    if services.people.is_admin(client, team_id, user_id):
         admin = AdminHome(
-            usage=workspace_usage(rt.engine, rt.policy, team_id),
-            defaults=WorkspaceDefaults(**read_settings(rt.engine, team_id)),
-            billing_enabled=rt.billing.enabled,
+            usage=workspace_usage(services.engine, services.policy, team_id),
+            defaults=WorkspaceDefaults(**read_settings(services.engine, team_id)),
+            billing_enabled=services.billing.enabled,
         )
     return HomeState(
-        usage=user_usage(rt.engine, rt.policy, team_id, user_id), recent=recent, admin=admin
+        usage=user_usage(services.engine, services.policy, team_id, user_id),
+        recent=recent,
+        admin=admin,
     )
 
 
-def _thread_link(rt: Runtime, client: WebClient, team_id: str, seq: RecentSequence) -> str | None:
+def _thread_link(
+    services: Services, client: WebClient, team_id: str, seq: RecentSequence
+) -> str | None:
     if not (seq.channel_id and seq.parent_ts):
         return None
-    return rt.permalinks.link(client, team_id, seq.channel_id, seq.parent_ts)
+    return services.permalinks.link(client, team_id, seq.channel_id, seq.parent_ts)
 
 
-def publish_home(rt: Runtime, team_id: str, user_id: str, client: WebClient | None = None) -> bool:
+def publish_home(
+    services: Services, team_id: str, user_id: str, client: WebClient | None = None
+) -> bool:
     """Publish `user_id`'s Home tab; never raises (a stale Home must not fail the caller's
     work). False when it could not be published."""
     context = {"team_id": team_id}
     try:
-        client = client or rt.slack_client(team_id)
+        client = client or services.slack.client(team_id)
         client.views_publish(
-            user_id=user_id, view=home_view(home_state(rt, client, team_id, user_id))
+            user_id=user_id, view=home_view(home_state(services, client, team_id, user_id))
         )
         return True
     except SlackApiError as exc:

@@ -25,7 +25,8 @@ from slack_sdk.models.views import View
 
 from bot.domain.rewrites import MAX_CHANGE_CHARS
 from bot.slack import constants as K
-from bot.slack.blocks import escape, upgrade_blocks
+from bot.slack.account_messages import upgrade_blocks
+from bot.slack.block_kit import escape
 from bot.writing.brief import (
     BRIEF_FIELDS,
     DEFAULT_LANGUAGE,
@@ -35,7 +36,7 @@ from bot.writing.brief import (
     TONES,
 )
 from bot.writing.defaults import TEXT_FIELDS, WorkspaceDefaults
-from storage.ledger import QuotaExhausted
+from storage.quota import QuotaExhausted
 
 TITLE = "ColdCopy"
 

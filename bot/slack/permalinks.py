@@ -9,7 +9,7 @@ from cachetools import LRUCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.metrics import count_slack_error
+from bot.core.metrics import count_slack_error
 
 
 class Permalinks:

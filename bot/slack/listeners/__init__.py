@@ -1,34 +1,47 @@
-"""Every Slack entry point, registered from one call site."""
+"""Every Slack entry point, registered from one call site. Listeners are module-level functions
+that find the process's services in their Bolt context (bot/slack/services.py); those whose work
+may be slow answer Slack with `acknowledge` and do the work lazily, after the ack."""
 
 from __future__ import annotations
 
-from limits import parse_many
 from slack_bolt import App
 
-from bot.domain.rewrites import Rewrites
-from bot.domain.submission import Submissions
-from bot.runtime.jobs import Dispatcher, hand_on
-from bot.runtime.wiring import Runtime
+from bot.slack import constants as K
+from bot.slack.answers import acknowledge
 from bot.slack.listeners import actions, commands, events, home, sequence, views
-from bot.slack.rewrite import ThreadRewriter
+
+# Clicks and menu choices: acked at once, the work done after the ack.
+ACTIONS = {
+    K.UPGRADE_ACTION: actions.upgrade,
+    K.MANAGE_BILLING_ACTION: actions.upgrade,
+    K.EXPORT_ACTION: actions.export,
+    K.EXPORT_CSV_ACTION: actions.export,
+    K.RETRY_ACTION: actions.retry,
+    K.OPEN_FORM_ACTION: home.write_sequence,
+    K.SETTINGS_ACTION: home.workspace_settings,
+    K.REWRITE_ACTION: sequence.rewrite_quick,
+    K.REWRITE_OWN_ACTION: sequence.rewrite_own,
+    K.FEEDBACK_ACTION: sequence.feedback,
+    K.REGENERATE_ACTION: sequence.regenerate,
+    K.EDIT_BRIEF_ACTION: sequence.edit_brief,
+}
+# The bot events the app subscribes to (manifest.yml lists the same).
+EVENTS = {
+    "app_home_opened": home.show_home,
+    "app_mention": sequence.mentioned,
+    "app_uninstalled": events.forget_workspace,
+    "tokens_revoked": events.forget_workspace,
+}
 
 
-def register(app: App, rt: Runtime, dispatcher: Dispatcher) -> None:
-    submissions = Submissions(
-        engine=rt.engine,
-        policy=rt.policy,
-        limiter=rt.limiter,
-        model=rt.settings.model,
-        hand_on=lambda generation_id: hand_on(dispatcher, generation_id),
-    )
-    rewrites = Rewrites(
-        engine=rt.engine,
-        limiter=rt.limiter.with_limits(parse_many(rt.settings.rewrite_rate)),
-        cap=rt.settings.rewrites_per_sequence,
-    )
-    commands.register(app, rt)
-    views.register(app, rt, submissions)
-    actions.register(app, rt, submissions)
-    events.register(app, rt)
-    home.register(app, rt)
-    sequence.register(app, rt, submissions, ThreadRewriter(rewrites, rt.writer))
+def register(app: App) -> None:
+    app.command(K.COMMAND)(commands.coldcopy_command)
+    app.view(K.BRIEF_VIEW)(views.submit_brief)
+    app.view(K.SETTINGS_VIEW)(ack=views.save_workspace_settings, lazy=[views.refresh_home])
+    app.view(K.REWRITE_VIEW)(ack=sequence.check_rewrite, lazy=[sequence.rewrite_submitted])
+    for action_id, work in ACTIONS.items():
+        app.action(action_id)(ack=acknowledge, lazy=[work])
+    # A URL button: Slack opens the link itself; the click only needs acknowledging.
+    app.action(K.CHECKOUT_LINK_ACTION)(acknowledge)
+    for event, work in EVENTS.items():
+        app.event(event)(ack=acknowledge, lazy=[work])

@@ -5,52 +5,37 @@ from __future__ import annotations
 
 import logging
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.metrics import count_slack_error
-from bot.runtime.wiring import Runtime
-from bot.slack import constants as K
+from bot.core.metrics import count_slack_error
+from bot.slack.answers import answering
+from bot.slack.forms import form_view, open_settings
 from bot.slack.home_tab import publish_home
-from bot.slack.listeners.actions import tell
-from bot.slack.listeners.commands import form_view, open_settings
-from bot.slack.listeners.ephemeral import answering_failures
+from bot.slack.services import Services, services_of
 
 log = logging.getLogger(__name__)
 
 
-def register(app: App, rt: Runtime) -> None:
-    def show_home(event: dict, client: WebClient, context: BoltContext) -> None:
-        # The event also fires for the Messages tab, which has nothing to publish.
-        if event.get("tab", "home") == "home":
-            publish_home(rt, context.team_id, event.get("user") or context.user_id, client)
-
-    def write_sequence(body: dict, client: WebClient, context: BoltContext) -> None:
-        # The Home tab has no response_url: a failure is told in a modal instead.
-        with answering_failures(in_modal(body, client), "open the form", context.team_id):
-            view = form_view(rt, client, context.team_id, context.user_id, None)
-            try:
-                client.views_open(trigger_id=body["trigger_id"], view=view)
-            except SlackApiError as exc:
-                count_slack_error("views.open", exc)
-                log.warning("could not open the form from Home", extra={"team_id": context.team_id})
-
-    def workspace_settings(body: dict, client: WebClient, context: BoltContext) -> None:
-        with answering_failures(in_modal(body, client), "open the settings", context.team_id):
-            open_settings(rt, client, context, body["trigger_id"])
-
-    app.event("app_home_opened")(ack=acknowledge, lazy=[show_home])
-    app.action(K.OPEN_FORM_ACTION)(ack=acknowledge, lazy=[write_sequence])
-    app.action(K.SETTINGS_ACTION)(ack=acknowledge, lazy=[workspace_settings])
+def show_home(event: dict, client: WebClient, context: BoltContext) -> None:
+    # The event also fires for the Messages tab, which has nothing to publish.
+    if event.get("tab", "home") == "home":
+        user_id = event.get("user") or context.user_id
+        publish_home(services_of(context), context.team_id, user_id, client)
 
 
-def acknowledge(ack: Ack) -> None:
-    ack()
+@answering("open the form")
+def write_sequence(body: dict, client: WebClient, context: BoltContext, services: Services):
+    """The Home tab's Write a sequence button: the brief form (or the upgrade prompt)."""
+    view = form_view(services, client, context.team_id, context.user_id, None)
+    try:
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+    except SlackApiError as exc:
+        count_slack_error("views.open", exc)
+        log.warning("could not open the form from Home", extra={"team_id": context.team_id})
 
 
-def in_modal(body: dict, client: WebClient):
-    def say(text: str) -> None:
-        tell(body, client, None, text)
-
-    return say
+@answering("open the settings")
+def workspace_settings(body: dict, client: WebClient, context: BoltContext, services: Services):
+    open_settings(services, client, context, body["trigger_id"])

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import logging
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.exc import DBAPIError
 
 from bot.domain.limits import RateLimited
-from bot.domain.submission import Accepted, InvalidRequest, Submissions
-from bot.runtime.wiring import Runtime
+from bot.domain.submission import Accepted, InvalidRequest
 from bot.slack import constants as K
-from bot.slack.blocks import rate_limited_text
+from bot.slack.account_messages import rate_limited_text
 from bot.slack.home_tab import publish_home
 from bot.slack.modal import (
     message_view,
@@ -22,11 +21,13 @@ from bot.slack.modal import (
     upgrade_view,
     writing_view,
 )
+from bot.slack.services import services_of
 from bot.slack.wording import ADMINS_ONLY
 from bot.writing.brief import BRIEF_FIELDS, BriefErrors
 from bot.writing.defaults import TEXT_FIELDS, validate_defaults
 from storage.db import UNAVAILABLE_ERRORS
-from storage.ledger import DuplicateRequest, QuotaExhausted
+from storage.ledger import DuplicateRequest
+from storage.quota import QuotaExhausted
 from storage.settings import save_settings
 
 FIRST_BLOCK = BRIEF_FIELDS[0].key
@@ -44,68 +45,71 @@ INVALID_REQUEST = "Slack sent this form in a shape ColdCopy can't read. Please r
 log = logging.getLogger(__name__)
 
 
-def register(app: App, rt: Runtime, submissions: Submissions) -> None:
-    def submit_brief(ack: Ack, view: dict, context: BoltContext):
-        submission = read_submission(view)
-        if not submission.channel_id:
-            ack(
-                response_action="errors",
-                errors={K.CHANNEL_BLOCK: "Pick a conversation to post the sequence in."},
-            )
-            return
-        try:
-            outcome = submissions.submit(
-                team_id=context.team_id,
-                user_id=context.user_id,
-                channel_id=submission.channel_id,
-                fields=submission.fields,
-                idempotency_key=f"view:{view['id']}",
-                enterprise_id=context.enterprise_id,
-            )
-        except DBAPIError as exc:
-            # Within Slack's 3 seconds (the engine's timeouts see to that): keep the form
-            # and what they typed, and say why.
-            unavailable = isinstance(exc, UNAVAILABLE_ERRORS)
-            # The engine hides statement parameters, so the error can be logged whole
-            # without the brief in it.
-            log.error(
-                "a submission failed in the database: %s",
-                type(exc).__name__,
-                exc_info=not unavailable,
-                extra={"team_id": context.team_id},
-            )
-            text = DATABASE_DOWN if unavailable else DATABASE_REFUSED
-            ack(response_action="errors", errors={FIRST_BLOCK: text})
-            return
-        # Accepted, it is already a job (or in this process's pool): the worker that starts
-        # it posts the thread, so nothing here waits on Slack.
-        ack(**answer(outcome, rt.billing.enabled))
-
-    app.view(K.BRIEF_VIEW)(submit_brief)
-
-    def save_workspace_settings(ack: Ack, view: dict, client: WebClient, context: BoltContext):
-        if not rt.people.is_admin(client, context.team_id, context.user_id):
-            ack(response_action="errors", errors={TEXT_FIELDS[0].key: ADMINS_ONLY})
-            return
-        defaults = validate_defaults(read_settings_submission(view))
-        if isinstance(defaults, BriefErrors):
-            ack(response_action="errors", errors=defaults.errors)
-            return
-        changes = save_settings(
-            rt.engine, context.team_id, defaults.as_dict(), changed_by=context.user_id
-        )
-        saved = "Saved." if changes else "Nothing changed."
+def submit_brief(ack: Ack, view: dict, context: BoltContext) -> None:
+    """The brief form, answered within Slack's 3 seconds: accepted (the writing happens
+    later, on a worker), or kept open with what is wrong on its fields."""
+    services = services_of(context)
+    submission = read_submission(view)
+    if not submission.channel_id:
         ack(
-            response_action="update",
-            view=message_view(
-                f":white_check_mark: {saved} New briefs in this workspace use these settings."
-            ),
+            response_action="errors",
+            errors={K.CHANNEL_BLOCK: "Pick a conversation to post the sequence in."},
         )
+        return
+    try:
+        outcome = services.submissions.submit(
+            team_id=context.team_id,
+            user_id=context.user_id,
+            channel_id=submission.channel_id,
+            fields=submission.fields,
+            idempotency_key=f"view:{view['id']}",
+            enterprise_id=context.enterprise_id,
+        )
+    except DBAPIError as exc:
+        # Within Slack's 3 seconds (the engine's timeouts see to that): keep the form
+        # and what they typed, and say why.
+        unavailable = isinstance(exc, UNAVAILABLE_ERRORS)
+        # The engine hides statement parameters, so the error can be logged whole
+        # without the brief in it.
+        log.error(
+            "a submission failed in the database: %s",
+            type(exc).__name__,
+            exc_info=not unavailable,
+            extra={"team_id": context.team_id},
+        )
+        text = DATABASE_DOWN if unavailable else DATABASE_REFUSED
+        ack(response_action="errors", errors={FIRST_BLOCK: text})
+        return
+    # Accepted, it is already a job (or in this process's pool): the worker that starts
+    # it posts the thread, so nothing here waits on Slack.
+    ack(**answer(outcome, services.billing.enabled))
 
-    def refresh_home(context: BoltContext):
-        publish_home(rt, context.team_id, context.user_id)
 
-    app.view(K.SETTINGS_VIEW)(ack=save_workspace_settings, lazy=[refresh_home])
+def save_workspace_settings(ack: Ack, view: dict, client: WebClient, context: BoltContext):
+    """An admin's workspace settings, saved before the ack (with who changed what)."""
+    services = services_of(context)
+    if not services.people.is_admin(client, context.team_id, context.user_id):
+        ack(response_action="errors", errors={TEXT_FIELDS[0].key: ADMINS_ONLY})
+        return
+    defaults = validate_defaults(read_settings_submission(view))
+    if isinstance(defaults, BriefErrors):
+        ack(response_action="errors", errors=defaults.errors)
+        return
+    changes = save_settings(
+        services.engine, context.team_id, defaults.as_dict(), changed_by=context.user_id
+    )
+    saved = "Saved." if changes else "Nothing changed."
+    ack(
+        response_action="update",
+        view=message_view(
+            f":white_check_mark: {saved} New briefs in this workspace use these settings."
+        ),
+    )
+
+
+def refresh_home(context: BoltContext) -> None:
+    """After the settings changed, the admin's Home tab shows them."""
+    publish_home(services_of(context), context.team_id, context.user_id)
 
 
 def answer(outcome, billing_enabled: bool) -> dict:

@@ -1,25 +1,35 @@
-"""Answers only the user who typed or clicked sees, sent through the interaction's
-response_url and never replacing the message they clicked on; and the answer they get when
-the work behind a command or a click cannot be done, in words that match the cause."""
+"""How listeners answer: the ack, answers only the user who typed or clicked sees (through the
+interaction's response_url, never replacing the message they clicked on, or in a modal where
+there is none), and the answer they get when the work behind a command or a click cannot be
+done, in words that match the cause."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from slack_bolt import BoltResponse, Respond
+from slack_bolt import Ack, BoltContext, BoltResponse, Respond
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import DBAPIError
 
-from bot.runtime.metrics import count_slack_error, slack_error
-from bot.slack.blocks import Message
-from bot.writing.writer import WriterError
+from bot.core.metrics import count_slack_error, slack_error
+from bot.slack.block_kit import Message
+from bot.slack.modal import message_view
+from bot.slack.services import services_of
+from bot.writing.events import WriterError
 from storage.db import UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
 
 TRY_AGAIN = "Please try again in a minute."
+
+
+def acknowledge(ack: Ack) -> None:
+    """The ack of every listener whose work runs after it (lazily)."""
+    ack()
 
 
 def reply(respond: Respond, message: Message | str) -> None:
@@ -32,6 +42,59 @@ def reply(respond: Respond, message: Message | str) -> None:
             response_type="ephemeral",
             replace_original=False,
         )
+
+
+def tell(body: dict, client: WebClient, respond: Respond | None, text: str) -> None:
+    """Answer the clicker privately: where they clicked, or (from the Home tab, which has no
+    response_url) in a modal."""
+    if respond is not None and body.get("response_url"):
+        reply(respond, text)
+        return
+    try:
+        client.views_open(trigger_id=body["trigger_id"], view=message_view(text))
+    except SlackApiError as exc:
+        count_slack_error("views.open", exc)
+
+
+def answering(doing: str):
+    """Makes `work` a lazy listener that tells the user why, in words that match the cause,
+    when it could not `doing` ("export the sequence"). `work` names what it needs among
+    body, action, view, event, client, respond, context and services."""
+
+    def wrap(work: Callable[..., None]):
+        wanted = list(inspect.signature(work).parameters)
+
+        def lazy(
+            body: dict,
+            client: WebClient,
+            respond: Respond | None,
+            context: BoltContext,
+            action: dict | None = None,
+            view: dict | None = None,
+            event: dict | None = None,
+        ) -> None:
+            given = {
+                "body": body,
+                "action": action,
+                "view": view,
+                "event": event,
+                "client": client,
+                "respond": respond,
+                "context": context,
+                "services": services_of(context),
+            }
+
+            def say(text: str) -> None:
+                tell(body, client, respond, text)
+
+            with answering_failures(say, doing, context.team_id):
+                work(**{name: given[name] for name in wanted})
+
+        lazy.__name__ = lazy.__qualname__ = work.__name__
+        lazy.__doc__ = work.__doc__
+        return lazy
+
+    return wrap
 
 
 def outage_text(exc: Exception, doing: str) -> str:

@@ -7,8 +7,6 @@ it as an argument and never reads `os.environ` itself.
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Literal
 
 from limits import parse_many
@@ -19,18 +17,6 @@ Mode = Literal["serve", "socket", "worker", "migrate", "usage", "rotate-key", "f
 
 # A current Sonnet-class model from the installed SDK's model list (not one it marks deprecated).
 DEFAULT_MODEL = "claude-sonnet-5-5"
-
-# USD per million tokens: (input, output, cache write, cache read).
-# A model missing from the table is priced as the default row.
-MODEL_PRICES_PER_MTOK: dict[str, tuple[Decimal, Decimal, Decimal, Decimal]] = {
-    "default": (Decimal("3"), Decimal("15"), Decimal("3.75"), Decimal("0.30")),
-    "claude-sonnet-5-5": (Decimal("3"), Decimal("15"), Decimal("3.75"), Decimal("0.30")),
-    "claude-sonnet-5": (Decimal("3"), Decimal("15"), Decimal("3.75"), Decimal("0.30")),
-    "claude-sonnet-4-6": (Decimal("3"), Decimal("15"), Decimal("3.75"), Decimal("0.30")),
-    "claude-haiku-5-5": (Decimal("1"), Decimal("5"), Decimal("1.25"), Decimal("0.10")),
-    "claude-haiku-4-5": (Decimal("1"), Decimal("5"), Decimal("1.25"), Decimal("0.10")),
-    "claude-opus-5-5": (Decimal("5"), Decimal("25"), Decimal("6.25"), Decimal("0.50")),
-}
 
 # What each variable is for, used in start-up error messages and mirrored by the README table.
 PURPOSE: dict[str, str] = {
@@ -362,18 +348,6 @@ def load_settings(mode: Mode | None = None, **overrides) -> Settings:
         if missing:
             raise ConfigError(missing)
     return settings
-
-
-@dataclass(frozen=True)
-class Price:
-    input: Decimal
-    output: Decimal
-    cache_write: Decimal
-    cache_read: Decimal
-
-
-def price_for(model: str) -> Price:
-    return Price(*MODEL_PRICES_PER_MTOK.get(model, MODEL_PRICES_PER_MTOK["default"]))
 
 
 def cannot_listen(host: str, port: int, exc: OSError) -> StartupError:

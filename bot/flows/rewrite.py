@@ -6,26 +6,28 @@ it was and tells the user so."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import replace
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.core.metrics import count_slack_error, slack_error
 from bot.domain.limits import RateLimited
-from bot.domain.rewrites import QUICK_BY_KEY, Rewrites
-from bot.runtime.metrics import count_slack_error, slack_error
+from bot.domain.rewrites import RewriteRequest, Rewrites, quick_change
 from bot.slack.blocks import email_message, rewrite_heading
-from bot.slack.thread import LiveReply, deliver_reply, remove_message, stream_client
+from bot.slack.live_reply import LiveReply, deliver_reply, remove_message, stream_client
+from bot.slack.services import Services
+from bot.slack.wording import not_yours
 from bot.writing.brief import Brief
-from bot.writing.writer import (
+from bot.writing.events import (
     MISCONFIGURED_MESSAGE,
     BodyDelta,
     SequenceEmail,
-    Writer,
     WriterError,
     WriterSummary,
 )
-from storage.generations import GenerationRow, get_generation
+from storage.access import Act, NotYours, load_generation
+from storage.generations import GenerationRow
 from storage.rewrites import (
     NotRewritable,
     RewriteCapReached,
@@ -49,42 +51,37 @@ WHY_NOT: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class RewriteRequest:
-    team_id: str
-    user_id: str
-    generation_id: str
-    step: int
-    change: str
-
-
-def quick_change(key: str, generation: GenerationRow | None, step: int) -> str | None:
-    """What a quick choice asks the model; "fix" names the email's current quality notes."""
-    quick = QUICK_BY_KEY.get(key)
-    if quick is None:
-        return None
-    if key != "fix":
-        return quick.change
-    sequence = (generation.sequence if generation else None) or []
-    if not 1 <= step <= len(sequence):
-        return quick.change
-    notes = SequenceEmail.from_dict(sequence[step - 1]).quality.summary()
-    return f"{quick.change} {notes or 'none; tighten the wording instead.'}"
-
-
 class ThreadRewriter:
-    """Runs admitted rewrites against one Slack client (the workspace's bot token)."""
+    """Runs rewrites asked for in a sequence's thread, with the workspace's own client."""
 
-    def __init__(self, rewrites: Rewrites, writer: Writer):
+    def __init__(self, services: Services, rewrites: Rewrites):
+        self.services = services
         self.rewrites = rewrites
-        self.writer = writer
-        self.engine = rewrites.engine
+        self.writer = services.writer
+        self.engine = services.engine
 
     def rewrite(self, client: WebClient, request: RewriteRequest) -> None:
-        gen = get_generation(self.engine, request.generation_id)
-        if gen is None or gen.team_id != request.team_id or not gen.posted_channel_id:
+        gen = load_generation(
+            self.engine,
+            request.generation_id,
+            team_id=request.team_id,
+            user_id=request.user_id,
+            act=Act.REWRITE,
+            is_admin=lambda: self.services.people.is_admin(
+                client, request.team_id, request.user_id
+            ),
+        )
+        if isinstance(gen, NotYours):
+            self._tell_in(client, gen.channel_id, gen.thread_ts, request, not_yours(gen))
+            return
+        if gen is None or not gen.posted_channel_id:
             self._tell(client, gen, request, "That sequence is no longer available.")
             return
+        if request.quick is not None:
+            change = quick_change(request.quick, gen, request.step)
+            if change is None:
+                return  # not a choice the menu offers
+            request = replace(request, change=change)
         outcome = self.rewrites.admit(
             team_id=request.team_id,
             user_id=request.user_id,
@@ -197,15 +194,23 @@ class ThreadRewriter:
         self, client: WebClient, gen: GenerationRow | None, request: RewriteRequest, text: str
     ) -> None:
         """Only the person who asked sees the answer, in the sequence's thread."""
-        if gen is None or not gen.posted_channel_id:
+        where = (gen.posted_channel_id, gen.parent_ts) if gen is not None else (None, None)
+        self._tell_in(client, *where, request, text)
+
+    def _tell_in(
+        self,
+        client: WebClient,
+        channel_id: str | None,
+        thread_ts: str | None,
+        request: RewriteRequest,
+        text: str,
+    ) -> None:
+        if not channel_id:
             log.info("rewrite refused with no thread to answer in: %s", text)
             return
         try:
             client.chat_postEphemeral(
-                channel=gen.posted_channel_id,
-                user=request.user_id,
-                thread_ts=gen.parent_ts,
-                text=text,
+                channel=channel_id, user=request.user_id, thread_ts=thread_ts, text=text
             )
         except SlackApiError as exc:
             count_slack_error("chat.postEphemeral", exc)

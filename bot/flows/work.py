@@ -1,0 +1,24 @@
+"""The use cases listeners start after their ack (the `Work` of bot/slack/services.py)."""
+
+from __future__ import annotations
+
+from limits import parse_many
+from slack_sdk import WebClient
+
+from bot.domain.rewrites import RewriteRequest, Rewrites
+from bot.flows.rewrite import ThreadRewriter
+from bot.slack.services import Services
+
+
+class UseCases:
+    def __init__(self, services: Services):
+        settings = services.settings
+        rewrites = Rewrites(
+            engine=services.engine,
+            limiter=services.limiter.with_limits(parse_many(settings.rewrite_rate)),
+            cap=settings.rewrites_per_sequence,
+        )
+        self._rewriter = ThreadRewriter(services, rewrites)
+
+    def rewrite(self, client: WebClient, request: RewriteRequest) -> None:
+        self._rewriter.rewrite(client, request)

@@ -1,0 +1,112 @@
+"""Opening ColdCopy's modals in time: the brief form (or the upgrade prompt when the form could
+not be used anyway) and the workspace settings. Slack's trigger opens a modal only within 3
+seconds of the click or command, so a modal that could no longer reach Slack in time is not
+opened: the user is told, privately, to try again."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from slack_bolt import BoltContext, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.core.metrics import FORMS_NOT_OPENED, count_slack_error, slack_error
+from bot.slack.answers import outage_text, reply
+from bot.slack.modal import brief_view, message_view, settings_view, upgrade_view
+from bot.slack.services import Services
+from bot.slack.wording import ADMINS_ONLY
+from bot.writing.brief import DEFAULT_LANGUAGE
+from bot.writing.defaults import WorkspaceDefaults, form_prefill
+from storage.generations import previous_brief
+from storage.quota import quota_exhausted
+from storage.settings import read_settings
+
+log = logging.getLogger(__name__)
+
+BUSY = "ColdCopy is busy right now and couldn't open the form in time. Please run /coldcopy again."
+
+
+def form_view(
+    services: Services, client: WebClient, team_id: str, user_id: str, channel_id: str | None
+) -> dict:
+    """The brief form, or the upgrade prompt when the form could not be used anyway.
+
+    Pre-filled with the user's last brief, else the workspace's defaults; the language is
+    their last one, else the workspace's, else their Slack locale's, else English."""
+    exhausted = quota_exhausted(services.engine, services.policy, team_id)
+    if exhausted is not None:
+        return upgrade_view(exhausted, services.billing.enabled)
+    defaults = WorkspaceDefaults(**read_settings(services.engine, team_id))
+    prefill = form_prefill(previous_brief(services.engine, team_id, user_id), defaults)
+    if not prefill.get("language"):
+        # users.info only when nothing else decides; it is cached for a few minutes.
+        prefill["language"] = services.people.language(client, team_id, user_id) or DEFAULT_LANGUAGE
+    return brief_view(prefill, channel_id)
+
+
+def open_form(
+    services: Services,
+    client: WebClient,
+    respond: Respond,
+    context: BoltContext,
+    command: dict,
+    deadline: float,
+) -> None:
+    """The form (or the upgrade prompt); neither when views.open could no longer reach Slack
+    before the trigger expires."""
+    if too_late(deadline, respond, context):
+        return
+    view = form_view(services, client, context.team_id, context.user_id, command.get("channel_id"))
+    if too_late(deadline, respond, context):
+        return
+    try:
+        client.views_open(trigger_id=command["trigger_id"], view=view)
+    except SlackApiError as exc:
+        count_slack_error("views.open", exc)
+        log.warning(
+            "could not open the form: %s", slack_error(exc), extra={"team_id": context.team_id}
+        )
+        if slack_error(exc) == "expired_trigger_id":
+            reply(respond, "Slack didn't let me open the form in time. Please run /coldcopy again.")
+        else:
+            reply(respond, outage_text(exc, "open the form"))
+
+
+def too_late(deadline: float, respond: Respond, context: BoltContext) -> bool:
+    """Past the deadline, tell the user ColdCopy is busy instead of opening the modal."""
+    if time.monotonic() <= deadline:
+        return False
+    FORMS_NOT_OPENED.labels(reason="expired").inc()
+    log.warning("modal not opened: its trigger would expire", extra={"team_id": context.team_id})
+    reply(respond, BUSY)
+    return True
+
+
+def open_settings(
+    services: Services,
+    client: WebClient,
+    context: BoltContext,
+    trigger_id: str,
+    respond: Respond | None = None,
+    *,
+    deadline: float | None = None,
+) -> None:
+    """The workspace settings modal for an admin; anyone else is told who can change them."""
+    if not services.people.is_admin(client, context.team_id, context.user_id):
+        if respond is not None:
+            reply(respond, ADMINS_ONLY)
+            return
+        view = message_view(ADMINS_ONLY)
+    else:
+        view = settings_view(WorkspaceDefaults(**read_settings(services.engine, context.team_id)))
+    if deadline is not None and respond is not None and too_late(deadline, respond, context):
+        return
+    try:
+        client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        count_slack_error("views.open", exc)
+        log.warning("could not open the settings", extra={"team_id": context.team_id})
+        if respond is not None:
+            reply(respond, "Slack didn't let me open the settings in time. Please try again.")

@@ -1,0 +1,96 @@
+"""What every listener and every use case needs, built once per process (bot/runtime/wiring.py)
+and handed to listeners through Bolt's context by one middleware, so a listener is a plain
+module-level function that a test can import and call with a context of its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis
+from slack_bolt import BoltContext
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+
+from bot.core.backlog import BoundedPool
+from bot.core.settings import Settings
+from bot.domain.billing import Billing
+from bot.domain.limits import Deduplicator, RateLimiter
+from bot.domain.rewrites import RewriteRequest
+from bot.domain.submission import Submissions
+from bot.slack.admins import AdminDirectory
+from bot.slack.clients import SlackClients
+from bot.slack.permalinks import Permalinks
+from bot.writing.writer import Writer
+from storage.access import Act, NotYours, load_generation
+from storage.generations import GenerationRow
+from storage.quota import QuotaPolicy
+
+# Where the services sit in each request's Bolt context.
+SERVICES = "coldcopy_services"
+
+
+class Work(Protocol):
+    """The use cases a listener starts after its ack; carried out above Slack (bot/flows)."""
+
+    def rewrite(self, client: WebClient, request: RewriteRequest) -> None:
+        """Rewrite one email in its thread, telling the user when it cannot."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    policy: QuotaPolicy
+    limiter: RateLimiter
+    dedup: Deduplicator
+    writer: Writer
+    billing: Billing
+    slack: SlackClients
+    # The work behind /coldcopy after its ack (forms, status), with a bounded backlog.
+    after_ack: BoundedPool
+    redis: redis.Redis | None = None
+    # Admin flags and locales from users.info, shared by the listeners and the Home tab.
+    people: AdminDirectory = field(default_factory=AdminDirectory)
+    permalinks: Permalinks = field(default_factory=Permalinks)
+    # Set by the wiring once the use cases above Slack exist (they need these services).
+    submissions: Submissions = field(init=False)
+    work: Work = field(init=False)
+
+    def generation(
+        self, client: WebClient, context: BoltContext, generation_id: str, act: Act
+    ) -> GenerationRow | NotYours | None:
+        """The generation the person behind `context` may `act` on, or why not
+        (storage/access.py holds the rules)."""
+        return load_generation(
+            self.engine,
+            generation_id,
+            team_id=context.team_id,
+            user_id=context.user_id,
+            act=act,
+            is_admin=lambda: self.people.is_admin(client, context.team_id, context.user_id),
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Services:
+        # Bolt deep-copies a request's context for its lazy listeners; the process's services
+        # (pools, clients, locks) are shared, never copied.
+        return self
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.redis is not None:
+            self.redis.close()
+
+
+def services_of(context: BoltContext) -> Services:
+    return context[SERVICES]
+
+
+def provide(services: Services):
+    """A Bolt middleware putting `services` in every request's context."""
+
+    def put_services(context: BoltContext, next) -> None:
+        context[SERVICES] = services
+        next()
+
+    return put_services

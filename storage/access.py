@@ -1,0 +1,80 @@
+"""Who may do what to a sequence, decided in one place: every listener and use case loads a
+generation through `load_generation`, which checks the workspace and the person.
+
+| what                                              | who                                    |
+|---------------------------------------------------|----------------------------------------|
+| edit the brief, regenerate, try again, rewrite    | the sequence's owner, or an admin      |
+| export, give feedback                             | anyone in the workspace                |
+
+A generation of another workspace, an id that is not one, and an erased brief all read as
+"not found": nobody learns that someone else's sequence exists.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import Engine, select
+
+from storage.db import reading
+from storage.generations import GenerationRow, generation_row
+from storage.models import Generation
+
+G = Generation.__table__
+# Our generation ids are UUIDs; anything else in a payload is not one of ours.
+GENERATION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class Act(StrEnum):
+    """What someone asks to do to a sequence; the value completes "you can't ... it"."""
+
+    EDIT_BRIEF = "edit the brief of"
+    REGENERATE = "regenerate"
+    RETRY = "try again"
+    REWRITE = "rewrite"
+    EXPORT = "export"
+    FEEDBACK = "rate"
+
+
+OWNER_OR_ADMIN = frozenset({Act.EDIT_BRIEF, Act.REGENERATE, Act.RETRY, Act.REWRITE})
+ANYONE_IN_THE_WORKSPACE = frozenset({Act.EXPORT, Act.FEEDBACK})
+assert set(Act) == OWNER_OR_ADMIN | ANYONE_IN_THE_WORKSPACE, "every act has a rule"
+
+
+@dataclass(frozen=True)
+class NotYours:
+    """The sequence exists in the person's workspace, but the act is its owner's or an
+    admin's."""
+
+    act: Act
+    owner_id: str
+    # Where its thread is, to answer there; never the brief or the emails.
+    channel_id: str | None
+    thread_ts: str | None
+
+
+def load_generation(
+    engine: Engine,
+    generation_id: str,
+    *,
+    team_id: str | None,
+    user_id: str | None,
+    act: Act,
+    is_admin: Callable[[], bool],
+) -> GenerationRow | NotYours | None:
+    """The generation `user_id` of `team_id` may `act` on; None when there is no such
+    generation in that workspace; NotYours when the act is not theirs. `is_admin` is asked
+    only when the person is not the owner (it may cost a Slack call)."""
+    if not team_id or not user_id or not GENERATION_ID.fullmatch(generation_id or ""):
+        return None
+    with reading(engine) as conn:
+        row = conn.execute(select(G).where(G.c.id == generation_id, G.c.team_id == team_id)).first()
+    if row is None:
+        return None
+    gen = generation_row(row)
+    if act in OWNER_OR_ADMIN and gen.user_id != user_id and not is_admin():
+        return NotYours(act, gen.user_id, gen.posted_channel_id, gen.parent_ts)
+    return gen
