@@ -438,6 +438,7 @@ def test_chat_write_public_posts_where_the_app_is_not_a_member_but_files_and_str
     assert not slack.is_member("CPUBLIC")
 
     parent = client.chat_postMessage(channel="CPUBLIC", text="posted without joining")
+    assert client.chat_update(channel="CPUBLIC", ts=parent["ts"], text="edited")["ok"]
 
     def share() -> dict:
         return client.files_upload_v2(channel="CPUBLIC", content="x", filename="seq.csv")

@@ -44,7 +44,7 @@ class ChatMethods:
         channel, ts = params.get("channel") or "", params.get("ts") or ""
         if not ts:
             return _error("message_not_found")
-        refusal = self._channel_refusal(channel)
+        refusal = self._channel_refusal(channel, "chat.update", install)
         if refusal:
             return _error(refusal)
         message = self._message_echo(params, install, ts)

@@ -343,7 +343,9 @@ class WorkspaceMethods:
         if not channel.is_member:
             if channel.is_private:
                 return "channel_not_found"
-            public_ok = (
+            # chat.update lists no not_in_channel (only channel_not_found, message_not_found,
+            # cant_update_message): the app edits its own messages where it posted them.
+            public_ok = method == "chat.update" or (
                 method == "chat.postMessage"
                 and install is not None
                 and install.has_scope("chat:write.public")
