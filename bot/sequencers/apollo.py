@@ -23,7 +23,7 @@ Rules, each from the page beside it:
   Apollo takes each contact through a sequence once, so adding one twice sends nothing twice
   (https://knowledge.apollo.io/hc/en-us/articles/4409396985741-Add-Contacts-to-a-Sequence).
 - Rate limits are fixed windows per minute, hour and day that depend on the plan; the
-  reference's example plan allows 50 a minute, which we pace at
+  reference's example plan allows 50 a minute; we pace a tenth under it
   (https://docs.apollo.io/reference/rate-limits).
 Not verified in the docs (the stored reference pages did not show them): the field names
 inside emailer_steps (position, type, wait_mode, wait_time, emailer_touches[].type
@@ -49,7 +49,8 @@ LABEL = "Apollo"
 BASE_URL = "https://api.apollo.io"
 APP_URL = "https://app.apollo.io/#/sequences/{id}"
 KEY_HELP = "Settings → Integrations → API in Apollo (a master API key)"
-RATE_LIMITS = "50/minute"
+# A tenth under the example plan's limit: the tool counts arrivals, we count departures.
+RATE_LIMITS = "45/minute"
 LEADS_PER_REQUEST = 100
 NOTE_WINDOW = (
     "Apollo's API attaches only an existing sending schedule: pick one for {window} in the "

@@ -24,9 +24,9 @@ def body_html(tool: str, text: str) -> str:
     the model wrote shows as written, and the tool's merge tags (which hold no escaped
     characters) put in after escaping."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-    paragraphs = [p.strip("\n") for p in _PARAGRAPH_BREAK.split(text) if p.strip()]
+    paragraphs = [p.strip() for p in _PARAGRAPH_BREAK.split(text) if p.strip()]
     parts = [
-        "<p>" + "<br>".join(html.escape(line) for line in p.split("\n")) + "</p>"
+        "<p>" + "<br>".join(html.escape(line.strip()) for line in p.split("\n")) + "</p>"
         for p in paragraphs
     ]
     return merge_tags(tool, "".join(parts))

@@ -41,7 +41,8 @@ LABEL = "Instantly"
 BASE_URL = "https://api.instantly.ai"
 APP_URL = "https://app.instantly.ai/app/campaign/{id}/sequences"
 KEY_HELP = "Settings → Integrations → API Keys in Instantly (an API v2 key)"
-RATE_LIMITS = "100/second;6000/minute"
+# A tenth under the documented limit: the tool counts arrivals, we count departures.
+RATE_LIMITS = "90/second;5400/minute"
 LEADS_PER_REQUEST = 1000
 DRAFT_STATUS = 0
 SCHEDULE_NAME = "ColdCopy weekdays"

@@ -48,7 +48,9 @@ LABEL = "lemlist"
 BASE_URL = "https://api.lemlist.com"
 APP_URL = "https://app.lemlist.com/campaigns/{id}"
 KEY_HELP = "Settings → Integrations → API in lemlist"
-RATE_LIMITS = "20/2 seconds"
+# A tenth under the documented limit: the tool counts arrivals, we count departures, and
+# nine a second keep any two-second window near 18.
+RATE_LIMITS = "9/second"
 LEADS_PER_REQUEST = 1  # the create-lead endpoint takes one lead
 NOTE_NO_VARIANTS = (
     "lemlist's API takes one subject per step: subject B of the first email is not in the "
@@ -109,16 +111,34 @@ class LemlistClient:
         self._api.call("GET", "/api/team", "the API key check")
 
     def _find_campaign(self, name: str) -> dict | None:
+        """The campaign an attempt created without hearing back, shaped like create's answer:
+        its sequence and schedule come from their own list endpoints
+        (https://developer.lemlist.com/api-reference/endpoints/schedules/get-campaign-schedules)."""
         campaigns = self._api.call("GET", "/api/campaigns", "the campaign list")
         items = campaigns if isinstance(campaigns, list) else campaigns.get("campaigns", [])
-        return next((c for c in items if c.get("name") == name), None)
+        found = next((c for c in items if c.get("name") == name), None)
+        if found is None:
+            return None
+        campaign_id = found["_id"]
+        sequences = self._sequences(campaign_id)
+        schedules = self._api.call(
+            "GET", f"/api/campaigns/{campaign_id}/schedules/", "the campaign's schedules"
+        )
+        return {
+            "_id": campaign_id,
+            "sequenceId": sequences[0]["_id"],
+            "scheduleIds": [s["_id"] for s in schedules],
+        }
+
+    def _sequences(self, campaign_id: str) -> list[dict]:
+        # The answer lists the campaign's sequences (as a list or keyed by id); the first one
+        # is the main sequence our steps go into.
+        sequences = self._api.call("GET", f"/api/campaigns/{campaign_id}/sequences", "the steps")
+        return list(sequences.values()) if isinstance(sequences, dict) else list(sequences)
 
     def _step_count(self, campaign_id: str) -> int:
-        sequences = self._api.call("GET", f"/api/campaigns/{campaign_id}/sequences", "the steps")
-        # The answer lists the campaign's sequences (as a list or keyed by id); the first
-        # one is the main sequence our steps go into.
-        items = list(sequences.values()) if isinstance(sequences, dict) else list(sequences)
-        return len(items[0].get("steps", [])) if items else 0
+        sequences = self._sequences(campaign_id)
+        return len(sequences[0].get("steps", [])) if sequences else 0
 
     def create_draft(
         self,

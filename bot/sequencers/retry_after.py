@@ -14,15 +14,14 @@ _JS_DATE = re.compile(r"^\w{3} (\w{3} \d{1,2} \d{4} \d{2}:\d{2}:\d{2}) GMT([+-]\
 
 
 def _parse_date(value: str) -> datetime | None:
+    # lemlist's form first: the HTTP-date parser would read it too, but drop its "+0100".
+    match = _JS_DATE.match(value.strip())
+    if match:
+        return datetime.strptime(" ".join(match.groups()), "%b %d %Y %H:%M:%S %z")
     try:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
-        parsed = None
-    if parsed is None:
-        match = _JS_DATE.match(value.strip())
-        if not match:
-            return None
-        parsed = datetime.strptime(" ".join(match.groups()), "%b %d %Y %H:%M:%S %z")
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

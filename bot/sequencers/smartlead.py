@@ -23,7 +23,7 @@ Rules, each from the page beside it:
   documentation 100, so we send 100. Leads already in the campaign are skipped, not doubled.
 - Rate limit: 10 requests per 2 seconds per key (help centre) and 60 a minute
   (https://api.smartlead.ai/reference/rate-limits); a 429 carries Retry-After
-  (https://api.smartlead.ai/guides/rate-limits). We pace at both.
+  (https://api.smartlead.ai/guides/rate-limits). We pace a tenth under both.
 Not verified in the docs: the URL of a campaign in the web app (APP_URL).
 """
 
@@ -43,7 +43,8 @@ LABEL = "Smartlead"
 BASE_URL = "https://server.smartlead.ai"
 APP_URL = "https://app.smartlead.ai/app/email-campaign/{id}/analytics"
 KEY_HELP = "Settings → API Keys in Smartlead"
-RATE_LIMITS = "10/2 seconds;60/minute"
+# A tenth under the documented limits: the tool counts arrivals, we count departures.
+RATE_LIMITS = "9/2 seconds;54/minute"
 LEADS_PER_REQUEST = 100
 DRAFT_STATUS = "DRAFTED"
 MIN_MINUTES_BETWEEN_EMAILS = 10

@@ -38,7 +38,7 @@ class Retryable(Exception):
         self.retry_after = retry_after
 
 
-_backoff = wait_exponential_jitter(initial=0.5, max=30.0)
+_backoff = wait_exponential_jitter(multiplier=0.5, max=30.0)
 
 
 def _wait(state: RetryCallState) -> float:

@@ -45,6 +45,7 @@ class FakeLemlist(FakeSequencerAPI):
             ("POST", r"/api/campaigns", self.create_campaign),
             ("POST", r"/api/campaigns/([^/]+)/pause", self.pause),
             ("GET", r"/api/campaigns/([^/]+)/sequences", self.get_sequences),
+            ("GET", r"/api/campaigns/([^/]+)/schedules/?", self.get_schedules),
             ("POST", r"/api/sequences/([^/]+)/steps", self.add_step),
             ("PATCH", r"/api/schedules/([^/]+)", self.update_schedule),
             ("POST", r"/api/campaigns/([^/]+)/leads/?", self.add_lead),
@@ -116,6 +117,11 @@ class FakeLemlist(FakeSequencerAPI):
         # Shape not shown on the stored reference page: the campaign's sequences keyed by id.
         sequence_id = self._campaign(campaign_id)["sequenceId"]
         return {sequence_id: {"_id": sequence_id, "steps": self.steps[sequence_id]}}
+
+    def get_schedules(self, request: Recorded, campaign_id: str) -> list:
+        # Every schedule linked to the campaign
+        # (https://developer.lemlist.com/api-reference/endpoints/schedules/get-campaign-schedules).
+        return [self.schedules[s] for s in self._campaign(campaign_id)["scheduleIds"]]
 
     def add_step(self, request: Recorded, sequence_id: str) -> dict:
         # type is required; an email step requires subject and message, index and delay are

@@ -26,6 +26,7 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any  # the parsed JSON, or None
+    at: float = 0.0  # time.monotonic() on arrival
     status: int = 0  # filled in once answered
 
     def param(self, name: str) -> str | None:
@@ -213,6 +214,7 @@ class FakeSequencerAPI:
                     query=parse_qs(parts.query, keep_blank_values=True),
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
+                    at=time.monotonic(),
                 )
                 with fake.lock:
                     fake.requests.append(request)
