@@ -25,9 +25,9 @@ from bot.sequencers import (
     draft_from_sequence,
 )
 from bot.sequencers.copy import body_html
-from bot.sequencers.delays import DelayMeaning, step_delays
 from bot.sequencers.retry_after import retry_after_seconds
 from bot.sequencers.timezones import INSTANTLY_TIMEZONES, instantly_timezone
+from bot.writing.export import FORMATS_BY_KEY, Delay, step_delays
 from fakes.anthropic import sample_sequence
 from fakes.apollo import FakeApollo
 from fakes.instantly import FakeInstantly
@@ -476,22 +476,30 @@ def test_a_progress_record_only_resumes_the_draft_it_was_made_for():
 # --- the rules the clients share -------------------------------------------------------------
 
 
-def test_a_draft_whose_days_repeat_or_do_not_start_on_day_one_is_refused_before_any_request():
+def test_a_draft_whose_days_repeat_or_start_before_day_one_is_refused_before_any_request():
     emails = sample_sequence()
     emails[3] = {**emails[3], "day": emails[2]["day"]}  # a follow-up on the same day: a 0 wait
     with pytest.raises(ValueError, match="strictly increase"):
         draft_from_sequence(NAME, emails, "Europe/Berlin")
-    with pytest.raises(ValueError, match="start at 1"):
-        draft_from_sequence(NAME, [{**e, "day": e["day"] + 1} for e in sample_sequence()], "UTC")
+    with pytest.raises(ValueError, match="1 or later"):
+        draft_from_sequence(NAME, [{**e, "day": e["day"] - 1} for e in sample_sequence()], "UTC")
     with pytest.raises(ValueError, match="IANA"):
         draft_from_sequence(NAME, sample_sequence(), "Mars/Olympus")
     with pytest.raises(ValueError, match="appears twice"):
         draft_from_sequence(NAME, sample_sequence(), "UTC", [ADA, ADA])
 
 
-def test_the_two_delay_meanings_put_the_same_send_days_on_different_steps():
-    assert step_delays(SAMPLE_DAYS, DelayMeaning.WAIT_BEFORE) == [0, 2, 2, 3, 4, 4, 5]
-    assert step_delays(SAMPLE_DAYS, DelayMeaning.WAIT_AFTER) == [2, 2, 3, 4, 4, 5, 1]
+def test_each_client_stores_delays_in_the_meaning_its_export_file_uses():
+    # One table (bot/writing/export.py) says what a step's number means for each tool; the
+    # file and the API client of a tool cannot disagree.
+    assert {key: FORMATS_BY_KEY[key].delay for key in SEQUENCERS} == {
+        "instantly": Delay.BEFORE_NEXT,
+        "smartlead": Delay.AFTER_PREVIOUS,
+        "lemlist": Delay.AFTER_PREVIOUS,
+        "apollo": Delay.AFTER_PREVIOUS,
+    }
+    assert step_delays(SAMPLE_DAYS, Delay.AFTER_PREVIOUS) == [0, 2, 2, 3, 4, 4, 5]
+    assert step_delays(SAMPLE_DAYS, Delay.BEFORE_NEXT) == [2, 2, 3, 4, 4, 5, 1]
 
 
 def test_a_body_becomes_escaped_html_paragraphs_with_the_tools_merge_tags():

@@ -35,7 +35,6 @@ search endpoint's shape, and the web app URL (APP_URL).
 from __future__ import annotations
 
 from bot.sequencers import copy
-from bot.sequencers.delays import DelayMeaning, step_delays
 from bot.sequencers.draft import Draft, DraftResult, Lead
 from bot.sequencers.errors import RequestRefused
 from bot.sequencers.interface import ProgressCallback, ToolInfo
@@ -43,6 +42,7 @@ from bot.sequencers.pacing import Pacer
 from bot.sequencers.progress import Progress
 from bot.sequencers.runs import Run
 from bot.sequencers.transport import Transport
+from bot.writing.export import FORMATS_BY_KEY, step_delays
 
 KEY = "apollo"
 LABEL = "Apollo"
@@ -63,7 +63,7 @@ NOTE_PERSONALIZATION = (
 
 
 def sequence_body(draft: Draft) -> dict:
-    delays = step_delays(draft.days, DelayMeaning.WAIT_BEFORE)
+    delays = step_delays(draft.days, FORMATS_BY_KEY[KEY].delay)
     steps = []
     for number, (step, delay) in enumerate(zip(draft.steps, delays, strict=True), 1):
         body = copy.body_html(KEY, step.body)

@@ -79,10 +79,10 @@ class Draft:
         if not self.steps:
             raise ValueError("steps: a draft needs at least one email")
         days = [s.day for s in self.steps]
-        # Every tool counts waits from day 1; a repeated or earlier day would be a wait of zero
-        # or less, which sends the next email at once (lesson 24).
-        if days[0] != 1 or any(b <= a for a, b in itertools.pairwise(days)):
-            raise ValueError(f"steps: days must start at 1 and strictly increase, got {days}")
+        # A repeated or earlier day would be a wait of zero or less, which sends the next email
+        # at once (lesson 24); the sequence starts on day 1.
+        if days[0] < 1 or any(b <= a for a, b in itertools.pairwise(days)):
+            raise ValueError(f"steps: days must be 1 or later and strictly increase, got {days}")
         for number, step in enumerate(self.steps, 1):
             if not step.body.strip():
                 raise ValueError(f"steps: email {number} has an empty body")

@@ -27,7 +27,6 @@ Not verified in the docs: the URL of a campaign in the web app (APP_URL).
 from __future__ import annotations
 
 from bot.sequencers import copy
-from bot.sequencers.delays import DelayMeaning, step_delays
 from bot.sequencers.draft import Draft, DraftResult, Lead
 from bot.sequencers.interface import ProgressCallback, ToolInfo
 from bot.sequencers.pacing import Pacer
@@ -35,6 +34,7 @@ from bot.sequencers.progress import Progress
 from bot.sequencers.runs import Run
 from bot.sequencers.timezones import instantly_timezone
 from bot.sequencers.transport import Transport
+from bot.writing.export import FORMATS_BY_KEY, step_delays
 
 KEY = "instantly"
 LABEL = "Instantly"
@@ -51,7 +51,7 @@ SCHEDULE_NAME = "ColdCopy weekdays"
 def campaign_body(draft: Draft) -> dict:
     """The JSON of POST /api/v2/campaigns for `draft`."""
     window = draft.window
-    delays = step_delays(draft.days, DelayMeaning.WAIT_AFTER)
+    delays = step_delays(draft.days, FORMATS_BY_KEY[KEY].delay)
     steps = []
     for number, (step, delay) in enumerate(zip(draft.steps, delays, strict=True), 1):
         body = copy.body_html(KEY, step.body)

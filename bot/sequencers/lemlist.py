@@ -34,7 +34,6 @@ already in the campaign (we treat 409 as "already there"), and the web app URL (
 from __future__ import annotations
 
 from bot.sequencers import copy
-from bot.sequencers.delays import DelayMeaning, step_delays
 from bot.sequencers.draft import Draft, DraftResult, Lead
 from bot.sequencers.errors import RequestRefused
 from bot.sequencers.interface import ProgressCallback, ToolInfo
@@ -42,6 +41,7 @@ from bot.sequencers.pacing import Pacer
 from bot.sequencers.progress import Progress
 from bot.sequencers.runs import Run
 from bot.sequencers.transport import Transport
+from bot.writing.export import FORMATS_BY_KEY, step_delays
 
 KEY = "lemlist"
 LABEL = "lemlist"
@@ -60,7 +60,7 @@ NOTE_NO_VARIANTS = (
 
 def step_json(draft: Draft, index: int) -> dict:
     step = draft.steps[index]
-    delay = step_delays(draft.days, DelayMeaning.WAIT_BEFORE)[index]
+    delay = step_delays(draft.days, FORMATS_BY_KEY[KEY].delay)[index]
     return {
         "type": "email",
         # An empty subject keeps a follow-up in the first email's thread.

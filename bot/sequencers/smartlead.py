@@ -30,13 +30,13 @@ Not verified in the docs: the URL of a campaign in the web app (APP_URL).
 from __future__ import annotations
 
 from bot.sequencers import copy
-from bot.sequencers.delays import DelayMeaning, step_delays
 from bot.sequencers.draft import Draft, DraftResult, Lead
 from bot.sequencers.interface import ProgressCallback, ToolInfo
 from bot.sequencers.pacing import Pacer
 from bot.sequencers.progress import Progress
 from bot.sequencers.runs import Run
 from bot.sequencers.transport import Transport
+from bot.writing.export import FORMATS_BY_KEY, step_delays
 
 KEY = "smartlead"
 LABEL = "Smartlead"
@@ -51,7 +51,7 @@ MIN_MINUTES_BETWEEN_EMAILS = 10
 
 
 def sequences_body(draft: Draft) -> dict:
-    delays = step_delays(draft.days, DelayMeaning.WAIT_BEFORE)
+    delays = step_delays(draft.days, FORMATS_BY_KEY[KEY].delay)
     sequences = []
     for number, (step, delay) in enumerate(zip(draft.steps, delays, strict=True), 1):
         entry: dict = {
