@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx2
 import pytest
 
 from bot.sequencers import (
@@ -25,6 +26,7 @@ from bot.sequencers import (
     draft_from_sequence,
 )
 from bot.sequencers.copy import body_html
+from bot.sequencers.instantly import campaign_body
 from bot.sequencers.retry_after import retry_after_seconds
 from bot.sequencers.timezones import INSTANTLY_TIMEZONES, instantly_timezone
 from bot.writing.export import FORMATS_BY_KEY, Delay, step_delays
@@ -554,3 +556,69 @@ def test_every_tool_in_the_table_defaults_to_its_real_service_and_names_its_sett
         "apollo": ("https://api.apollo.io", "COLDCOPY_APOLLO_URL"),
     }
     assert all(re.fullmatch(r"https://[^/]+", t.base_url) for t in SEQUENCERS.values())
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=lambda t: t.key)
+def test_a_tool_that_keeps_failing_is_named_after_the_retries_and_the_draft_can_be_finished(tool):
+    with tool.fake() as fake:
+        fake.fail_next("POST", tool.leads_path, [503] * 8, retry_after="0")
+        client = connect(fake, tool.key)
+
+        with pytest.raises(DraftFailed) as failed:
+            client.create_draft(a_draft())
+        result = client.create_draft(a_draft(), progress=failed.value.progress)
+
+        assert f"{tool.label} did not accept" in failed.value.message
+        assert "try again in a few minutes" in failed.value.message
+        assert len(fake.requests_to("POST", tool.leads_path)) >= 8
+        assert sorted(tool.lead_emails(fake, result.campaign_id)) == sorted([ADA.email, BOB.email])
+        assert len(tool.campaigns(fake)) == 1
+
+
+# --- the fakes refuse what the tools refuse (lesson 21) -------------------------------------
+
+
+def test_the_instantly_fake_refuses_more_than_1000_leads_and_a_campaign_without_a_schedule():
+    # leads: 1 - 1000 elements
+    # (https://developer.instantly.ai/api-reference/lead/add-leads-in-bulk-to-a-campaign-or-list);
+    # campaign_schedule is required (https://developer.instantly.ai/api/v2/campaign/patchcampaign).
+    with FakeInstantly() as fake, httpx2.Client(base_url=fake.base_url) as http:
+        auth = {"Authorization": f"Bearer {fake.api_key}"}
+        campaign = http.post(
+            "/api/v2/campaigns", json=campaign_body(a_draft()), headers=auth
+        ).json()
+        too_many = [{"email": f"l{n}@example.com"} for n in range(1001)]
+
+        no_schedule = http.post("/api/v2/campaigns", json={"name": "x"}, headers=auth)
+        over = http.post(
+            "/api/v2/leads/add",
+            json={"campaign_id": campaign["id"], "leads": too_many},
+            headers=auth,
+        )
+        unauthenticated = http.get("/api/v2/campaigns")
+
+    assert no_schedule.status_code == 400 and "campaign_schedule" in no_schedule.json()["message"]
+    assert over.status_code == 400 and fake.leads == {}
+    assert unauthenticated.status_code == 401
+
+
+def test_the_smartlead_and_apollo_fakes_refuse_more_leads_than_their_apis_take():
+    # Smartlead: at most 400 leads a request (https://api.smartlead.ai/api-reference/campaigns/add-leads);
+    # Apollo: at most 100 contacts (https://docs.apollo.io/reference/bulk-create-contacts).
+    with FakeSmartlead() as smartlead, httpx2.Client(base_url=smartlead.base_url) as http:
+        key = {"api_key": smartlead.api_key}
+        made = http.post("/api/v1/campaigns/create", params=key, json={"name": "x"}).json()
+        leads = [{"email": f"l{n}@example.com"} for n in range(401)]
+        over = http.post(
+            f"/api/v1/campaigns/{made['id']}/leads", params=key, json={"lead_list": leads}
+        )
+    with FakeApollo() as apollo, httpx2.Client(base_url=apollo.base_url) as http:
+        contacts = [{"email": f"l{n}@example.com"} for n in range(101)]
+        too_many = http.post(
+            "/api/v1/contacts/bulk_create",
+            json={"contacts": contacts},
+            headers={"X-Api-Key": apollo.api_key},
+        )
+
+    assert over.status_code == 422 and smartlead.leads[str(made["id"])] == {}
+    assert too_many.status_code == 422 and apollo.contacts == {}
