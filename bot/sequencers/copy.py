@@ -20,13 +20,15 @@ def merge_tags(tool: str, text: str) -> str:
 
 def body_html(tool: str, text: str) -> str:
     """A plain-text body as HTML: one <p> per paragraph (paragraphs are separated by blank
-    lines), <br> for a single line break, every character of the text escaped so a "<" or "&"
+    lines), <br> for a single line break, the text escaped (&, <, >) so a "<" or "&"
     the model wrote shows as written, and the tool's merge tags (which hold no escaped
     characters) put in after escaping."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     paragraphs = [p.strip() for p in _PARAGRAPH_BREAK.split(text) if p.strip()]
     parts = [
-        "<p>" + "<br>".join(html.escape(line.strip()) for line in p.split("\n")) + "</p>"
+        "<p>"
+        + "<br>".join(html.escape(line.strip(), quote=False) for line in p.split("\n"))
+        + "</p>"
         for p in paragraphs
     ]
     return merge_tags(tool, "".join(parts))
