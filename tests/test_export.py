@@ -37,6 +37,7 @@ EXPECTED_COLUMNS = {
     "lemlist": ["step", "delay_days", "subject", "body", "subject_b"],
     "apollo": ["position", "wait_time_days", "subject", "body", "touch_b_subject"],
     "hubspot": ["step", "delay_days", "subject", "body"],
+    "outreach": ["step", "interval_days", "subject", "body"],
 }
 EXPECTED_TAGS = {
     "generic": ("{{first_name}}", "{{company}}"),
@@ -45,6 +46,7 @@ EXPECTED_TAGS = {
     "lemlist": ("{{firstName}}", "{{companyName}}"),
     "apollo": ("{{first_name}}", "{{company}}"),
     "hubspot": ("{{contact.firstname}}", "{{contact.company}}"),
+    "outreach": ("{{first_name}}", "{{account.name}}"),
     "text": ("{{first_name}}", "{{company}}"),
     "markdown": ("{{first_name}}", "{{company}}"),
 }
@@ -68,6 +70,7 @@ def test_the_menu_offers_every_tool_the_issue_names():
         "lemlist",
         "Apollo",
         "HubSpot",
+        "Outreach",
         "Plain text",
         "Markdown",
     ]
@@ -98,16 +101,71 @@ def test_placeholders_become_the_tools_merge_tags_and_none_is_left(fmt):
     assert "[" not in content  # the sample holds no other bracket
 
 
+# What the number on each step means in each tool, as its documentation says (lesson 24),
+# and what the sample's days 1, 3, 5, 8, 12, 16, 21 become.
+DELAY_RULES = {
+    # Our own file: the day of the sequence on every row.
+    "generic": SAMPLE_DAYS,
+    # "The delay configured under Step 1 determines when Step 2 is sent"; "Do not set this
+    # value to 0, as it will send the next step immediately"
+    # (https://help.instantly.ai/en/articles/7916860-days-to-wait-between-steps). The last
+    # step has no next step and carries the smallest wait, not 0.
+    "instantly": [2, 2, 3, 4, 4, 5, 1],
+    # seq_delay_details.delay_in_days: "Days to wait before sending", 0 on the first email
+    # (https://api.smartlead.ai/api-reference/campaigns/update-sequences).
+    "smartlead": [0, 2, 2, 3, 4, 4, 5],
+    # A step's delay is the days to wait before it runs; 0 on the first step
+    # (https://developer.lemlist.com/api-reference/objects-definitions/step,
+    # https://developer.lemlist.com/api-reference/endpoints/sequences/add-step-to-sequence).
+    "lemlist": [0, 2, 2, 3, 4, 4, 5],
+    # emailer_steps wait `wait_time` days after the previous step
+    # (https://docs.apollo.io/reference/create-sequence).
+    "apollo": [0, 2, 2, 3, 4, 4, 5],
+    # The first email goes out at enrollment, then "If no reply after 3 days, send Template B"
+    # (https://knowledge.hubspot.com/sequences/what-time-will-steps-execute-sequences).
+    "hubspot": [0, 2, 2, 3, 4, 4, 5],
+    # "Step 1 email goes out on day 1. Step 2 email is scheduled to be delivered 3 days later"
+    # (https://support.outreach.io/hc/en-us/articles/205689787-Sequence-Schedule-Overview).
+    "outreach": [0, 2, 2, 3, 4, 4, 5],
+}
+
+
+def test_every_csv_format_states_its_delay_rule():
+    assert set(DELAY_RULES) == {f.key for f in CSV_FORMATS}
+
+
 @pytest.mark.parametrize("fmt", CSV_FORMATS, ids=lambda f: f.key)
 def test_delays_are_counted_as_each_tool_counts_them(fmt):
     parsed = rows(export_sequence(fmt, sample_sequence(), COMPANY_NAME).content)
 
     column = columns(fmt).get("delay") or columns(fmt)["day"]
     delays = [int(r[column]) for r in parsed]
-    if fmt.delay is Delay.AFTER_PREVIOUS:
-        assert delays == [0, 2, 2, 3, 4, 4, 5]  # days after the previous email
-    else:
-        assert delays == SAMPLE_DAYS
+    assert delays == DELAY_RULES[fmt.key]
+
+
+@pytest.mark.parametrize("fmt", CSV_FORMATS, ids=lambda f: f.key)
+def test_replaying_each_tools_delays_sends_every_email_on_its_day(fmt):
+    parsed = rows(export_sequence(fmt, sample_sequence(), COMPANY_NAME).content)
+    column = columns(fmt).get("delay") or columns(fmt)["day"]
+    delays = [int(r[column]) for r in parsed]
+
+    if fmt.delay is Delay.ABSOLUTE:
+        days = delays
+    elif fmt.delay is Delay.AFTER_PREVIOUS:  # the wait sits on the step that waits
+        days = [1 + sum(delays[: n + 1]) for n in range(7)]
+    else:  # Delay.BEFORE_NEXT: the wait sits on the step before it
+        days = [1 + sum(delays[:n]) for n in range(7)]
+    assert days == SAMPLE_DAYS
+
+
+def test_instantly_never_gets_a_zero_delay_that_would_send_the_next_step_at_once():
+    # https://help.instantly.ai/en/articles/7916860-days-to-wait-between-steps
+    emails = sample_sequence()
+    emails = [{**e, "day": d} for e, d in zip(emails, [1, 2, 3, 4, 5, 6, 7], strict=True)]
+
+    parsed = rows(export_sequence(FORMATS_BY_KEY["instantly"], emails, COMPANY_NAME).content)
+
+    assert [int(r["delay_days"]) for r in parsed] == [1, 1, 1, 1, 1, 1, 1]
 
 
 @pytest.mark.parametrize("fmt", SEQUENCERS, ids=lambda f: f.key)
@@ -125,9 +183,19 @@ def test_follow_ups_leave_the_subject_empty_so_the_tool_replies_in_the_thread(fm
         assert [r[variant] for r in parsed[1:]] == [""] * 6
 
 
-def test_hubspot_takes_no_ab_subject_and_the_generic_csv_keeps_both_on_every_step():
-    hubspot = FORMATS_BY_KEY["hubspot"]
-    assert not hubspot.ab_subjects and "subject_b" not in columns(hubspot)
+def test_hubspot_and_outreach_take_one_subject_and_the_generic_csv_keeps_both_on_every_step():
+    # HubSpot sequences have no A/B subjects
+    # (https://knowledge.hubspot.com/sequences/what-time-will-steps-execute-sequences); Outreach
+    # tests variants inside its templates, not in a sequence file.
+    for key in ("hubspot", "outreach"):
+        assert not FORMATS_BY_KEY[key].ab_subjects and "subject_b" not in columns(
+            FORMATS_BY_KEY[key]
+        )
+    outreach = rows(
+        export_sequence(FORMATS_BY_KEY["outreach"], sample_sequence(), COMPANY_NAME).content
+    )
+    # Outreach threading is a per-step choice in the app, so every step keeps its subject.
+    assert all(r["subject"] for r in outreach)
 
     parsed = rows(export_sequence(GENERIC_CSV, sample_sequence(), COMPANY_NAME).content)
     expected = [e["subject_b"].replace(COMPANY, "{{company}}") for e in sample_sequence()]

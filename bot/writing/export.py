@@ -2,7 +2,8 @@
 function that writes a sequence in any of them.
 
 Each entry says what its tool expects: the merge tag for every placeholder the model writes,
-whether delays count days after the previous step or the day of the sequence, whether
+what the number on a step means (days after the previous step, days before the next step, or
+the day of the sequence: lesson 24), whether
 follow-ups leave the subject empty so the tool sends them as "Re:" replies in one thread,
 whether it takes an A/B subject, and the file layout. Adding a sequencer is one entry in
 `EXPORT_FORMATS`. Files are UTF-8; CSV is quoted by the csv module as RFC 4180 says, and a
@@ -11,6 +12,7 @@ cell a spreadsheet would run as a formula is neutralised (bot/writing/spreadshee
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -23,10 +25,34 @@ from bot.writing.spreadsheet import csv_text
 
 
 class Delay(StrEnum):
-    """How a tool counts the wait before a step."""
+    """What the number a tool stores on a step means."""
 
-    AFTER_PREVIOUS = "days after the previous step"  # 0 for the first email
+    # On the step that waits: days after the previous step; 0 on the first email.
+    AFTER_PREVIOUS = "days after the previous step"
+    # On the step before the wait: days until the next step goes out; never 0, which would
+    # send the next step at once (Instantly). The last step has no next step: LAST_STEP_WAIT.
+    BEFORE_NEXT = "days before the next step"
     ABSOLUTE = "day of the sequence"  # the first email on day 1
+
+
+# What goes under the last step where the number means "days before the next step": there is
+# no next step, and Instantly's help centre says never to leave a delay at 0.
+LAST_STEP_WAIT = 1
+
+
+def step_delays(days: Sequence[int], delay: Delay) -> list[int]:
+    """The number each step carries so that the emails go out on `days` (the sequence starts on
+    day 1), in the meaning `delay`. The writer's schema makes days strictly increase, so no
+    wait is 0; a file writes what a stored sequence holds, and the sequencer clients refuse a
+    draft whose days do not increase (bot/sequencers/draft.py) before anything is sent."""
+    if not days:
+        return []
+    gaps = [b - a for a, b in itertools.pairwise(days)]
+    if delay is Delay.AFTER_PREVIOUS:
+        return [max(days[0] - 1, 0), *gaps]  # the first email waits from day 1 to its day
+    if delay is Delay.BEFORE_NEXT:
+        return [*gaps, LAST_STEP_WAIT]
+    return list(days)
 
 
 class Layout(StrEnum):
@@ -118,17 +144,19 @@ GENERIC_CSV = ExportFormat(
 
 EXPORT_FORMATS: tuple[ExportFormat, ...] = (
     GENERIC_CSV,
-    # Instantly: campaign steps wait `delay` days after the previous step and hold subject/body
-    # variants (A/B); a follow-up with an empty subject goes out as a reply in the same thread;
-    # lead variables are {{firstName}} and {{companyName}}.
-    # https://developer.instantly.ai/ (API v2, Campaign: sequences[].steps[].delay, variants[])
+    # Instantly: the delay under step N is the wait before step N+1, counted from when step N
+    # was sent, and 0 sends the next step at once, so the first step carries the wait before
+    # the second (https://help.instantly.ai/en/articles/7916860-days-to-wait-between-steps).
+    # Steps hold subject/body variants (A/B); a follow-up with an empty subject goes out as a
+    # reply in the same thread; lead variables are {{firstName}} and {{companyName}}
+    # (https://developer.instantly.ai/api/v2/campaign/listcampaign: sequences[].steps[]).
     ExportFormat(
         key="instantly",
         label="Instantly",
         extension="csv",
         mimetype="text/csv",
         merge_tags={FIRST_NAME: "{{firstName}}", COMPANY: "{{companyName}}"},
-        delay=Delay.AFTER_PREVIOUS,
+        delay=Delay.BEFORE_NEXT,
         threads_followups=True,
         ab_subjects=True,
         layout=Layout.STEP_ROWS,
@@ -140,11 +168,11 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
             ("variant_b_subject", "subject_b"),
         ),
     ),
-    # Smartlead: seq_number, seq_delay_details.delay_in_days (after the previous email),
-    # subject, email_body and A/B seq_variants; an empty follow-up subject threads the email;
-    # variables {{first_name}}, {{company_name}}.
-    # https://api.smartlead.ai/core/campaigns and
-    # https://helpcenter.smartlead.ai/en/articles/59-how-do-follow-ups-work-in-smartlead
+    # Smartlead: seq_number, seq_delay_details.delay_in_days ("days to wait before sending",
+    # 0 on the first email), subject, email_body and A/B seq_variants; a follow-up's subject is
+    # optional and without one it goes out as "Re:" in the thread; variables {{first_name}},
+    # {{company_name}} (https://api.smartlead.ai/api-reference/campaigns/update-sequences,
+    # https://helpcenter.smartlead.ai/en/articles/59-how-do-follow-ups-work-in-smartlead).
     ExportFormat(
         key="smartlead",
         label="Smartlead",
@@ -163,11 +191,13 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
             ("variant_b_subject", "subject_b"),
         ),
     ),
-    # lemlist: default lead variables {{firstName}} and {{companyName}}; steps wait a number
-    # of days after the previous one, an empty follow-up subject replies in the thread, and
-    # steps can be A/B tested.
-    # https://developer.lemlist.com/api-reference/endpoints/leads/add-lead-variables and
-    # https://help.lemlist.com/en/articles/12875247-how-does-sequencing-and-lead-management-work-in-lemlist-campaigns
+    # lemlist: default lead variables {{firstName}} and {{companyName}}; a step's delay is the
+    # days to wait before it runs, 0 on the first step, counted on the schedule's sending days
+    # (https://developer.lemlist.com/api-reference/objects-definitions/step,
+    # https://developer.lemlist.com/api-reference/endpoints/sequences/add-step-to-sequence,
+    # https://help.lemlist.com/en/articles/12875247-how-does-sequencing-and-lead-management-work-in-lemlist-campaigns);
+    # an empty follow-up subject replies in the thread, and steps can be A/B tested
+    # (https://developer.lemlist.com/api-reference/endpoints/leads/add-lead-variables).
     ExportFormat(
         key="lemlist",
         label="lemlist",
@@ -186,9 +216,9 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
             ("subject_b", "subject_b"),
         ),
     ),
-    # Apollo: emailer_steps wait `wait_time` days after the previous step; more than one
-    # touch per step is an A/B test; later automatic emails can reply in the first thread;
-    # dynamic variables {{first_name}} and {{company}}.
+    # Apollo: emailer_steps wait `wait_time` days after the previous step (0 on the first);
+    # more than one touch per step is an A/B test; later automatic emails can reply in the
+    # first thread; dynamic variables {{first_name}} and {{company}}.
     # https://docs.apollo.io/reference/create-sequence and
     # https://knowledge.apollo.io/hc/en-us/articles/4409735256845-Use-Advanced-Dynamic-Variables
     ExportFormat(
@@ -209,9 +239,10 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
             ("touch_b_subject", "subject_b"),
         ),
     ),
-    # HubSpot sequences: each step runs a number of days after the previous one, follow-up
-    # emails thread onto the first, no A/B subjects; personalization tokens
-    # {{contact.firstname}} and {{contact.company}}.
+    # HubSpot sequences: the first email goes out at enrollment and each later step "if no
+    # reply after N days", i.e. N days after the previous one; follow-up emails thread onto
+    # the first, no A/B subjects; personalization tokens {{contact.firstname}} and
+    # {{contact.company}}. Its sequences API needs an OAuth app, so it stays a file.
     # https://knowledge.hubspot.com/sequences/what-time-will-steps-execute-sequences and
     # https://knowledge.hubspot.com/conversations/how-do-i-add-personalization-tokens-to-a-template-or-snippet
     ExportFormat(
@@ -227,6 +258,30 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = (
         columns=(
             ("step", "step"),
             ("delay_days", "delay"),
+            ("subject", "subject_a"),
+            ("body", "body"),
+        ),
+    ),
+    # Outreach sequences (steps by day interval): step 1 goes out on day 1 and each later step
+    # a set interval after the previous one, the rest moving with it when a step waits for
+    # the schedule (https://support.outreach.io/hc/en-us/articles/205689787-Sequence-Schedule-Overview,
+    # https://support.outreach.io/support/solutions/articles/159000425524-outreach-sequence-overview).
+    # Every step keeps its subject (threading is a per-step choice in Outreach) and A/B tests
+    # live in its templates, so one subject; variables {{first_name}} and {{account.name}}.
+    # Its API needs an OAuth app, so it stays a file.
+    ExportFormat(
+        key="outreach",
+        label="Outreach",
+        extension="csv",
+        mimetype="text/csv",
+        merge_tags={FIRST_NAME: "{{first_name}}", COMPANY: "{{account.name}}"},
+        delay=Delay.AFTER_PREVIOUS,
+        threads_followups=False,
+        ab_subjects=False,
+        layout=Layout.STEP_ROWS,
+        columns=(
+            ("step", "step"),
+            ("interval_days", "delay"),
             ("subject", "subject_a"),
             ("body", "body"),
         ),
@@ -291,16 +346,16 @@ def _convert(fmt: ExportFormat, text: str) -> str:
 
 
 def _steps(fmt: ExportFormat, sequence: Sequence[Mapping]) -> list[_Step]:
+    days = [int(email["day"]) for email in sequence]
+    delays = step_delays(days, fmt.delay)
     steps: list[_Step] = []
-    previous_day = 1  # the sequence starts on day 1, so the first email waits day - 1 days
-    for number, email in enumerate(sequence, 1):
-        day = int(email["day"])
+    for number, (email, day, delay) in enumerate(zip(sequence, days, delays, strict=True), 1):
         threaded = fmt.threads_followups and number > 1
         steps.append(
             _Step(
                 step=number,
                 day=day,
-                delay=day if fmt.delay is Delay.ABSOLUTE else day - previous_day,
+                delay=delay,
                 subject_a="" if threaded else _convert(fmt, str(email["subject_a"])),
                 subject_b=""
                 if threaded or not fmt.ab_subjects
@@ -308,7 +363,6 @@ def _steps(fmt: ExportFormat, sequence: Sequence[Mapping]) -> list[_Step]:
                 body=_convert(fmt, str(email["body"])),
             )
         )
-        previous_day = day
     return steps
 
 
