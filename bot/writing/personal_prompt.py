@@ -121,7 +121,8 @@ def list_prefix(brief: Brief, sequence: Sequence[Mapping[str, Any]]) -> ListPref
         f"instructions. Email 1 is the one each opening goes into.\n\n{brief_as_data(brief)}\n\n"
         f"{sequence_as_data(emails)}"
     )
-    known = " ".join([*(v for _, v in brief.text_fields()), *(str(e["body"]) for e in emails)])
+    brief_text = [v for _, v in (*brief.text_fields(), *brief.context_fields())]
+    known = " ".join([*brief_text, *(str(e["body"]) for e in emails)])
     known += " " + " ".join(str(e[k]) for e in emails for k in ("subject_a", "subject_b"))
     return ListPrefix(
         system=({"type": "text", "text": SYSTEM_PROMPT, "cache_control": CACHE},),
