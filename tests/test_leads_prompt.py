@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import anthropic
 import pytest
 from anthropic import transform_schema
 
@@ -30,7 +31,7 @@ from bot.writing.personal_prompt import (
     token_floor,
 )
 from bot.writing.personal_rules import SYSTEM_PROMPT, TOOL_NAME
-from fakes.anthropic import sample_sequence
+from fakes.anthropic import FakeAnthropic, FakeUsage, sample_sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 BRIEF = load_brief_file(ROOT / "examples" / "brief.toml")
@@ -246,3 +247,25 @@ def test_sentences_are_counted_in_languages_without_spaces():
     three = good(opening="おめでとうございます。受注処理は大変です。お話しできますか。")
     assert isinstance(checked(two), PersonalOpening)
     assert isinstance(checked(three), OpeningRejected)
+
+
+def test_the_request_goes_through_the_sdk_and_the_answer_comes_back_checked():
+    """Over real HTTP to the local Anthropic fake: the SDK sends the prefix with its cache
+    marks where we put them, and its own message objects feed `tool_input_of`."""
+    lead = example_leads()[0]
+    prefix = list_prefix(BRIEF, sample_sequence())
+    request = build_opening_request(prefix, lead, model="claude-haiku-4-5")
+    with FakeAnthropic() as fake:
+        fake.enqueue_tool_input(
+            json.dumps(good()),
+            usage=FakeUsage(cache_creation_input_tokens=0, cache_read_input_tokens=2600),
+        )
+        client = anthropic.Anthropic(api_key="sk-ant-test", base_url=fake.base_url)
+        with client.messages.stream(**request) as stream:
+            message = stream.get_final_message()
+        sent = fake.requests[-1].body
+    assert sent["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert sent["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
+    assert sent["tools"][0]["strict"] is True
+    assert cache_outcome(message.usage) == "read"
+    assert check_opening(tool_input_of(message.content), lead, prefix) == PersonalOpening(**good())
