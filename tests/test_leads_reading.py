@@ -212,6 +212,13 @@ def test_an_absurdly_long_cell_is_cut_and_reported():
     assert f"cut to {MAX_CELL_CHARS} characters (it had 5000)" in leads.issues[0].message
 
 
+def test_a_cell_bigger_than_the_csv_modules_own_limit_is_cut_not_fatal():
+    data = b"Email,Notes\na@b.com,x\x00y\nc@d.com," + b"z" * 200_000 + b"\n"
+    leads = read(data)
+    assert [lead.facts for lead in leads.leads] == [(("Notes", "xy"),), (("Notes", "z" * 500),)]
+    assert [(i.row, i.kind) for i in leads.issues] == [(3, "cut")]
+
+
 def test_duplicate_emails_merge_first_row_wins_later_rows_fill_blanks():
     rows = [
         ["Email", "First Name", "Company", "City"],

@@ -139,6 +139,9 @@ def read_lead_list(data: bytes) -> LeadList | LeadListRefused:
     stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace", newline="")
     delimiter = sniff_delimiter(stream.read(SNIFF_CHARS))
     stream.seek(0)
+    # The csv module refuses a cell over 128 KiB, a process-wide limit; a file within MAX_BYTES
+    # may hold one (a pasted page, an unclosed quote), and it is cut and reported instead.
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_BYTES))
     try:
         return _read(csv.reader(stream, delimiter=delimiter), encoding, delimiter)
     except csv.Error as exc:
