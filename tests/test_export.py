@@ -11,15 +11,14 @@ import pytest
 from bot.slack import constants as K
 from bot.slack.blocks import Progress, parent_message, parse_export_option
 from bot.writing.brief import Brief
-from bot.writing.export import (
+from bot.writing.export import export_sequence, slug
+from bot.writing.export_formats import (
     EXPORT_FORMATS,
     FORMATS_BY_KEY,
     GENERIC_CSV,
     Delay,
     ExportFormat,
     Layout,
-    export_sequence,
-    slug,
 )
 from bot.writing.placeholders import COMPANY, FIRST_NAME, PLACEHOLDERS
 from fakes.anthropic import sample_sequence

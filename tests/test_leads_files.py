@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.writing.export import FORMATS_BY_KEY
+from bot.writing.export_formats import FORMATS_BY_KEY
 from bot.writing.lead_files import (
     LEAD_FORMATS,
     LEAD_FORMATS_BY_KEY,

@@ -12,7 +12,7 @@ import anthropic
 import pytest
 from anthropic import transform_schema
 
-from bot.runtime.config import DEFAULT_MODEL
+from bot.core.settings import DEFAULT_MODEL
 from bot.writing.brief import Brief
 from bot.writing.brief_file import load_brief_file
 from bot.writing.lead_list import Lead, LeadList, read_lead_list

@@ -29,7 +29,7 @@ from bot.sequencers.copy import body_html
 from bot.sequencers.instantly import campaign_body
 from bot.sequencers.retry_after import retry_after_seconds
 from bot.sequencers.timezones import INSTANTLY_TIMEZONES, instantly_timezone
-from bot.writing.export import FORMATS_BY_KEY, Delay, step_delays
+from bot.writing.export_formats import FORMATS_BY_KEY, Delay, step_delays
 from fakes.anthropic import sample_sequence
 from fakes.apollo import FakeApollo
 from fakes.instantly import FakeInstantly

@@ -21,7 +21,8 @@ from helpers import (
 
 from bot.slack import constants as K
 from bot.writing.brief import BRIEF_FIELDS
-from bot.writing.export import EXPORT_FORMATS, export_sequence
+from bot.writing.export import export_sequence
+from bot.writing.export_formats import EXPORT_FORMATS
 from bot.writing.writer import DEFAULT_MAX_RETRIES
 from fakes.anthropic import FakeAnthropic, sample_sequence
 from fakes.slack import FakeSlack

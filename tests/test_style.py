@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,8 @@ SCHEMA_ONLY = {
 
 def imported_modules(path: Path) -> set[str]:
     """Every module `path` imports, at the top or inside a function (an import inside a
-    function still ties the two modules together)."""
+    function still ties the two modules together). `from package import module` counts as
+    importing that module."""
     import ast
 
     names: set[str] = set()
@@ -60,9 +62,11 @@ def imported_modules(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
-            # `from bot.slack import constants` imports the module bot.slack.constants
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            submodules = {f"{node.module}.{alias.name}" for alias in node.names}
+            found = submodules & set(project_modules())
+            names.update(found or {node.module})
+            if len(found) < len(submodules):
+                names.add(node.module)
     return names
 
 
@@ -70,6 +74,7 @@ def module_name(path: Path) -> str:
     return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
 
 
+@functools.cache
 def project_modules() -> dict[str, Path]:
     paths = [*(ROOT / "bot").rglob("*.py"), *(ROOT / "storage").rglob("*.py")]
     # bot/__init__.py holds nothing: the layers are its packages.

@@ -42,7 +42,7 @@ from bot.sequencers.pacing import Pacer
 from bot.sequencers.progress import Progress
 from bot.sequencers.runs import Run
 from bot.sequencers.transport import Transport
-from bot.writing.export import FORMATS_BY_KEY, step_delays
+from bot.writing.export_formats import FORMATS_BY_KEY, step_delays
 
 KEY = "apollo"
 LABEL = "Apollo"

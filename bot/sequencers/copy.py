@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 
-from bot.writing.export import FORMATS_BY_KEY
+from bot.writing.export_formats import FORMATS_BY_KEY
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n+")
 

@@ -26,7 +26,7 @@ from bot.domain.rewrites import QUICK_CHANGES
 from bot.slack import constants as K
 from bot.slack.block_kit import Message, escape, mrkdwn, plain, render, split_paragraphs, truncate
 from bot.writing.brief import Brief
-from bot.writing.export import EXPORT_FORMATS
+from bot.writing.export_formats import EXPORT_FORMATS
 from bot.writing.prompt import SEQUENCE_LENGTH
 
 

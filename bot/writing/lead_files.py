@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from bot.writing.export import FORMATS_BY_KEY, ExportFile, slug
+from bot.writing.export import ExportFile, slug
+from bot.writing.export_formats import FORMATS_BY_KEY
 from bot.writing.lead_columns import LeadField, header_key
 from bot.writing.lead_list import Lead, LeadList
 from bot.writing.personal_prompt import PersonalOpening

@@ -17,7 +17,8 @@ from bot.slack.modal import checkout_view, message_view
 from bot.slack.resubmission import resubmit
 from bot.slack.services import Services
 from bot.slack.wording import GONE, not_yours
-from bot.writing.export import FORMATS_BY_KEY, GENERIC_CSV, export_sequence
+from bot.writing.export import export_sequence
+from bot.writing.export_formats import FORMATS_BY_KEY, GENERIC_CSV
 from storage.access import Act, NotYours
 from storage.models import GenerationStatus
 
