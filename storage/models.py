@@ -144,6 +144,9 @@ class Generation(SQLModel, table=True):
     team_id: str = Field(
         sa_column=Column(String(32), ForeignKey("workspaces.team_id"), nullable=False, index=True)
     )
+    # The Enterprise Grid org of the workspace (E...), None outside Grid: every installation
+    # lookup for this generation's workspace needs it.
+    enterprise_id: str | None = Field(default=None, max_length=32)
     user_id: str = Field(max_length=32, index=True)
     channel_id: str = Field(max_length=32)
     parent_ts: str | None = Field(default=None, max_length=32)
@@ -200,6 +203,7 @@ class EmailRewrite(SQLModel, table=True):
         sa_column=Column(String(36), ForeignKey("generations.id"), nullable=False, index=True)
     )
     team_id: str = Field(max_length=32)
+    enterprise_id: str | None = Field(default=None, max_length=32)
     step: int
     user_id: str = Field(max_length=32)
     change: str | None = Field(default=None, max_length=1000)
