@@ -230,7 +230,7 @@ def coldcopy_answers_in_request_thread() -> bool:
         )
         services = build_services(settings)
         try:
-            return build_app(services, token_verification=False).process_before_response
+            return build_app(services).process_before_response
         finally:
             services.close()
 

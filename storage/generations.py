@@ -34,6 +34,8 @@ class GenerationRow:
     takeovers: int = 0
     lease_owner: str | None = None
     created_at: datetime | None = None
+    # The workspace's Enterprise Grid org (None outside Grid): its installation is found by it.
+    enterprise_id: str | None = None
 
 
 def generation_row(r) -> GenerationRow:
@@ -53,6 +55,7 @@ def generation_row(r) -> GenerationRow:
         takeovers=r.takeovers,
         lease_owner=r.lease_owner,
         created_at=r.created_at,
+        enterprise_id=r.enterprise_id,
     )
 
 

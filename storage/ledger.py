@@ -101,6 +101,7 @@ _TAKEN = _TAKE_UNIT.cte("taken")
 _GENERATION_COLUMNS = (
     "id",
     "team_id",
+    "enterprise_id",
     "user_id",
     "channel_id",
     "status",
@@ -171,6 +172,7 @@ def reserve_generation(
     generation = {
         "id": str(uuid.uuid4()),
         "team_id": team_id,
+        "enterprise_id": enterprise_id,
         "user_id": user_id,
         "channel_id": channel_id,
         "status": GenerationStatus.QUEUED,

@@ -86,7 +86,7 @@ def start_rewrite(
     last one (SQLite's immediate write transactions serialise them the same way)."""
     with transaction(engine) as conn:
         found = conn.execute(
-            select(G.c.status, G.c.sequence)
+            select(G.c.status, G.c.sequence, G.c.enterprise_id)
             .where(G.c.id == generation_id, G.c.team_id == team_id)
             .with_for_update()
         ).first()
@@ -110,6 +110,7 @@ def start_rewrite(
         row = EmailRewrite(
             generation_id=generation_id,
             team_id=team_id,
+            enterprise_id=found.enterprise_id,
             step=step,
             user_id=user_id,
             change=change[:1000],

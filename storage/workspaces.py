@@ -76,3 +76,11 @@ def lock_workspace(conn: Connection, team_id: str):
 def all_team_ids(engine: Engine) -> list[str]:
     with reading(engine) as conn:
         return list(conn.execute(select(W.c.team_id).order_by(W.c.team_id)).scalars())
+
+
+def enterprise_of(engine: Engine, team_id: str) -> str | None:
+    """The Enterprise Grid org a workspace belongs to (None outside Grid or when unknown)."""
+    with reading(engine) as conn:
+        return conn.execute(
+            select(W.c.enterprise_id).where(W.c.team_id == team_id)
+        ).scalar_one_or_none()

@@ -82,52 +82,105 @@ def test_escapes_split_across_deltas_never_reach_the_reader_half_decoded():
 # --- streaming into the thread ----------------------------------------------------------------
 
 
-def test_each_email_streams_into_its_reply_then_becomes_the_formatted_email(
+def draft_calls(slack: FakeSlack) -> list:
+    """The draft's start and appends, in order."""
+    return [c for c in slack.calls if c.method in ("chat.startStream", "chat.appendStream")]
+
+
+def streamed(calls) -> str:
+    """The markdown the calls sent, as a reader sees it (escapes undone)."""
+    text = "".join(chunk["text"] for c in calls for chunk in c.params.get("chunks") or [])
+    for escaped, shown in (("\\[", "["), ("\\]", "]"), ("&lt;", "<"), ("&gt;", ">")):
+        text = text.replace(escaped, shown)
+    return text.replace("&amp;", "&")
+
+
+def sent(calls) -> str:
+    """The markdown the calls sent, as sent."""
+    return "".join(chunk["text"] for c in calls for chunk in c.params.get("chunks") or [])
+
+
+def posted_email(slack: FakeSlack, step: int):
+    return next(
+        c
+        for c in slack.calls_to("chat.postMessage")
+        if c.ok and c.params.get("text", "").startswith(f"Email {step} (day")
+    )
+
+
+def test_one_draft_shows_every_email_being_written_and_goes_once_they_are_posted(
     make_app, slack, claude, engine
 ):
     app = make_app(engine)
     reply = claude.enqueue_sequence(tokens_per_second=400)
     app.submit(open_form(app, slack), BRIEF)
-    slack.wait_for_posts(8)
-    starts = slack.calls_to("chat.startStream")
-    assert len(starts) == 7
+    slack.wait_for_posts(9)  # the parent, the draft, the 7 emails
+    # One stream for the whole sequence (chat.startStream is Tier 2, ~20 a minute a workspace).
+    [start] = slack.calls_to("chat.startStream")
     # A channel needs the stream's recipient: the user who asked, in their workspace.
-    assert {(c.params["recipient_user_id"], c.params["recipient_team_id"]) for c in starts} == {
-        ("U1", "T0001")
-    }
-    # The first words of email 1 reached Slack while the model was still writing email 1.
+    assert (start.params["recipient_user_id"], start.params["recipient_team_id"]) == (
+        "U1",
+        "T0001",
+    )
+    # Each email's first words reached the draft while the model was still writing that
+    # email, and before the email itself was posted.
     text, offsets = sequence_json(SEQUENCE)
-    email_1_done = reply.sent_by(offsets[1])
-    assert starts[0].at < email_1_done
-    first_words = SEQUENCE[0]["body"][:10]
-    assert first_words in json.dumps(starts[0].params)
-    # Every stream was stopped, then updated into the email: no reply is left streaming.
-    assert len(slack.calls_to("chat.stopStream")) == 7
+    ends = [*offsets[1:], len(text)]
+    calls = draft_calls(slack)
+    for step, email in enumerate(SEQUENCE, 1):
+        shown = f"**Email {step} · Day {email['day']}**"
+        first_words = next(
+            call
+            for n, call in enumerate(calls)
+            if email["body"][:20] in streamed(calls[: n + 1]).partition(shown)[2]
+        )
+        assert first_words.at < reply.sent_by(ends[step - 1] - 2)
+        assert first_words.at < posted_email(slack, step).at
+    # Then it went: stopped and removed; the thread is the 7 formatted emails, nothing else.
+    assert len(slack.calls_to("chat.stopStream")) == 1
+    assert [c.params["ts"] for c in slack.calls_to("chat.delete")] == [start.params["_ts"]]
     assert_seven_formatted_emails(slack)
-    assert slack.calls_to("chat.postMessage")[1:] == []  # only the parent was posted
+    assert len([c for c in slack.calls_to("chat.postMessage") if c.ok]) == 8
     assert slack.violations == []
 
 
-def test_appends_are_spaced_out_and_carry_the_body_in_order(make_app, slack, claude):
+def test_appends_are_spaced_out_and_carry_every_body_in_order(make_app, slack, claude):
     app = make_app()
     reply = claude.enqueue_sequence(tokens_per_second=250, chunk_chars=4)
     app.submit(open_form(app, slack), BRIEF)
-    slack.wait_for_posts(8)
-    seconds = reply.duration
-    for start, email in zip(slack.calls_to("chat.startStream"), SEQUENCE, strict=True):
-        ts = next(c.params["ts"] for c in slack.posts() if c.at == start.at)
-        calls = [start] + [c for c in slack.calls_to("chat.appendStream") if c.params["ts"] == ts]
-        # One call per second of writing at most, not one per token (~4 characters).
-        assert len(calls) <= seconds + 2
-        streamed = "".join(chunk["text"] for c in calls for chunk in c.params["chunks"])
-        heading, _, body = streamed.partition("\n\n")
-        assert heading.startswith(f"**Email {SEQUENCE.index(email) + 1} · Day {email['day']}**")
-        assert body and email["body"].startswith(body)
+    slack.wait_for_posts(9)
+    calls = draft_calls(slack)
+    # At most one a second, plus one at the start of each email: not one per token.
+    assert len(calls) <= reply.duration + len(SEQUENCE) + 2
+    text = streamed(calls)
+    position = 0
+    for step, email in enumerate(SEQUENCE, 1):
+        position = text.index(f"**Email {step} · Day {email['day']}**", position)
+        body_at = text.index(email["body"][:20], position)
+        assert body_at > position
     assert slack.violations == []
 
 
-@pytest.mark.parametrize("error", ["unknown_method", "not_in_channel", "missing_scope"])
-def test_a_workspace_that_refuses_streaming_gets_every_email_posted_whole(
+def test_text_the_model_writes_cannot_ping_or_link_from_the_draft(make_app, slack, claude):
+    emails = sample_sequence()
+    emails[0]["body"] = "Hi <!channel> and <@U2>, see [this](http://evil.example) now.\n\n" * 2
+    app = make_app()
+    claude.enqueue_sequence(emails)
+    app.submit(open_form(app, slack), BRIEF)
+    slack.wait_for_posts(9)
+    text = sent(draft_calls(slack))
+    assert "<!channel>" not in text and "<@U2>" not in text and "[this](" not in text
+    assert "&lt;!channel&gt;" in text and "\\[this\\]" in text
+    # A reader sees the characters themselves.
+    assert "<!channel> and <@U2>, see [this](http://evil.example)" in streamed(draft_calls(slack))
+    assert slack.violations == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    ["unknown_method", "not_in_channel", "missing_scope", "channel_type_not_supported"],
+)
+def test_a_conversation_that_refuses_streaming_gets_every_email_posted_whole(
     make_app, slack, claude, error
 ):
     slack.fail("chat.startStream", error, times=None)
@@ -142,23 +195,23 @@ def test_a_workspace_that_refuses_streaming_gets_every_email_posted_whole(
     assert slack.violations == []
 
 
-def test_a_stream_slack_closed_after_its_time_limit_is_updated_into_the_email(
+def test_a_draft_slack_closed_after_its_time_limit_stops_growing_and_still_goes(
     make_app, slack, claude, engine
 ):
-    slack.stream_time_limit = 0.0  # every stream is over by its first append
+    slack.stream_time_limit = 0.0  # the stream is over by its first append
     app = make_app(engine)
     claude.enqueue_sequence(tokens_per_second=400)
     app.submit(open_form(app, slack), BRIEF)
-    slack.wait_for_posts(8)
-    stops = slack.calls_to("chat.stopStream")
-    assert [c.outcome for c in stops] == ["message_not_in_streaming_state"] * 7
+    slack.wait_for_posts(9)
+    appends = slack.calls_to("chat.appendStream")
+    assert [c.outcome for c in appends] == ["message_not_in_streaming_state"]  # then no more
     replies = assert_seven_formatted_emails(slack)
     assert body_text(replies[0]).replace("\n", "") == SEQUENCE[0]["body"].replace("\n", "")
-    assert slack.calls_to("chat.postMessage")[1:] == []  # nothing posted twice
+    assert len(slack.calls_to("chat.delete")) == 1  # the draft went all the same
     assert slack.violations == []
 
 
-def test_a_rate_limited_stream_is_given_up_at_once_and_its_email_delivered_whole(
+def test_a_rate_limited_draft_is_given_up_at_once_and_every_email_delivered_whole(
     make_app, slack, claude
 ):
     slack.rate_limit("chat.startStream", retry_after=30, times=None)
@@ -166,42 +219,27 @@ def test_a_rate_limited_stream_is_given_up_at_once_and_its_email_delivered_whole
     claude.enqueue_sequence(tokens_per_second=400)
     app.submit(open_form(app, slack), BRIEF)
     # Within the wait's 15 s: the writer never sat out Slack's 30-second Retry-After.
-    slack.wait_for_posts(15)
-    assert [c.outcome for c in slack.calls_to("chat.startStream")] == ["429"] * 7
+    slack.wait_for_posts(9)
+    assert [c.outcome for c in slack.calls_to("chat.startStream")] == ["429"]
     assert_seven_formatted_emails(slack)
     assert slack.violations == []
 
 
-def test_a_streamed_reply_that_cannot_be_updated_is_posted_anew_and_the_partial_one_removed(
-    make_app, slack, claude, engine
-):
-    stream_ts: set[str] = set()
-    original_start = slack._chat_start_stream
-
-    def remember(params, install):
-        answer = original_start(params, install)
-        if answer.body.get("ok"):
-            stream_ts.add(answer.body["ts"])
-        return answer
-
-    slack._chat_start_stream = remember
-    slack.fail(
-        "chat.update",
-        "cant_update_message",
-        times=None,
-        when=lambda params: params.get("ts") in stream_ts,
-    )
-    app = make_app(engine)
-    claude.enqueue_sequence()
+def test_a_draft_the_reader_stopped_gets_nothing_more_and_still_goes(make_app, slack, claude):
+    # chat.appendStream answers stopped_by_user once the person pressed stop on the stream.
+    slack.fail("chat.appendStream", "stopped_by_user", times=None)
+    app = make_app()
+    claude.enqueue_sequence(tokens_per_second=400)
     app.submit(open_form(app, slack), BRIEF)
-    wait_until(lambda: len(slack.calls_to("chat.delete")) == 7)
-    slack.wait_for_posts(15)
+    slack.wait_for_posts(9)
+    assert [c.outcome for c in slack.calls_to("chat.appendStream")] == ["stopped_by_user"]
+    assert slack.calls_to("chat.stopStream") == []  # theirs to stop, and they did
     assert_seven_formatted_emails(slack)
-    assert len([c for c in slack.calls_to("chat.postMessage") if c.ok]) == 8
+    assert len(slack.calls_to("chat.delete")) == 1
     assert slack.violations == []
 
 
-def test_a_generation_that_fails_mid_email_leaves_that_email_marked_as_cut_off(
+def test_a_generation_that_fails_mid_email_leaves_no_partial_reply_and_offers_try_again(
     make_app, slack, claude
 ):
     app = make_app()
@@ -217,7 +255,6 @@ def test_a_generation_that_fails_mid_email_leaves_that_email_marked_as_cut_off(
     _, _, replies = thread_of(slack)
     formatted = [r for r in replies if "blocks" in r and r["blocks"][0]["type"] == "header"]
     assert len(formatted) == 2
-    third = next(r for r in replies if "cut off here" in r.get("text", ""))
-    assert third["streaming_state"] == "completed"
-    assert SEQUENCE[2]["body"][:40] in third["text"]
-    assert slack.violations == []
+    # The draft (with email 3's first lines) is gone: no partial reply beside the two emails.
+    assert not [r for r in replies if "streaming_state" in r]
+    assert K.RETRY_ACTION in json.dumps(replies[-1]["blocks"])

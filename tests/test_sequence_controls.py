@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import time
 
 from helpers import BRIEF, all_text, generations, open_form, used, wait_until
@@ -123,9 +124,10 @@ def test_a_quick_rewrite_updates_the_email_in_place_and_keeps_the_old_version(
     assert "rewrite only email 3" in prompt
     assert all(e["subject_a"].replace("[", "[") in prompt for e in SEQUENCE)
     assert "<change>Make it noticeably shorter" in prompt
-    # It streamed into a temporary reply that is gone now: the thread still has 7 emails.
-    assert len(slack.calls_to("chat.startStream")) == 8
-    wait_until(lambda: len(slack.calls_to("chat.delete")) == 1)
+    # It streamed into a temporary reply that is gone now (like the sequence's own draft):
+    # the thread still has 7 emails.
+    assert len(slack.calls_to("chat.startStream")) == 2
+    wait_until(lambda: len(slack.calls_to("chat.delete")) == 2)
     assert len(slack.thread(world["channel"], world["parent"])) == 7
     # The sequence holds the new version; the rewrite row keeps the one it replaced.
     stored = get_generation(engine, gen.id).sequence[2]
@@ -205,24 +207,32 @@ def test_mentioning_the_app_in_the_thread_rewrites_the_email_it_names(
     assert len(rewrite_history(engine, world["gen"].id)) == 1
 
 
-def test_a_mention_that_names_no_email_asks_which_one(make_app, slack, claude, sqlite_engine):
+def test_a_mention_that_names_no_email_asks_which_one_privately_and_once(
+    make_app, slack, claude, sqlite_engine, caplog
+):
+    caplog.set_level(logging.INFO, logger="bot.slack.listeners.sequence")
     app = make_app()
     world = finished_sequence(app, slack, claude, sqlite_engine)
     posted = len(slack.calls_to("chat.postMessage"))
-    app.event(
-        {
-            "type": "app_mention",
-            "user": "U1",
-            "text": "<@U0BOT> make it warmer",
-            "ts": "1700009999.000200",
-            "channel": world["channel"],
-            "thread_ts": world["parent"],
-        },
-        event_id="EvMention2",
-    )
-    question = slack.wait_for("chat.postMessage", count=posted + 1)[-1]
+    for n in range(3):  # asking again and again
+        app.event(
+            {
+                "type": "app_mention",
+                "user": "U1",
+                "text": "<@U0BOT> make it warmer",
+                "ts": f"1700009999.00020{n}",
+                "channel": world["channel"],
+                "thread_ts": world["parent"],
+            },
+            event_id=f"EvMention2{n}",
+        )
+    question = slack.wait_for("chat.postEphemeral")[-1]
     assert "Which email" in question.params["text"]
-    assert question.params["thread_ts"] == world["parent"]
+    assert (question.params["user"], question.params["thread_ts"]) == ("U1", world["parent"])
+    # Nothing in the channel for everyone, and the how-to once, not three times.
+    wait_until(lambda: caplog.text.count("mention how-to given lately") == 2)
+    assert len(slack.calls_to("chat.postEphemeral")) == 1
+    assert len(slack.calls_to("chat.postMessage")) == posted
     assert rewrite_history(sqlite_engine, world["gen"].id) == []
 
 

@@ -452,20 +452,49 @@ def test_with_redis_down_requests_go_through_and_the_quota_still_holds(
     third = app.submit(open_form_anyway(app, slack), BRIEF).json()
     assert "used all" in json.dumps(third)
     assert REDIS_FAIL_OPEN.labels(operation="rate_limit")._value.get() >= before + 2
-    wait_until(lambda: len([g for g in generations(sqlite_engine) if g.status == "succeeded"]) == 2)
+    # Both threads share channel C1: Slack takes about one message a second there.
+    wait_until(
+        lambda: len([g for g in generations(sqlite_engine) if g.status == "succeeded"]) == 2,
+        timeout=40,
+    )
     assert used(sqlite_engine) == 2
 
 
-def test_a_public_channel_the_app_is_not_in_is_joined_then_posted_to(make_app, slack, claude):
+def test_a_public_channel_the_app_is_not_in_is_joined_before_the_thread_opens(
+    make_app, slack, claude
+):
+    # chat:write.public would post there without joining, but streams, files and mentions
+    # need membership (chat.startStream, files.completeUploadExternal: not_in_channel; an
+    # app_mention is only sent from conversations the app is in).
     slack.add_channel("CPUBLIC", is_private=False, is_member=False)
     app = make_app()
     claude.enqueue_sequence()
     app.submit(open_form(app, slack, channel="CPUBLIC"), {**BRIEF, "channel": "CPUBLIC"})
-    posts = thread_posts(slack, 9)  # refused once, joined, then parent + 7
-    assert posts[0].outcome == "not_in_channel"
-    assert [c.params["channel"] for c in slack.calls_to("conversations.join")] == ["CPUBLIC"]
-    assert {p.params["channel"] for p in posts[1:]} == {"CPUBLIC"}
+    posts = thread_posts(slack, 9)  # the parent, the draft, the 7 emails
+    [join] = slack.calls_to("conversations.join")
+    assert join.params["channel"] == "CPUBLIC" and join.at < posts[0].at
+    assert all(p.ok for p in posts) and {p.params["channel"] for p in posts} == {"CPUBLIC"}
+    assert slack.calls_to("chat.startStream")[0].ok  # the draft streamed there
+    assert slack.is_member("CPUBLIC")  # so "@ColdCopy make email 3 shorter" reaches us
     assert slack.calls_to("conversations.open") == []
+    assert slack.violations == []
+
+
+def test_a_channel_the_app_cannot_join_says_so_once_and_still_gets_every_email(
+    make_app, slack, claude
+):
+    slack.add_channel("CARCHIVE", is_private=False, is_member=False)
+    slack.fail("conversations.join", "restricted_action", times=None)
+    app = make_app()
+    claude.enqueue_sequence()
+    app.submit(open_form(app, slack, channel="CARCHIVE"), {**BRIEF, "channel": "CARCHIVE"})
+    posts = thread_posts(slack, 8)
+    parent = slack.message("CARCHIVE", posts[0].params["ts"])
+    note = json.dumps(parent["blocks"])
+    assert "couldn't join" in note and "apps join channels" in note
+    assert slack.calls_to("chat.startStream") == []  # no stream where it would be refused
+    assert len([p for p in posts if p.ok]) == 8
+    assert len(slack.calls_to("conversations.join")) == 1
 
 
 def test_admin_checks_are_cached_between_status_calls(make_app, slack):

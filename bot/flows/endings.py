@@ -24,7 +24,9 @@ NOT_COUNTED = " Nothing was counted against your quota."
 def thread_for(services: Services, gen: GenerationRow, *, posted: int = 0) -> SequenceThread:
     """The Slack side of `gen`: attached to its parent message when one was posted."""
     thread = SequenceThread(
-        services.slack.client(gen.team_id),
+        services.slack.client(gen.team_id, gen.enterprise_id),
+        services.budget,
+        services.memberships,
         generation_id=gen.id,
         brief=Brief(**gen.brief),
         user_id=gen.user_id,

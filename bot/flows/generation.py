@@ -31,6 +31,7 @@ from bot.core.metrics import (
 from bot.domain.submission import in_workspace_context
 from bot.flows.endings import GENERIC_FAILURE, fail_generation, record_spent, thread_for
 from bot.flows.leases import HandedBack, LeaseKeeper, LeaseLost
+from bot.flows.posting import EmailPoster
 from bot.flows.resume import settle_takeover
 from bot.slack.home_tab import publish_home
 from bot.slack.services import Services
@@ -112,7 +113,8 @@ def run_generation(services: Services, keeper: LeaseKeeper, generation_id: str) 
             run.write()
         except Exception as exc:
             run.failed(exc)
-        publish_home(services, gen.team_id, gen.user_id)  # never raises; it lists this sequence
+        # Never raises; the Home tab lists this sequence now.
+        publish_home(services, gen.team_id, gen.user_id, enterprise_id=gen.enterprise_id)
     finally:
         keeper.drop(gen.id)
 
@@ -134,13 +136,16 @@ class GenerationRun:
         self.summary: WriterSummary | None = None
         # Every email written so far, with the ts of its reply (bot/flows/resume.py).
         self.progress: list[dict] = list(self.gen.sequence or [])
+        self._posting: dict | None = None  # the email being posted, recorded before the post
+        self._recording = threading.Lock()  # the writer's thread and the poster's both record
+        self._poster: EmailPoster | None = None
 
     def write(self) -> None:
         log.info("generation started", extra=self.context)
         brief = self._brief()
         self._open_thread(brief)
-        marked = self._resume(brief.language)
-        self._stream(brief, marked)
+        self._resume(brief.language)
+        self._stream(brief)
         self._finish()
 
     # -- the phases ---------------------------------------------------------------------------
@@ -164,9 +169,8 @@ class GenerationRun:
             self.thread.open()
             record_thread(self.services.engine, self.gen.id, self.thread.channel, self.thread.ts)
 
-    def _resume(self, language: str) -> int:
-        """After a takeover, put right what the dead process left in the thread; returns how
-        many emails are already in it."""
+    def _resume(self, language: str) -> None:
+        """After a takeover, put right what the dead process left in the thread."""
         if self.progress:
             settled = settle_takeover(self.thread, self.progress, language)
             if settled != self.progress:
@@ -174,39 +178,50 @@ class GenerationRun:
             self.progress = settled
         self.thread.posted = len(self.progress)
         self.thread.started(recovered=self.claim.resumed and bool(self.progress))
-        return len(self.progress)
 
-    def _stream(self, brief: Brief, marked: int) -> None:
-        """Each email streamed into its reply as the model writes it, then posted formatted;
-        recorded before and after each post, so a takeover neither loses nor repeats one."""
+    def _stream(self, brief: Brief) -> None:
+        """Each email shown in the thread's draft as the model writes it, then posted as its
+        own reply by the poster, in order; recorded before and after each post, so a takeover
+        neither loses nor repeats one (bot/flows/resume.py)."""
         written = [
             {k: v for k, v in email.items() if k not in ("ts", "stream_ts")}
             for email in self.progress
         ]
+        self._poster = EmailPoster(self._post_email, name=f"poster-{self.gen.id[:8]}")
+        drafting = False
         for item in self.services.writer.write_sequence(brief, written=written, stop=self.lost):
             if isinstance(item, WriterSummary):
                 self.summary = item
                 continue
             if self.lost.is_set():
                 raise LeaseLost
+            self._poster.check()
             if isinstance(item, BodyDelta):
                 self.thread.draft(item)
-                streaming = self.thread.streaming_ts(item.step)
-                if streaming and marked < item.step:  # once per email, when its reply exists
-                    self._save([*self.progress, {"step": item.step, "stream_ts": streaming}])
-                    marked = item.step
+                if not drafting and self.thread.draft_ts():  # once, when the draft exists
+                    self._record()
+                    drafting = True
                 continue
             if self.keeper.draining.is_set():
+                self._poster.stop()
                 hand_back(self.services.engine, self.gen.id, owner=self.keeper.owner)
                 raise HandedBack
-            email = {**item.as_dict(), "ts": None, "stream_ts": self.thread.streaming_ts(item.step)}
-            self._save([*self.progress, email])  # the intent, before the post
-            email["ts"] = self.thread.add_email(item.step, item)
-            del email["stream_ts"]
-            self.progress.append(email)
-            self._save(self.progress)
-            if len(self.progress) == 1:
-                FIRST_EMAIL_SECONDS.observe(time.monotonic() - self.started)
+            self._poster.hand(item.step, item)
+        self._poster.finish()
+
+    def _post_email(self, step: int, email) -> None:
+        """On the poster's thread: the intent recorded, the post, then its ts recorded."""
+        entry = {**email.as_dict(), "ts": None}
+        with self._recording:
+            self._posting = entry
+        self._record()
+        entry["ts"] = self.thread.add_email(step, email)
+        with self._recording:
+            self.progress.append(entry)
+            self._posting = None
+        self._record()
+        if len(self.progress) == 1:
+            FIRST_EMAIL_SECONDS.observe(time.monotonic() - self.started)
 
     def _finish(self) -> None:
         if len(self.progress) != SEQUENCE_LENGTH or self.summary is None:
@@ -215,6 +230,7 @@ class GenerationRun:
                 f"{len(self.progress)} emails before the stream ended",
                 usage=self.summary,
             )
+        self.thread.close_draft()
         commit_generation(
             self.services.engine,
             self.gen.id,
@@ -226,6 +242,14 @@ class GenerationRun:
         self.thread.finish(used=standing.used, limit=standing.limit)
         log.info("generation succeeded", extra=self.context)
 
+    def _record(self) -> None:
+        """Save the emails posted, the one being posted, and the draft's ts while there is one
+        (a takeover removes it). Either thread may call it; the lock keeps each save whole."""
+        with self._recording:
+            rows = [*self.progress, *([self._posting] if self._posting else [])]
+            draft = self.thread.draft_ts()
+            self._save([*rows, {"stream_ts": draft}] if draft else rows)
+
     def _save(self, emails: list[dict]) -> None:
         if not save_progress(
             self.services.engine, self.gen.id, owner=self.keeper.owner, emails=emails
@@ -235,7 +259,14 @@ class GenerationRun:
     # -- when it goes wrong -------------------------------------------------------------------
 
     def failed(self, exc: Exception) -> None:
-        """Do what `FAILURES` says for `exc` (the first entry whose type matches)."""
+        """Do what `FAILURES` says for `exc` (the first entry whose type matches). Emails the
+        model finished are posted first when the model failed; otherwise nothing more is."""
+        if self._poster is not None:
+            if isinstance(exc, WriterError):
+                with contextlib.suppress(Exception):
+                    self._poster.finish(timeout=60)
+            else:
+                self._poster.stop()
         for failure in FAILURES:
             if isinstance(exc, failure.caught):
                 failure.act(self, exc)

@@ -11,11 +11,12 @@ from dataclasses import replace
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.core.metrics import count_slack_error, slack_error
+from bot.core.metrics import count_slack_error
 from bot.domain.limits import RateLimited
 from bot.domain.rewrites import RewriteRequest, Rewrites, quick_change
+from bot.slack.block_kit import escape_markdown
 from bot.slack.blocks import email_message, rewrite_heading
-from bot.slack.live_reply import LiveReply, deliver_reply, remove_message, stream_client
+from bot.slack.live_reply import LiveReply, post_reply, update_message
 from bot.slack.services import Services
 from bot.slack.wording import not_yours
 from bot.writing.brief import Brief
@@ -113,14 +114,16 @@ class ThreadRewriter:
     ) -> None:
         channel, thread_ts = gen.posted_channel_id, gen.parent_ts
         current = gen.sequence[request.step - 1]
+        budget = self.services.budget
         live = LiveReply(
-            stream_client(client),
+            client,
+            budget,
             channel=channel,
             thread_ts=thread_ts,
             user_id=request.user_id,
             team_id=request.team_id,
-            heading=rewrite_heading(request.step),
         )
+        heading = rewrite_heading(request.step)
         rewritten: SequenceEmail | None = None
         summary: WriterSummary | None = None
         try:
@@ -128,7 +131,8 @@ class ThreadRewriter:
             sequence = [SequenceEmail.from_dict(email) for email in gen.sequence]
             for item in self.writer.rewrite_email(brief, sequence, request.step, request.change):
                 if isinstance(item, BodyDelta):
-                    live.add(item.text)
+                    live.add(heading + escape_markdown(item.text), urgent=bool(heading))
+                    heading = ""
                 elif isinstance(item, SequenceEmail):
                     rewritten = item
                 elif isinstance(item, WriterSummary):
@@ -146,24 +150,17 @@ class ThreadRewriter:
         latest = finish_rewrite(
             self.engine, rewrite_id, rewritten.as_dict(), model=summary.model, tokens=summary.tokens
         )
-        live.stop()
         message = email_message(request.step, rewritten, gen.id, edited_by=request.user_id)
         reply_ts = current.get("ts")
-        if reply_ts:
-            try:
-                client.chat_update(
-                    channel=channel, ts=reply_ts, text=message.text, blocks=message.blocks
-                )
-                if live.ts:
-                    remove_message(client, channel, live.ts)
-                return
-            except SlackApiError as exc:
-                count_slack_error("chat.update", exc)
-                log.warning("could not update the email in place: %s", slack_error(exc))
-        # No reply to update (or it is gone): the streamed reply becomes the email.
-        ts = deliver_reply(client, channel, thread_ts, message, streamed_ts=live.ts)
-        if ts != latest.get("ts"):
-            record_replies(self.engine, gen.id, {request.step: ts})
+        updated = reply_ts is not None and update_message(
+            client, budget, channel, reply_ts, message, request.team_id
+        )
+        # The preview goes once the email says the new words (or is posted anew below it).
+        live.remove()
+        if not updated:
+            ts = post_reply(client, budget, channel, thread_ts, message, request.team_id)
+            if ts != latest.get("ts"):
+                record_replies(self.engine, gen.id, {request.step: ts})
 
     def _failed(
         self,
@@ -184,9 +181,7 @@ class ThreadRewriter:
             model=usage.model if usage else None,
             tokens=usage.tokens if usage else None,
         )
-        live.stop()
-        if live.ts:
-            remove_message(client, gen.posted_channel_id, live.ts)
+        live.remove()
         text = UNCHANGED.format(step=request.step)
         self._tell(client, gen, request, f"{text} {detail}".strip())
 

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy.engine import make_url
 
 from bot.core.dispatch import Dispatcher
@@ -53,15 +54,15 @@ def prepare_database(settings: Settings, engine) -> None:
         raise StartupError(database_problem(exc, settings.database_url)) from None
 
 
-def check_before_serving(settings: Settings) -> None:
+def check_before_serving(settings: Settings) -> AuthorizeResult | None:
     """Once, before any process serves (in gunicorn's master, or before Socket Mode connects):
     the database (migrations, tokens sealed) and the Slack token, each failure a StartupError
-    naming the problem."""
+    naming the problem. Returns the single workspace's bot identity (None with OAuth), which
+    every serving process then uses without asking Slack again."""
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         prepare_database(settings, engine)
-        if not settings.oauth_enabled:
-            verify_slack_token(settings)
+        return None if settings.oauth_enabled else verify_slack_token(settings)
     finally:
         engine.dispose()
 
@@ -90,14 +91,16 @@ class ServingProcess:
         self.services.close()
 
 
-def start_serving_process(settings: Settings) -> ServingProcess:
+def start_serving_process(
+    settings: Settings, identity: AuthorizeResult | None = None
+) -> ServingProcess:
     """Everything one serving process owns, started inside that process: the engine's and
     Redis's connection pools, the job dispatcher, the sweeper and the Bolt app. None of them
     survives a fork, so under gunicorn this runs in each worker after the fork (never in the
     master); it is the one place per-process start-up belongs. In the embedded mode, the
     generations a previous run of this process left unfinished are resumed at once."""
     engine = make_engine(settings.database_url, pool_size=web_pool_size(settings))
-    services = build_services(settings, engine=engine)
+    services = build_services(settings, engine=engine, identity=identity)
     try:
         dispatcher = start_dispatcher(services)
     except BaseException:
@@ -108,8 +111,7 @@ def start_serving_process(settings: Settings) -> ServingProcess:
             resumed = resume_local_orphans(services, dispatcher)
             if resumed:
                 log.info("resuming %d generations left unfinished", resumed)
-        # The token was verified once, before serving (check_before_serving).
-        app = build_app(services, token_verification=False)
+        app = build_app(services)
     except BaseException:
         dispatcher.shutdown(grace=0)
         services.close()

@@ -18,8 +18,7 @@ log = logging.getLogger(__name__)
 
 def run_socket_mode(settings: Settings) -> int:
     configure_logging(settings.log_level)
-    check_before_serving(settings)
-    process = start_serving_process(settings)
+    process = start_serving_process(settings, check_before_serving(settings))
     handler = SocketModeHandler(process.app, settings.slack_app_token)
 
     def stop(signum, _frame) -> None:

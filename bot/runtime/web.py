@@ -80,8 +80,10 @@ class _Logs(GunicornLogger):
 class ColdCopyServer(BaseApplication):
     """gunicorn, configured from the settings instead of gunicorn's command line."""
 
-    def __init__(self, settings: Settings, host: str, port: int, workers: int):
+    def __init__(self, settings: Settings, host: str, port: int, workers: int, identity=None):
         self.settings = settings
+        # The single workspace's bot, from the master's check: workers never ask Slack again.
+        self.identity = identity
         self.options = {
             "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
             "workers": workers,
@@ -111,7 +113,7 @@ class ColdCopyServer(BaseApplication):
         from bot.runtime.wsgi import make_wsgi_app
 
         try:
-            self.process = start_serving_process(self.settings)
+            self.process = start_serving_process(self.settings, self.identity)
         except Exception as exc:
             # One line, not a traceback; the master then stops with "Worker failed to boot".
             print(f"ColdCopy cannot start a worker process: {exc}", file=sys.stderr, flush=True)
@@ -149,7 +151,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None = None) 
 
         configure_logging(settings.log_level)
         _check_port(host, port)
-        check_before_serving(settings)
+        identity = check_before_serving(settings)
         plan = plan_workers(settings, workers)
         log.info(
             "coldcopy serve listening on http://%s:%d: %d worker process(es), %d threads each (%s)",
@@ -159,7 +161,7 @@ def serve(settings: Settings, host: str, port: int, workers: int | None = None) 
             settings.web_threads,
             plan.why,
         )
-        ColdCopyServer(settings, host, port, plan.workers).run()
+        ColdCopyServer(settings, host, port, plan.workers, identity).run()
         return 0
     except SystemExit as exit_:
         # Workers are forked from inside this call and leave it the same way: let them go.

@@ -4,6 +4,7 @@ generations (this process's pool in the embedded mode, the PostgreSQL job queue 
 
 from __future__ import annotations
 
+from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy import Engine
 
 from bot.core.backlog import BoundedPool
@@ -15,6 +16,7 @@ from bot.domain.submission import Submissions
 from bot.flows.pool import InProcessPool
 from bot.flows.work import UseCases
 from bot.runtime.queue import QueueDispatcher
+from bot.slack.budget import SlackBudget
 from bot.slack.clients import SlackClients
 from bot.slack.installations import WorkspaceInstallationStore
 from bot.slack.services import Services
@@ -28,8 +30,11 @@ from storage.quota import QuotaPolicy
 BACKLOG_PER_THREAD = 2
 
 
-def build_services(settings: Settings, *, engine: Engine | None = None) -> Services:
-    """Everything but the dispatcher; `start_dispatcher` completes it."""
+def build_services(
+    settings: Settings, *, engine: Engine | None = None, identity: AuthorizeResult | None = None
+) -> Services:
+    """Everything but the dispatcher; `start_dispatcher` completes it. `identity`: the single
+    workspace's bot as start-up found it (None: asked of Slack at first need)."""
     engine = engine or make_engine(settings.database_url, pool_size=settings.web_threads)
     client = connect_redis(settings.redis_url) if settings.redis_url else None
     installations = (
@@ -49,9 +54,10 @@ def build_services(settings: Settings, *, engine: Engine | None = None) -> Servi
         dedup=Deduplicator.from_settings(settings, client),
         writer=Writer.from_settings(settings),
         billing=Billing.from_settings(settings, engine),
-        slack=SlackClients(settings, installations),
+        slack=SlackClients(settings, installations, identity),
         after_ack=after_ack_pool(settings),
         redis=client,
+        budget=SlackBudget.on(client),
     )
     services.work = UseCases(services)
     return services

@@ -259,7 +259,7 @@ class StampedSlackHandler(SlackRequestHandler):
         )
 
 
-def make_wsgi_app(services: Services, app: App | None = None, **app_options) -> ColdCopyWSGI:
+def make_wsgi_app(services: Services, app: App | None = None) -> ColdCopyWSGI:
     """The whole WSGI app around `app` (a Bolt app built from `services` when not given)."""
-    app = app or build_app(services, **app_options)
+    app = app or build_app(services)
     return ColdCopyWSGI(services, StampedSlackHandler(app))

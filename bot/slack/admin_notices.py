@@ -8,6 +8,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core.metrics import count_slack_error
 from bot.slack.services import Services
+from storage.workspaces import enterprise_of
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 def notify_admins(services: Services, team_id: str, text: str) -> None:
     """DM every admin and owner of the workspace; failures are logged, never raised."""
     try:
-        client = services.slack.client(team_id)
+        client = services.slack.client(team_id, enterprise_of(services.engine, team_id))
         cursor = None
         while True:
             page = client.users_list(cursor=cursor, limit=200)

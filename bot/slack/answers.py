@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -16,8 +17,9 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import DBAPIError
 
 from bot.core.metrics import count_slack_error, slack_error
+from bot.slack import constants as K
 from bot.slack.block_kit import Message
-from bot.slack.modal import message_view
+from bot.slack.modal import message_view, working_view
 from bot.slack.services import services_of
 from bot.writing.events import WriterError
 from storage.db import UNAVAILABLE_ERRORS
@@ -44,22 +46,93 @@ def reply(respond: Respond, message: Message | str) -> None:
         )
 
 
-def tell(body: dict, client: WebClient, respond: Respond | None, text: str) -> None:
-    """Answer the clicker privately: where they clicked, or (from the Home tab, which has no
-    response_url) in a modal."""
-    if respond is not None and body.get("response_url"):
-        reply(respond, text)
-        return
-    try:
-        client.views_open(trigger_id=body["trigger_id"], view=message_view(text))
-    except SlackApiError as exc:
-        count_slack_error("views.open", exc)
+class Answer:
+    """Where the answer to one click or command goes, privately: onto the message it came from
+    (its response_url), or, from the Home tab or a modal (which have none), into a modal. A
+    trigger opens a modal only within Slack's 3 seconds, so slow work shows a `working` modal at
+    once and updates it when the answer is known; a trigger too old to use sends the answer to
+    the person's DM with the app instead."""
+
+    def __init__(
+        self,
+        body: dict,
+        client: WebClient,
+        respond: Respond | None,
+        received: float | None = None,
+    ):
+        self.body = body
+        self.client = client
+        # A click in a modal has no message to answer on, whatever the payload carries.
+        self.respond = respond if body.get("response_url") and not body.get("view") else None
+        self.received = received if received is not None else time.monotonic()
+        self._view_id: str | None = None
+
+    @property
+    def in_a_modal(self) -> bool:
+        return self.respond is None
+
+    def trigger_fresh(self) -> bool:
+        """Whether views.open may still use this interaction's trigger."""
+        deadline = self.received + K.TRIGGER_SECONDS - K.VIEWS_OPEN_MARGIN_SECONDS
+        return bool(self.body.get("trigger_id")) and time.monotonic() <= deadline
+
+    def working(self, text: str) -> None:
+        """Before slow work: open a modal saying what is happening (Home tab and modals)."""
+        if self.in_a_modal and self._view_id is None:
+            self._open(working_view(text))
+
+    def say(self, message: Message | str) -> None:
+        if not self.in_a_modal:
+            reply(self.respond, message)
+            return
+        text = message if isinstance(message, str) else message.text
+        self.show(message_view(text), fallback=message)
+
+    def show(self, view: dict, *, fallback: Message | str | None = None) -> None:
+        """A whole modal: the working modal becomes it, or it opens while the trigger is good;
+        past that, `fallback` goes to the person's DM."""
+        if self._view_id is not None:
+            try:
+                self.client.views_update(view_id=self._view_id, view=view)
+                return
+            except SlackApiError as exc:
+                count_slack_error("views.update", exc)
+        if self._open(view):
+            return
+        if fallback is not None:
+            self._to_dm(fallback)
+
+    def open(self, view: dict) -> bool:
+        """Open `view` as a new modal while the trigger is good; False when it could not."""
+        return self._open(view)
+
+    def _open(self, view: dict) -> bool:
+        if not self.trigger_fresh():
+            log.info("modal not opened: its trigger is too old")
+            return False
+        try:
+            opened = self.client.views_open(trigger_id=self.body["trigger_id"], view=view)
+        except SlackApiError as exc:
+            count_slack_error("views.open", exc)
+            return False
+        self._view_id = (opened.get("view") or {}).get("id")
+        return True
+
+    def _to_dm(self, message: Message | str) -> None:
+        user = (self.body.get("user") or {}).get("id") or self.body.get("user_id")
+        if not user:
+            return
+        text = message if isinstance(message, str) else message.text
+        try:
+            self.client.chat_postMessage(channel=user, text=text)
+        except SlackApiError as exc:
+            count_slack_error("chat.postMessage", exc)
 
 
 def answering(doing: str):
     """Makes `work` a lazy listener that tells the user why, in words that match the cause,
     when it could not `doing` ("export the sequence"). `work` names what it needs among
-    body, action, view, event, client, respond, context and services."""
+    body, action, view, event, client, respond, context, services and answer (an `Answer`)."""
 
     def wrap(work: Callable[..., None]):
         wanted = list(inspect.signature(work).parameters)
@@ -73,6 +146,7 @@ def answering(doing: str):
             view: dict | None = None,
             event: dict | None = None,
         ) -> None:
+            answer = Answer(body, client, respond, context.get(K.RECEIVED_AT))
             given = {
                 "body": body,
                 "action": action,
@@ -82,12 +156,9 @@ def answering(doing: str):
                 "respond": respond,
                 "context": context,
                 "services": services_of(context),
+                "answer": answer,
             }
-
-            def say(text: str) -> None:
-                tell(body, client, respond, text)
-
-            with answering_failures(say, doing, context.team_id):
+            with answering_failures(answer.say, doing, context.team_id):
                 work(**{name: given[name] for name in wanted})
 
         lazy.__name__ = lazy.__qualname__ = work.__name__

@@ -34,6 +34,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def escape_markdown(text: str) -> str:
+    """Text made inert for standard Markdown (a stream's `markdown_text`): no mention
+    (`<!channel>`, `<@U...>`) and no link syntax; the reader sees the characters themselves."""
+    return escape(text).replace("[", "\\[").replace("]", "\\]")
+
+
 def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

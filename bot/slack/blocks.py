@@ -24,7 +24,16 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.rewrites import QUICK_CHANGES
 from bot.slack import constants as K
-from bot.slack.block_kit import Message, escape, mrkdwn, plain, render, split_paragraphs, truncate
+from bot.slack.block_kit import (
+    Message,
+    escape,
+    escape_markdown,
+    mrkdwn,
+    plain,
+    render,
+    split_paragraphs,
+    truncate,
+)
 from bot.writing.brief import Brief
 from bot.writing.export_formats import EXPORT_FORMATS
 from bot.writing.prompt import SEQUENCE_LENGTH
@@ -199,9 +208,9 @@ def stream_heading(step: int, day: int | None, subject_a: str | None, subject_b:
     """The first lines of an email's reply while its body streams in (Slack's markdown)."""
     lines = [f"**Email {step}" + (f" · Day {day}**" if day is not None else "**")]
     if subject_a:
-        lines.append(f"**Subject A:** {escape(subject_a)}")
+        lines.append(f"**Subject A:** {escape_markdown(subject_a)}")
     if subject_b:
-        lines.append(f"**Subject B:** {escape(subject_b)}")
+        lines.append(f"**Subject B:** {escape_markdown(subject_b)}")
     return "\n".join(lines) + "\n\n"
 
 
@@ -234,6 +243,13 @@ def failure_message(user_message: str, generation_id: str) -> Message:
         ),
     ]
     return Message(text=truncate(user_message, K.MAX_NOTIFICATION_TEXT), blocks=render(blocks))
+
+
+def join_note(channel_id: str, reason: str) -> str:
+    return (
+        f"I couldn't join <#{channel_id}> ({escape(reason)}), so the emails arrive whole and "
+        "@-mentions of ColdCopy in this thread won't reach me."
+    )
 
 
 def delivery_note(channel_id: str, reason: str) -> str:

@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core.metrics import FORMS_NOT_OPENED, count_slack_error, slack_error
 from bot.slack.answers import outage_text, reply
-from bot.slack.modal import brief_view, message_view, settings_view, upgrade_view
+from bot.slack.modal import brief_view, settings_view, upgrade_view
 from bot.slack.services import Services
 from bot.slack.wording import ADMINS_ONLY
 from bot.writing.brief import DEFAULT_LANGUAGE
@@ -84,29 +84,32 @@ def too_late(deadline: float, respond: Respond, context: BoltContext) -> bool:
     return True
 
 
+def settings_modal(services: Services, client: WebClient, context: BoltContext) -> dict | None:
+    """The workspace settings for an admin; None for anyone else (they are told who can)."""
+    if not services.people.is_admin(client, context.team_id, context.user_id):
+        return None
+    return settings_view(WorkspaceDefaults(**read_settings(services.engine, context.team_id)))
+
+
 def open_settings(
     services: Services,
     client: WebClient,
     context: BoltContext,
     trigger_id: str,
-    respond: Respond | None = None,
+    respond: Respond,
     *,
-    deadline: float | None = None,
+    deadline: float,
 ) -> None:
-    """The workspace settings modal for an admin; anyone else is told who can change them."""
-    if not services.people.is_admin(client, context.team_id, context.user_id):
-        if respond is not None:
-            reply(respond, ADMINS_ONLY)
-            return
-        view = message_view(ADMINS_ONLY)
-    else:
-        view = settings_view(WorkspaceDefaults(**read_settings(services.engine, context.team_id)))
-    if deadline is not None and respond is not None and too_late(deadline, respond, context):
+    """`/coldcopy settings`: the settings modal for an admin; anyone else is told who can."""
+    view = settings_modal(services, client, context)
+    if view is None:
+        reply(respond, ADMINS_ONLY)
+        return
+    if too_late(deadline, respond, context):
         return
     try:
         client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as exc:
         count_slack_error("views.open", exc)
         log.warning("could not open the settings", extra={"team_id": context.team_id})
-        if respond is not None:
-            reply(respond, "Slack didn't let me open the settings in time. Please try again.")
+        reply(respond, "Slack didn't let me open the settings in time. Please try again.")

@@ -49,13 +49,18 @@ def _thread_link(
 
 
 def publish_home(
-    services: Services, team_id: str, user_id: str, client: WebClient | None = None
+    services: Services,
+    team_id: str,
+    user_id: str,
+    client: WebClient | None = None,
+    *,
+    enterprise_id: str | None = None,
 ) -> bool:
     """Publish `user_id`'s Home tab; never raises (a stale Home must not fail the caller's
     work). False when it could not be published."""
     context = {"team_id": team_id}
     try:
-        client = client or services.slack.client(team_id)
+        client = client or services.slack.client(team_id, enterprise_id)
         client.views_publish(
             user_id=user_id, view=home_view(home_state(services, client, team_id, user_id))
         )

@@ -283,6 +283,11 @@ def message_view(text: str) -> dict:
     return _message_view(text)
 
 
+def working_view(text: str) -> dict:
+    """What a modal says while the work behind a click is being done."""
+    return _message_view(f":hourglass_flowing_sand: {text}")
+
+
 def checkout_view(message) -> dict:
     """The Stripe link (a `blocks.Message` from checkout_link_message) inside the modal."""
     blocks = [Block.parse(b) for b in message.blocks]

@@ -19,7 +19,9 @@ from bot.domain.limits import Deduplicator, RateLimiter
 from bot.domain.rewrites import RewriteRequest
 from bot.domain.submission import Submissions
 from bot.slack.admins import AdminDirectory
+from bot.slack.budget import SlackBudget
 from bot.slack.clients import SlackClients
+from bot.slack.membership import Memberships
 from bot.slack.permalinks import Permalinks
 from bot.writing.writer import Writer
 from storage.access import Act, NotYours, load_generation
@@ -50,6 +52,10 @@ class Services:
     # The work behind /coldcopy after its ack (forms, status), with a bounded backlog.
     after_ack: BoundedPool
     redis: redis.Redis | None = None
+    # Slack's per-workspace rate tiers, shared by every process (on Redis when there is one).
+    budget: SlackBudget = field(default_factory=SlackBudget)
+    # The public channels this process has joined lately.
+    memberships: Memberships = field(default_factory=Memberships)
     # Admin flags and locales from users.info, shared by the listeners and the Home tab.
     people: AdminDirectory = field(default_factory=AdminDirectory)
     permalinks: Permalinks = field(default_factory=Permalinks)

@@ -227,7 +227,9 @@ class ScriptsAndRecords:
             while True:
                 posts = [c for c in self._calls if c.method in POSTING_METHODS]
                 streams = [m for m in self._messages.values() if "streaming_state" in m]
-                streaming = any(m["streaming_state"] == "in_progress" for m in streams) or (
+                streaming = any(
+                    m["streaming_state"] == "in_progress" and not m.get("_deleted") for m in streams
+                ) or (
                     formatted and any("blocks" not in m and not m.get("_deleted") for m in streams)
                 )
                 if len(posts) >= count and not streaming:

@@ -37,7 +37,9 @@ EVENTS = {
 def register(app: App) -> None:
     app.command(K.COMMAND)(commands.coldcopy_command)
     app.view(K.BRIEF_VIEW)(views.submit_brief)
-    app.view(K.SETTINGS_VIEW)(ack=views.save_workspace_settings, lazy=[views.refresh_home])
+    app.view(K.SETTINGS_VIEW)(
+        ack=views.check_workspace_settings, lazy=[views.save_workspace_settings]
+    )
     app.view(K.REWRITE_VIEW)(ack=sequence.check_rewrite, lazy=[sequence.rewrite_submitted])
     for action_id, work in ACTIONS.items():
         app.action(action_id)(ack=acknowledge, lazy=[work])

@@ -9,8 +9,8 @@ from slack_bolt import BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.core.metrics import count_slack_error
-from bot.slack.answers import answering, reply, tell
+from bot.core.metrics import count_slack_error, slack_error
+from bot.slack.answers import Answer, answering, reply
 from bot.slack.billing_answers import billing_answer
 from bot.slack.blocks import parse_export_option
 from bot.slack.modal import checkout_view, message_view
@@ -28,27 +28,31 @@ EXPORT_DEDUP_SECONDS = 30
 
 
 @answering("open billing")
-def upgrade(body: dict, client: WebClient, respond: Respond, context: BoltContext, services):
-    """Upgrade or Manage billing: answered where it was clicked (a message, the upgrade modal,
-    or the Home tab, which gets a modal of its own)."""
+def upgrade(client: WebClient, context: BoltContext, services: Services, answer: Answer):
+    """Upgrade or Manage billing: answered where it was clicked (a message, the upgrade
+    modal, or the Home tab, where a modal opens at once and shows the link when Stripe has
+    made it)."""
+    view = (answer.body.get("view") or {}) if answer.in_a_modal else {}
+    if view.get("type") == "home":
+        answer.working("Preparing your Stripe link…")
     message, is_link = billing_answer(services, client, context.team_id, context.user_id)
-    view = body.get("view")
-    if view is None:
-        reply(respond, message)
+    if not answer.in_a_modal:
+        answer.say(message)
         return
     modal = checkout_view(message) if is_link else message_view(message.text)
-    try:
-        if view.get("type") == "home":
-            client.views_open(trigger_id=body["trigger_id"], view=modal)
-        else:
-            client.views_update(view_id=view["id"], view=modal)
+    if view.get("type") == "home":
+        answer.show(modal, fallback=message)
+        return
+    try:  # clicked inside ColdCopy's upgrade modal: it becomes the answer
+        client.views_update(view_id=view["id"], view=modal)
     except SlackApiError as exc:
-        count_slack_error("views.open" if view.get("type") == "home" else "views.update", exc)
+        count_slack_error("views.update", exc)
 
 
 @answering("export the sequence")
-def export(body: dict, action: dict, client: WebClient, respond, context, services: Services):
-    """The sequence as a file in the chosen format, uploaded into its thread."""
+def export(action: dict, client: WebClient, context, services: Services, answer: Answer):
+    """The sequence as a file in the chosen format, uploaded into its thread (joining a public
+    channel first: Slack shares files only where the app is a member)."""
     if action.get("type") == "button":
         # The "Export CSV" button on messages posted before the menu existed.
         generation_id, fmt = action.get("value") or "", GENERIC_CSV
@@ -57,21 +61,24 @@ def export(body: dict, action: dict, client: WebClient, respond, context, servic
         generation_id, key = parse_export_option(value)
         fmt = FORMATS_BY_KEY.get(key)
         if fmt is None:
-            tell(
-                body, client, respond, "That export format is no longer offered. Pick another one."
-            )
+            answer.say("That export format is no longer offered. Pick another one.")
             return
     if not services.dedup.first_time(f"export:{generation_id}:{fmt.key}", EXPORT_DEDUP_SECONDS):
         return  # a double click: the first upload is on its way
+    answer.working(f"Exporting the sequence as {fmt.label}…")
     gen = services.generation(client, context, generation_id, Act.EXPORT)
     if not gen or isinstance(gen, NotYours) or not gen.sequence:
-        tell(body, client, respond, "That sequence is no longer available to export.")
+        answer.say("That sequence is no longer available to export.")
         return
-    company = (gen.brief or {}).get("company") or "sequence"
-    exported = export_sequence(fmt, gen.sequence, company)
+    channel = gen.posted_channel_id or gen.channel_id
+    refused = services.memberships.join(client, services.budget, context.team_id, channel)
+    if refused is not None:
+        answer.say(f"I couldn't share the {fmt.label} file in <#{channel}>: {refused}.")
+        return
+    exported = export_sequence(fmt, gen.sequence, (gen.brief or {}).get("company") or "sequence")
     try:
         client.files_upload_v2(
-            channel=gen.posted_channel_id or gen.channel_id,
+            channel=channel,
             thread_ts=gen.parent_ts,
             content=exported.content,
             filename=exported.filename,
@@ -80,17 +87,15 @@ def export(body: dict, action: dict, client: WebClient, respond, context, servic
         )
     except SlackApiError as exc:
         count_slack_error("files.upload_v2", exc)
-        tell(
-            body,
-            client,
-            respond,
-            f"I couldn't upload the {fmt.label} file here. Check that ColdCopy is in this "
-            "channel and try again.",
+        if slack_error(exc) == "not_in_channel":
+            services.memberships.left(context.team_id, channel)  # removed since: join next time
+        answer.say(
+            f"I couldn't upload the {fmt.label} file here ({slack_error(exc)}). Check that "
+            "ColdCopy is in this channel and try again."
         )
         return
-    if not body.get("response_url"):
-        # Clicked in the Home tab: say where the file went.
-        tell(body, client, respond, f"The {fmt.label} file is in the sequence's thread.")
+    if answer.in_a_modal:
+        answer.say(f"The {fmt.label} file is in the sequence's thread.")
 
 
 @answering("start the sequence again")

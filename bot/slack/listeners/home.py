@@ -7,15 +7,17 @@ import logging
 
 from slack_bolt import BoltContext
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
-from bot.core.metrics import count_slack_error
-from bot.slack.answers import answering
-from bot.slack.forms import form_view, open_settings
+from bot.slack.answers import Answer, answering
+from bot.slack.forms import form_view, settings_modal
 from bot.slack.home_tab import publish_home
+from bot.slack.modal import message_view
 from bot.slack.services import Services, services_of
+from bot.slack.wording import ADMINS_ONLY
 
 log = logging.getLogger(__name__)
+
+TOO_LATE = "Slack's window to open that form passed while ColdCopy was busy. Please click again."
 
 
 def show_home(event: dict, client: WebClient, context: BoltContext) -> None:
@@ -26,16 +28,13 @@ def show_home(event: dict, client: WebClient, context: BoltContext) -> None:
 
 
 @answering("open the form")
-def write_sequence(body: dict, client: WebClient, context: BoltContext, services: Services):
+def write_sequence(client: WebClient, context: BoltContext, services: Services, answer: Answer):
     """The Home tab's Write a sequence button: the brief form (or the upgrade prompt)."""
     view = form_view(services, client, context.team_id, context.user_id, None)
-    try:
-        client.views_open(trigger_id=body["trigger_id"], view=view)
-    except SlackApiError as exc:
-        count_slack_error("views.open", exc)
-        log.warning("could not open the form from Home", extra={"team_id": context.team_id})
+    answer.show(view, fallback=TOO_LATE)
 
 
 @answering("open the settings")
-def workspace_settings(body: dict, client: WebClient, context: BoltContext, services: Services):
-    open_settings(services, client, context, body["trigger_id"])
+def workspace_settings(client: WebClient, context: BoltContext, services, answer: Answer):
+    view = settings_modal(services, client, context)
+    answer.show(view or message_view(ADMINS_ONLY), fallback=TOO_LATE)

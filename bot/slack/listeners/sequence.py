@@ -24,6 +24,8 @@ from storage.rewrites import generation_for_thread
 log = logging.getLogger(__name__)
 
 EVENT_DEDUP_SECONDS = 3600
+# A mention that is not a rewrite request gets its how-to once per person per this long.
+HELP_EVERY_SECONDS = 600
 REGENERATE_DEDUP_SECONDS = 10
 WHICH_EMAIL = (
     "Which email should I rewrite? Name it, for example: "
@@ -109,7 +111,7 @@ def regenerate(action: dict, client: WebClient, respond: Respond, context: BoltC
 
 
 @answering("open the brief")
-def edit_brief(body: dict, action: dict, client: WebClient, respond: Respond, context, services):
+def edit_brief(action: dict, client: WebClient, respond: Respond, context, services, answer):
     """The brief form, filled with this sequence's brief, for its owner or an admin."""
     gen = services.generation(client, context, action.get("value") or "", Act.EDIT_BRIEF)
     if isinstance(gen, NotYours):
@@ -118,11 +120,8 @@ def edit_brief(body: dict, action: dict, client: WebClient, respond: Respond, co
     if gen is None or not gen.brief:
         reply(respond, GONE)
         return
-    try:
-        client.views_open(trigger_id=body["trigger_id"], view=brief_view(gen.brief, gen.channel_id))
-    except SlackApiError as exc:
-        count_slack_error("views.open", exc)
-        reply(respond, NO_FORM_IN_TIME)
+    if not answer.open(brief_view(gen.brief, gen.channel_id)):
+        answer.say(NO_FORM_IN_TIME)
 
 
 def check_rewrite(ack: Ack, view: dict) -> None:
@@ -162,13 +161,21 @@ def mentioned(body: dict, event: dict, client: WebClient, context: BoltContext) 
     request = mention_request(event.get("text") or "")
     step = named_email(request)
     if generation_id is None or step is None:
-        answer = NOT_A_SEQUENCE if generation_id is None else WHICH_EMAIL
-        try:
-            client.chat_postMessage(
-                channel=channel, thread_ts=thread_ts or event.get("ts"), text=answer
-            )
-        except SlackApiError as exc:
-            count_slack_error("chat.postMessage", exc)
+        # Only the person who asked sees how to ask, and not again for a while.
+        if not services.dedup.first_time(
+            f"mention-help:{context.team_id}:{user}", HELP_EVERY_SECONDS
+        ):
+            log.info("mention how-to given lately: not again", extra={"team_id": context.team_id})
+        else:
+            try:
+                client.chat_postEphemeral(
+                    channel=channel,
+                    user=user,
+                    thread_ts=thread_ts,
+                    text=NOT_A_SEQUENCE if generation_id is None else WHICH_EMAIL,
+                )
+            except SlackApiError as exc:
+                count_slack_error("chat.postEphemeral", exc)
         return
     services.work.rewrite(
         client, RewriteRequest(context.team_id, user, generation_id, step, request)

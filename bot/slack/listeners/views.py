@@ -7,8 +7,10 @@ import logging
 
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import DBAPIError
 
+from bot.core.metrics import count_slack_error
 from bot.domain.limits import RateLimited
 from bot.domain.submission import Accepted, InvalidRequest
 from bot.slack import constants as K
@@ -19,12 +21,13 @@ from bot.slack.modal import (
     read_settings_submission,
     read_submission,
     upgrade_view,
+    working_view,
     writing_view,
 )
 from bot.slack.services import services_of
 from bot.slack.wording import ADMINS_ONLY
 from bot.writing.brief import BRIEF_FIELDS, BriefErrors
-from bot.writing.defaults import TEXT_FIELDS, validate_defaults
+from bot.writing.defaults import validate_defaults
 from storage.db import UNAVAILABLE_ERRORS
 from storage.ledger import DuplicateRequest
 from storage.quota import QuotaExhausted
@@ -85,31 +88,39 @@ def submit_brief(ack: Ack, view: dict, context: BoltContext) -> None:
     ack(**answer(outcome, services.billing.enabled))
 
 
-def save_workspace_settings(ack: Ack, view: dict, client: WebClient, context: BoltContext):
-    """An admin's workspace settings, saved before the ack (with who changed what)."""
-    services = services_of(context)
-    if not services.people.is_admin(client, context.team_id, context.user_id):
-        ack(response_action="errors", errors={TEXT_FIELDS[0].key: ADMINS_ONLY})
-        return
+def check_workspace_settings(ack: Ack, view: dict) -> None:
+    """The settings modal, within Slack's 3 seconds and without a Slack call: wrong fields
+    keep it open with what is wrong; right ones turn it into "Saving…" while the save (which
+    asks Slack whether the person is an admin) happens after the ack."""
     defaults = validate_defaults(read_settings_submission(view))
     if isinstance(defaults, BriefErrors):
         ack(response_action="errors", errors=defaults.errors)
         return
-    changes = save_settings(
-        services.engine, context.team_id, defaults.as_dict(), changed_by=context.user_id
-    )
-    saved = "Saved." if changes else "Nothing changed."
-    ack(
-        response_action="update",
-        view=message_view(
-            f":white_check_mark: {saved} New briefs in this workspace use these settings."
-        ),
-    )
+    ack(response_action="update", view=working_view("Saving the workspace settings…"))
 
 
-def refresh_home(context: BoltContext) -> None:
-    """After the settings changed, the admin's Home tab shows them."""
-    publish_home(services_of(context), context.team_id, context.user_id)
+def save_workspace_settings(view: dict, client: WebClient, context: BoltContext) -> None:
+    """An admin's workspace settings, saved with who changed what; the modal says how it went
+    and the admin's Home tab shows them."""
+    services = services_of(context)
+    admin = services.people.is_admin(client, context.team_id, context.user_id)
+    if not admin:
+        outcome = ADMINS_ONLY
+    else:
+        defaults = validate_defaults(read_settings_submission(view))
+        changes = save_settings(
+            services.engine, context.team_id, defaults.as_dict(), changed_by=context.user_id
+        )
+        saved = "Saved." if changes else "Nothing changed."
+        outcome = f":white_check_mark: {saved} New briefs in this workspace use these settings."
+    try:
+        client.views_update(view_id=view["id"], view=message_view(outcome))
+    except SlackApiError as exc:
+        count_slack_error("views.update", exc)
+    if admin:
+        publish_home(
+            services, context.team_id, context.user_id, enterprise_id=context.enterprise_id
+        )
 
 
 def answer(outcome, billing_enabled: bool) -> dict:
