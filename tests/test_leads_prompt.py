@@ -16,16 +16,15 @@ from bot.core.settings import DEFAULT_MODEL
 from bot.writing.brief import Brief
 from bot.writing.brief_file import load_brief_file
 from bot.writing.lead_list import Lead, LeadList, read_lead_list
+from bot.writing.model_traits import MIN_CACHEABLE_TOKENS, min_cacheable_tokens
 from bot.writing.personal_answer import check_opening, tool_input_of
 from bot.writing.personal_prompt import (
-    MIN_CACHEABLE_TOKENS,
     OpeningRejected,
     PersonalOpening,
     build_opening_request,
     cache_outcome,
     lead_turn,
     list_prefix,
-    min_cacheable_tokens,
     prefix_token_floor,
     provably_cached,
     token_floor,

@@ -119,7 +119,7 @@ def test_a_quick_rewrite_updates_the_email_in_place_and_keeps_the_old_version(
     assert "words" in text
     # The rewrite asked for one email, with the brief and the whole sequence as context.
     request = claude.requests[-1].body
-    assert request["tool_choice"] == {"type": "tool", "name": REWRITE_TOOL_NAME}
+    assert [t["name"] for t in request["tools"]] == [REWRITE_TOOL_NAME]
     prompt = request["messages"][0]["content"]
     assert "rewrite only email 3" in prompt
     assert all(e["subject_a"].replace("[", "[") in prompt for e in SEQUENCE)

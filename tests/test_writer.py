@@ -132,10 +132,27 @@ def test_an_abandoned_generation_stops_reading_the_stream(fake, writer):
     assert reply.disconnected, "the connection stayed open for an answer nobody reads"
 
 
-# The request: model, forced strict tool, cached system prompt, brief as data
+# The request: model, strict tool, cached system prompt, brief as data
 
 
-def test_the_request_forces_the_strict_sequence_tool_and_caches_the_system_prompt(fake, writer):
+def test_an_earlier_model_that_takes_forced_tool_use_is_forced_and_sent_no_thinking(fake):
+    fake.enqueue_sequence()
+    with Writer(api_key="sk-ant-test", base_url=fake.base_url, model="claude-sonnet-5") as w:
+        list(w.write_sequence(make_brief()))
+    body = fake.requests[-1].body
+    assert body["tool_choice"] == {"type": "tool", "name": TOOL_NAME}
+    assert "thinking" not in body
+
+
+def test_an_answer_in_text_instead_of_the_tool_is_invalid_output(fake, writer):
+    # With tool_choice auto a model could answer in words; that is not a sequence.
+    fake.enqueue_text("Here is your sequence: ...")
+    with pytest.raises(WriterError) as failed:
+        list(writer.write_sequence(make_brief()))
+    assert failed.value.kind == "invalid_output"
+
+
+def test_the_request_asks_for_the_strict_sequence_tool_and_caches_the_system_prompt(fake, writer):
     fake.enqueue_sequence()
     list(writer.write_sequence(make_brief()))
 
@@ -148,7 +165,11 @@ def test_the_request_forces_the_strict_sequence_tool_and_caches_the_system_promp
     assert body["system"] == [
         {"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}
     ]
-    assert body["tool_choice"] == {"type": "tool", "name": TOOL_NAME}
+    # The default model (Sonnet 5.5) refuses forced tool use with a 400 and thinks up front
+    # unless told otherwise: it is asked for the tool, with no thinking before the answer.
+    assert body["model"] == "claude-sonnet-5-5"
+    assert body["tool_choice"] == {"type": "auto"}
+    assert body["thinking"] == {"type": "between_tools"}
     (tool,) = body["tools"]
     assert tool["name"] == TOOL_NAME and tool["strict"] is True
     email_schema = tool["input_schema"]["$defs"]["Email"]

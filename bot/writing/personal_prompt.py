@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.writing.brief import Brief
 from bot.writing.lead_columns import FIELD_LABELS, LeadField
 from bot.writing.lead_list import Lead
+from bot.writing.model_traits import answer_options, min_cacheable_tokens
 from bot.writing.personal_rules import (
     OPENING_MAX_CHARS,
     SYSTEM_PROMPT,
@@ -40,31 +41,6 @@ from bot.writing.quality import SUBJECT_MAX_CHARS
 # adaptive thinking) count thinking against max_tokens, hence the headroom.
 MAX_OUTPUT_TOKENS = 2048
 CACHE = {"type": "ephemeral"}
-
-# Minimum cacheable prefix, in tokens, as documented per model. A model not listed gets the
-# largest documented minimum, so an unknown model is never assumed to cache.
-# https://platform.claude.com/docs/en/build-with-claude/prompt-caching (table "minimum
-# cacheable prompt length"; as quoted in https://github.com/anthropics/anthropic-sdk-python/
-# issues/1194: 4096 Opus 4.6/4.5 and Haiku 4.5, 1024 Sonnet 4.6/4.5, Opus 4.1/4, Sonnet 4)
-# and the Sonnet 5 -> 5.5 comparison (1,024 -> 512) in
-# https://apidog.com/blog/claude-sonnet-5-5-vs-sonnet-5/ (not on an Anthropic page we could
-# read; listed at Sonnet 5's 1,024 to stay on the safe side).
-MIN_CACHEABLE_TOKENS: dict[str, int] = {
-    "claude-sonnet-5-5": 1024,
-    "claude-sonnet-5": 1024,
-    "claude-sonnet-4-6": 1024,
-    "claude-sonnet-4-5": 1024,
-    "claude-opus-4-8": 1024,
-    "claude-opus-4-7": 2048,
-    "claude-opus-4-6": 4096,
-    "claude-opus-4-5": 4096,
-    "claude-haiku-4-5": 4096,
-}
-UNKNOWN_MODEL_MIN_TOKENS = 4096
-# "Forced tool use returns an error" on Sonnet 5.5 (a 400), so there the tool is offered with
-# tool_choice "auto" and the rules say to call it; an answer without the call is rejected.
-# https://platform.claude.com/docs/en/models/sonnet-5-5/whats-new-sonnet-5-5
-FORCED_TOOL_REJECTED = frozenset({"claude-sonnet-5-5"})
 
 
 class PersonalOpening(BaseModel):
@@ -151,12 +127,6 @@ def lead_turn(lead: Lead) -> str:
     )
 
 
-def tool_choice_for(model: str) -> dict[str, str]:
-    if model in FORCED_TOOL_REJECTED:
-        return {"type": "auto"}
-    return {"type": "tool", "name": TOOL_NAME}
-
-
 def build_opening_request(prefix: ListPrefix, lead: Lead, *, model: str) -> dict[str, Any]:
     """The keyword arguments of `client.messages.create` for one lead."""
     return {
@@ -164,7 +134,7 @@ def build_opening_request(prefix: ListPrefix, lead: Lead, *, model: str) -> dict
         "max_tokens": MAX_OUTPUT_TOKENS,
         "system": list(prefix.system),
         "tools": [opening_tool()],
-        "tool_choice": tool_choice_for(model),
+        **answer_options(model, TOOL_NAME),
         "messages": [
             {
                 "role": "user",
@@ -192,10 +162,6 @@ def prefix_token_floor(request: Mapping[str, Any], *, fixed_only: bool = False) 
     if not fixed_only:
         parts.append(request["messages"][0]["content"][0]["text"])
     return sum(token_floor(part) for part in parts)
-
-
-def min_cacheable_tokens(model: str) -> int:
-    return MIN_CACHEABLE_TOKENS.get(model, UNKNOWN_MODEL_MIN_TOKENS)
 
 
 def provably_cached(request: Mapping[str, Any]) -> bool:

@@ -109,6 +109,7 @@ class SequenceReply:
     drop_connection: bool = False  # at error_after, hang up instead of sending the error event
     usage: FakeUsage = field(default_factory=FakeUsage)
     stop_reason: str = "tool_use"
+    as_text: bool = False  # answer in a text block instead of calling the tool
 
     started: threading.Event = field(default_factory=threading.Event, repr=False)
     finished: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -152,6 +153,24 @@ def sequence_json(emails: list[dict[str, Any]]) -> tuple[str, list[int]]:
         starts.append(len(text))
         text += json.dumps(email)
     return text + "]}", starts
+
+
+# What the Messages API refuses before answering, by model.
+# Claude Sonnet 5.5: "Forced tool use returns an error", and thinking cannot be disabled
+# ("thinking: {"type": "disabled"}" answers 400; its lowest setting is between_tools).
+# https://platform.claude.com/docs/en/models/sonnet-5-5/whats-new-sonnet-5-5
+NO_FORCED_TOOL_USE = frozenset({"claude-sonnet-5-5"})
+
+
+def refusal_of(body: dict[str, Any]) -> str | None:
+    """The 400 message the API gives this request, or None."""
+    model = body.get("model")
+    forced = (body.get("tool_choice") or {}).get("type") in ("tool", "any")
+    if model in NO_FORCED_TOOL_USE and forced:
+        return f"tool_choice forcing tool use is not supported with {model}; use auto"
+    if model in NO_FORCED_TOOL_USE and (body.get("thinking") or {}).get("type") == "disabled":
+        return f"thinking type 'disabled' is not supported with {model}; use between_tools"
+    return None
 
 
 class FakeAnthropic:
@@ -243,6 +262,13 @@ class FakeAnthropic:
         self.enqueue(reply)
         return reply
 
+    def enqueue_text(self, text: str, **stream_options: Any) -> SequenceReply:
+        """Answer in words (a text block), not with the tool: what a model may do when the
+        request does not force the tool."""
+        reply = SequenceReply(text, as_text=True, stop_reason="end_turn", **stream_options)
+        self.enqueue(reply)
+        return reply
+
     def enqueue_tool_input(self, text: str, **stream_options: Any) -> SequenceReply:
         """Stream `text` verbatim as the tool's input JSON, valid or not."""
         reply = SequenceReply(text, **stream_options)
@@ -316,6 +342,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "POST" or self.path.split("?")[0] != "/v1/messages":
             self._send_error(ErrorReply(404, "not_found_error", f"FakeAnthropic: no {self.path}"))
             return
+        refused = refusal_of(body) if isinstance(body, dict) else None
+        if refused is not None:
+            self._send_error(ErrorReply(400, "invalid_request_error", refused))
+            return
         reply = fake._next_reply()
         if isinstance(reply, ErrorReply):
             self._send_error(reply)
@@ -341,7 +371,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, reply: SequenceReply, body: dict[str, Any]) -> None:
         closing = self.server.fake._closing
-        tool_name = (body.get("tool_choice") or {}).get("name", "write_sequence")
+        tools = body.get("tools") or [{}]
+        tool_name = (body.get("tool_choice") or {}).get("name") or tools[0].get("name", "tool")
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("cache-control", "no-cache")
@@ -378,7 +409,9 @@ class _Handler(BaseHTTPRequestHandler):
                 {
                     "type": "content_block_start",
                     "index": 0,
-                    "content_block": {
+                    "content_block": {"type": "text", "text": ""}
+                    if reply.as_text
+                    else {
                         "type": "tool_use",
                         "id": f"toolu_fake_{next(_ids)}",
                         "name": tool_name,
@@ -388,7 +421,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             self._event("ping", {"type": "ping"})
             # Like the real API, the first delta is empty.
-            self._delta("")
+            self._delta("", as_text=reply.as_text)
             text = reply.tool_input[: reply.error_after]  # [:None] is all of it
             began = time.perf_counter()
             for offset in range(0, len(text), reply.chunk_chars):
@@ -396,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
                     due = began + offset / CHARS_PER_TOKEN / reply.tokens_per_second
                     if closing.wait(max(0.0, due - time.perf_counter())):
                         return
-                self._delta(text[offset : offset + reply.chunk_chars])
+                self._delta(text[offset : offset + reply.chunk_chars], as_text=reply.as_text)
                 reply.sent.append((min(offset + reply.chunk_chars, len(text)), time.monotonic()))
                 now = time.perf_counter()
                 reply.first_token_at = reply.first_token_at or now
@@ -438,14 +471,14 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             reply.finished.set()
 
-    def _delta(self, partial_json: str) -> None:
+    def _delta(self, piece: str, *, as_text: bool = False) -> None:
+        delta = (
+            {"type": "text_delta", "text": piece}
+            if as_text
+            else {"type": "input_json_delta", "partial_json": piece}
+        )
         self._event(
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "input_json_delta", "partial_json": partial_json},
-            },
+            "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
         )
 
     def _event(self, name: str, data: dict[str, Any]) -> None:
