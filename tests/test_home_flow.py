@@ -11,6 +11,7 @@ import pytest
 from helpers import generations, make_settings, open_form, thread_posts, wait_until
 
 from bot.slack import constants as K
+from bot.slack.admins import AdminDirectory
 from bot.slack.wording import ADMINS_ONLY
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
@@ -460,3 +461,38 @@ def test_the_parent_message_and_the_notes_show_the_language(app, slack, claude, 
     sequence = generations(engine)[0].sequence
     assert sequence[0]["quality"]["language"] == "pl"
     assert sequence[0]["quality"]["checks"] == ["length", "subjects", "placeholders", "questions"]
+
+
+# --- no Slack call before an ack; no trigger used after its time ---------------------------
+
+
+def test_the_settings_submission_is_answered_without_waiting_on_slack(app, slack, engine):
+    view = next_view_opened(slack, lambda: app.slash("settings", user="UADMIN")).params["view"]
+    app.services.people = AdminDirectory()  # forget who is an admin: asking costs users.info
+    slack.hold("users.info")
+    try:
+        answer = app.submit(view, {"benefit": "Faster dispatch"}, user="UADMIN", channel=None)
+        # Answered while users.info is still held: nothing before the ack asked Slack.
+        assert answer.json()["response_action"] == "update"
+        slack.wait_held("users.info", 1)
+    finally:
+        slack.release("users.info")
+    final = slack.wait_for("views.update")[-1].params["view"]
+    assert "Saved" in json.dumps(final, ensure_ascii=False)
+    assert read_settings(engine, "T0001")["benefit"] == "Faster dispatch"
+
+
+def test_a_form_that_could_not_be_built_within_the_trigger_is_not_opened_late(app, slack):
+    home = open_home(app, slack, "UKO")  # no brief, no workspace language: asks users.info
+    app.services.people = AdminDirectory()
+    opened = len(slack.calls_to("views.open"))
+    slack.hold("users.info")
+    try:
+        home_click(app, home, K.OPEN_FORM_ACTION, "open", user="UKO", trigger="trigger-late")
+        slack.wait_held("users.info", 1)
+        time.sleep(2.6)  # Slack is slow: the trigger's 3 seconds run out meanwhile
+    finally:
+        slack.release("users.info")
+    note = slack.wait_for("chat.postMessage")[-1]
+    assert note.params["channel"] == "UKO" and "click again" in note.params["text"]
+    assert len(slack.calls_to("views.open")) == opened  # never with a stale trigger

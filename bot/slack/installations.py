@@ -188,13 +188,14 @@ class WorkspaceInstallationStore(SQLAlchemyInstallationStore):
     def _renew_installations(self, conn: Connection, bot: Bot) -> None:
         """The workspace's installation rows carry the bot's current tokens too."""
         table = self.installations
+        expires_at = bot.to_dict().get("bot_token_expires_at")  # a datetime, as stored
         conn.execute(
             update(table)
             .where(self._same(table, bot.enterprise_id, bot.team_id))
             .values(
                 bot_token=self.cipher.encrypt(bot.bot_token),
                 bot_refresh_token=self.cipher.encrypt(bot.bot_refresh_token),
-                bot_token_expires_at=normalize_datetime_for_db(bot.bot_token_expires_at),
+                bot_token_expires_at=normalize_datetime_for_db(expires_at),
             )
         )
 

@@ -1,0 +1,295 @@
+"""ColdCopy on Slack as the platform really is, not as a kind fake would have it: workspaces of an
+Enterprise Grid org, tokens that rotate, Slack's rate tiers per method per workspace, triggers
+that expire, and no Slack call while a request waits for its ack. Each test drives the app over
+HTTP against the Slack fake, whose rules cite the pages they follow (tests/fakes/slack*.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from cryptography.fernet import Fernet
+from helpers import BRIEF, all_text, generations, make_settings, open_form, wait_until
+from sqlalchemy import select
+
+from bot.domain.limits import connect_redis
+from bot.runtime.wiring import build_services
+from bot.slack import constants as K
+from bot.slack.admin_notices import notify_admins
+from bot.slack.budget import SlackBudget
+from fakes.anthropic import FakeAnthropic
+from fakes.slack import FakeSlack
+from harness import ServedApp
+from storage.db import reading
+from storage.models import slack_bots, slack_installations
+
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+GRID = "E0001"
+
+
+class GridApp(ServedApp):
+    """ServedApp whose requests carry the Enterprise Grid org, where Slack puts it."""
+
+    enterprise_id = GRID
+
+    def slash(self, text: str = "", **kw):
+        # Slash commands carry enterprise_id / enterprise_name as form fields.
+        original = self.signed_post
+
+        def with_org(body: str, **post_kw):
+            fields = dict(parse_qs(body))
+            fields = {k: v[0] for k, v in fields.items()}
+            fields.update(enterprise_id=self.enterprise_id, enterprise_name="Grid Org")
+            return original(urlencode(fields), **post_kw)
+
+        self.signed_post = with_org
+        try:
+            return super().slash(text, **kw)
+        finally:
+            self.signed_post = original
+
+    def interact(self, payload: dict, **kw):
+        payload = {**payload, "enterprise": {"id": self.enterprise_id, "name": "Grid Org"}}
+        payload["is_enterprise_install"] = False
+        payload["user"] = {**payload.get("user", {}), "enterprise_id": self.enterprise_id}
+        return super().interact(payload, **kw)
+
+
+def oauth_app(slack, claude, engine, cls=ServedApp, **overrides) -> ServedApp:
+    settings = make_settings(
+        slack_api_url=slack.base_url,
+        anthropic_base_url=claude.base_url,
+        database_url=str(engine.url),
+        slack_bot_token=None,
+        slack_client_id="111.222",
+        slack_client_secret="oauth-secret",
+        encryption_key=ENCRYPTION_KEY,
+        **overrides,
+    )
+    app = cls(settings, engine)
+    app.response_base = slack.response_url_base
+    return app
+
+
+def install(app: ServedApp):
+    page = app.request("GET", "/slack/install")
+    href = re.search(r'href="(https://slack.com/oauth[^"]+)"', page.body.decode())[1]
+    state = parse_qs(urlsplit(href.replace("&amp;", "&")).query)["state"][0]
+    cookie = SimpleCookie(page.headers.get("Set-Cookie"))
+    jar = "; ".join(f"{k}={v.value}" for k, v in cookie.items())
+    return app.request(
+        "GET", f"/slack/oauth_redirect?code=fake-code&state={state}", headers={"Cookie": jar}
+    )
+
+
+@pytest.fixture
+def claude():
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+def users(slack: FakeSlack) -> None:
+    slack.add_user("UADMIN", is_admin=True)
+    slack.add_user("U1")
+    slack.add_user("U2")
+
+
+# --- Enterprise Grid ----------------------------------------------------------------------------
+
+
+def test_a_grid_workspace_gets_its_sequence_status_home_rewrite_and_billing_notice(claude, engine):
+    with FakeSlack(enterprise_id=GRID, enterprise_name="Grid Org") as slack:
+        users(slack)
+        with oauth_app(slack, claude, engine, cls=GridApp) as app:
+            assert install(app).status == 200
+            token = slack.oauth_response["access_token"]
+            # The sequence: the form, the submission, the thread written by a worker thread,
+            # which finds the workspace's bot with its org's id.
+            claude.enqueue_sequence()
+            app.submit(open_form(app, slack), BRIEF)
+            wait_until(lambda: [g.status for g in generations(engine)] == ["succeeded"])
+            gen = generations(engine)[0]
+            assert gen.enterprise_id == GRID
+            emails = [c for c in slack.calls_to("chat.postMessage") if c.ok]
+            assert len(emails) == 8 and {c.token for c in emails} == {token}
+            # The Home tab, published after the generation with the same bot.
+            wait_until(lambda: slack.calls_to("views.publish"))
+            assert slack.calls_to("views.publish")[-1].token == token
+            # Status for an admin.
+            app.slash("status", user="UADMIN")
+            status = slack.wait_for("response_url")[-1].params
+            assert "used" in status["text"].lower() or "sequence" in status["text"].lower()
+            # A rewrite by the owner.
+            claude.enqueue_tool_input(
+                json.dumps({"subject_a": "Short", "subject_b": "Shorter", "body": "Hi.\n\nBye."})
+            )
+            app.act(
+                {
+                    "action_id": K.REWRITE_ACTION,
+                    "block_id": "b",
+                    "type": "overflow",
+                    "selected_option": {
+                        "text": {"type": "plain_text", "text": "Shorter"},
+                        "value": f"shorter|{gen.id}|2",
+                    },
+                },
+                user="U1",
+                channel=gen.posted_channel_id,
+            )
+            wait_until(lambda: "Edited by <@U1>" in all_text(slack.calls_to("chat.update")))
+            # A billing notice to the admins, found through the workspace row's org id.
+            notify_admins(app.services, "T0001", "Your ColdCopy payment failed.")
+            dms = [c for c in slack.calls_to("chat.postMessage") if "payment" in str(c.params)]
+            assert dms and all(c.token == token for c in dms)
+            assert slack.violations == []
+
+
+def test_an_org_wide_install_is_refused_with_a_page_that_says_what_to_do(claude, engine):
+    with (
+        FakeSlack(enterprise_id=GRID, org_install=True) as slack,
+        oauth_app(slack, claude, engine) as app,
+    ):
+        page = install(app)
+        assert page.status == 400
+        assert "Install ColdCopy in a workspace, not the whole organisation" in page.body.decode()
+        with reading(engine) as conn:
+            assert conn.execute(select(slack_installations)).all() == []
+            assert conn.execute(select(slack_bots)).all() == []
+
+
+# --- token rotation --------------------------------------------------------------------------
+
+
+def test_rotating_tokens_renew_in_one_place_and_no_revoked_refresh_token_is_ever_used(
+    claude, engine
+):
+    # Every token expires within the renewal window, so every lookup renews it: the worst
+    # case for processes renewing at once.
+    with FakeSlack(token_rotation=True, token_ttl=600) as slack:
+        users(slack)
+        with oauth_app(slack, claude, engine) as app:
+            assert install(app).status == 200
+            # A second process (a worker) on the same database, renewing at the same time
+            # as serve's request threads.
+            worker = build_services(app.services.settings, engine=engine)
+
+            def work(n: int) -> None:
+                if n % 2:
+                    worker.slack.client("T0001").auth_test()
+                else:
+                    assert app.slash("status", user="U1").status == 200
+
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(work, range(24)))
+            assert slack.refreshes >= 2
+            assert slack.reused_refresh_tokens == []
+            failed = [c for c in slack.calls if c.outcome in ("token_expired", "invalid_auth")]
+            assert failed == []
+            # Bolt's table and the bots table hold the same, current tokens.
+            installation = app.services.slack.installations.find_installation(
+                enterprise_id=None, team_id="T0001"
+            )
+            bot = app.services.slack.installations.find_bot(enterprise_id=None, team_id="T0001")
+            assert installation.bot_token == bot.bot_token
+            assert installation.bot_refresh_token == bot.bot_refresh_token
+            assert slack.violations == []
+
+
+def test_no_slack_call_before_an_ack_in_oauth_mode(claude, sqlite_engine):
+    with FakeSlack() as slack:
+        users(slack)
+        with oauth_app(slack, claude, sqlite_engine) as app:
+            install(app)
+            before = len(slack.calls_to("auth.test"))
+            for _ in range(3):
+                app.slash("status", user="U1")
+            slack.wait_for("response_url", count=3)
+            # Bolt's own authorize would call auth.test for every request.
+            assert len(slack.calls_to("auth.test")) == before
+
+
+# --- rate tiers ----------------------------------------------------------------------------------
+
+
+def test_four_people_writing_at_once_under_slacks_tiers_get_four_clean_threads(
+    claude, sqlite_engine
+):
+    with FakeSlack(tiers=True) as slack:
+        people = ["U1", "U2", "U3", "U4"]
+        for user in people:
+            slack.add_user(user)
+        settings = make_settings(
+            slack_api_url=slack.base_url,
+            anthropic_base_url=claude.base_url,
+            database_url=str(sqlite_engine.url),
+            free_quota=10,
+            user_rate="10/minute",
+            workspace_rate="100/hour",
+        )
+        with ServedApp(settings, sqlite_engine) as app:
+            app.response_base = slack.response_url_base
+            forms = {u: open_form(app, slack, user=u, channel=f"C{u}") for u in people}
+            for _ in people:
+                claude.enqueue_sequence(tokens_per_second=100)  # 400 characters a second
+            threads = [
+                threading.Thread(
+                    target=app.submit,
+                    args=(forms[u], BRIEF),
+                    kwargs={"user": u, "channel": f"C{u}"},
+                )
+                for u in people
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wait_until(
+                lambda: [g.status for g in generations(sqlite_engine)] == ["succeeded"] * 4,
+                timeout=90,
+            )
+            slack.wait_for_posts(4 * 9, timeout=30)
+            for gen in generations(sqlite_engine):
+                wait_until(
+                    lambda gen=gen: ":white_check_mark:"
+                    in str(slack.message(gen.posted_channel_id, gen.parent_ts))
+                )
+            assert slack.tier_refusals == []
+            for gen in generations(sqlite_engine):
+                replies = slack.thread(gen.posted_channel_id, gen.parent_ts)
+                headers = [r["blocks"][0]["text"]["text"] for r in replies]
+                assert [h.split(" · ")[0] for h in headers] == [f"Email {n}" for n in range(1, 8)]
+                assert not [r for r in replies if "streaming_state" in r]  # no partial reply
+                # The parent says "finished" within 2 s of its last email.
+                last_email = max(
+                    c.at
+                    for c in slack.calls_to("chat.postMessage")
+                    if c.params.get("thread_ts") == gen.parent_ts and c.ok
+                )
+                finished = [
+                    c.at
+                    for c in slack.calls_to("chat.update")
+                    if c.params.get("ts") == gen.parent_ts and ":white_check_mark:" in str(c.params)
+                ]
+                assert finished and finished[-1] - last_email < 2.0
+            assert slack.violations == []
+
+
+def test_the_budget_is_shared_through_redis_and_counts_in_the_process_when_redis_is_down(
+    redis_url,
+):
+    import redis
+
+    first = SlackBudget.on(redis.Redis.from_url(redis_url))
+    second = SlackBudget.on(redis.Redis.from_url(redis_url))  # another process
+    # chat.startStream's allowance (Tier 2) is shared: what one takes, the other cannot.
+    taken = [first.spend("chat.startStream", "T1") for _ in range(10)]
+    taken += [second.spend("chat.startStream", "T1") for _ in range(10)]
+    assert taken.count(True) == 18  # 18 a minute for the workspace, whoever asks
+    assert second.spend("chat.startStream", "T2")  # another workspace has its own
+    down = SlackBudget.on(connect_redis("redis://127.0.0.1:1/0"))
+    assert sum(down.spend("chat.startStream", "T1") for _ in range(20)) == 18
