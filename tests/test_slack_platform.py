@@ -255,8 +255,10 @@ def test_four_people_writing_at_once_under_slacks_tiers_get_four_clean_threads(
             slack.wait_for_posts(4 * 9, timeout=30)
             for gen in generations(sqlite_engine):
                 wait_until(
-                    lambda gen=gen: ":white_check_mark:"
-                    in str(slack.message(gen.posted_channel_id, gen.parent_ts))
+                    lambda gen=gen: (
+                        ":white_check_mark:"
+                        in str(slack.message(gen.posted_channel_id, gen.parent_ts))
+                    )
                 )
             assert slack.tier_refusals == []
             for gen in generations(sqlite_engine):
