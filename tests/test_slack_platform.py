@@ -22,6 +22,7 @@ from bot.runtime.wiring import build_services
 from bot.slack import constants as K
 from bot.slack.admin_notices import notify_admins
 from bot.slack.budget import SlackBudget
+from bot.slack.membership import Memberships
 from fakes.anthropic import FakeAnthropic
 from fakes.slack import FakeSlack
 from harness import ServedApp
@@ -142,6 +143,22 @@ def test_a_grid_workspace_gets_its_sequence_status_home_rewrite_and_billing_noti
                 channel=gen.posted_channel_id,
             )
             wait_until(lambda: "Edited by <@U1>" in all_text(slack.calls_to("chat.update")))
+            # An export into the thread.
+            app.act(
+                {
+                    "action_id": K.EXPORT_ACTION,
+                    "block_id": "b",
+                    "type": "static_select",
+                    "selected_option": {
+                        "text": {"type": "plain_text", "text": "Instantly"},
+                        "value": f"{gen.id}:instantly",
+                    },
+                },
+                user="U2",
+                channel=gen.posted_channel_id,
+            )
+            wait_until(lambda: slack.uploads)
+            assert slack.uploads[0].thread_ts == gen.parent_ts
             # A billing notice to the admins, found through the workspace row's org id.
             notify_admins(app.services, "T0001", "Your ColdCopy payment failed.")
             dms = [c for c in slack.calls_to("chat.postMessage") if "payment" in str(c.params)]
@@ -198,6 +215,88 @@ def test_rotating_tokens_renew_in_one_place_and_no_revoked_refresh_token_is_ever
             assert installation.bot_token == bot.bot_token
             assert installation.bot_refresh_token == bot.bot_refresh_token
             assert slack.violations == []
+
+
+def test_a_rotating_token_workspace_writes_rewrites_exports_and_sees_its_home(claude, engine):
+    # Every access token expires within the renewal window: each lookup renews it, over a
+    # day's worth of the app's calls.
+    with FakeSlack(token_rotation=True, token_ttl=600) as slack:
+        users(slack)
+        with oauth_app(slack, claude, engine) as app:
+            assert install(app).status == 200
+            for round_ in range(2):
+                claude.enqueue_sequence()
+                app.submit(open_form(app, slack), BRIEF)
+                wait_until(
+                    lambda n=round_ + 1: (
+                        [g.status for g in generations(engine)] == ["succeeded"] * n
+                    )
+                )
+            gen = generations(engine)[0]
+            claude.enqueue_tool_input(
+                json.dumps({"subject_a": "Short", "subject_b": "Shorter", "body": "Hi.\n\nBye."})
+            )
+            app.act(
+                {
+                    "action_id": K.REWRITE_ACTION,
+                    "block_id": "b",
+                    "type": "overflow",
+                    "selected_option": {
+                        "text": {"type": "plain_text", "text": "Shorter"},
+                        "value": f"shorter|{gen.id}|2",
+                    },
+                },
+                user="U1",
+                channel=gen.posted_channel_id,
+            )
+            app.act(
+                {
+                    "action_id": K.EXPORT_ACTION,
+                    "block_id": "b",
+                    "type": "static_select",
+                    "selected_option": {
+                        "text": {"type": "plain_text", "text": "CSV"},
+                        "value": f"{gen.id}:generic",
+                    },
+                },
+                user="U1",
+                channel=gen.posted_channel_id,
+            )
+            wait_until(lambda: slack.uploads)
+            wait_until(lambda: "Edited by <@U1>" in all_text(slack.calls_to("chat.update")))
+            wait_until(lambda: len(slack.calls_to("views.publish")) >= 2)
+            assert slack.refreshes >= 3
+            assert slack.reused_refresh_tokens == []
+            refused = [c for c in slack.calls if c.outcome in ("token_expired", "invalid_auth")]
+            assert refused == [] and slack.violations == []
+
+
+def test_an_export_into_a_channel_the_app_left_joins_it_first(make_app, slack, claude):
+    app = make_app()
+    claude.enqueue_sequence()
+    app.submit(open_form(app, slack), BRIEF)
+    wait_until(lambda: [g.status for g in generations(app.services.engine)] == ["succeeded"])
+    gen = generations(app.services.engine)[0]
+    # Removed from the channel since (and the process restarted: nothing remembered).
+    slack.add_channel(gen.posted_channel_id, is_member=False)
+    app.services.memberships = Memberships()
+    app.act(
+        {
+            "action_id": K.EXPORT_ACTION,
+            "block_id": "b",
+            "type": "static_select",
+            "selected_option": {
+                "text": {"type": "plain_text", "text": "CSV"},
+                "value": f"{gen.id}:generic",
+            },
+        },
+        user="U1",
+        channel=gen.posted_channel_id,
+    )
+    wait_until(lambda: slack.uploads)
+    joins = [c for c in slack.calls_to("conversations.join") if c.ok]
+    assert joins[-1].at < slack.calls_to("files.completeUploadExternal")[-1].at
+    assert slack.calls_to("files.completeUploadExternal")[-1].ok
 
 
 def test_no_slack_call_before_an_ack_in_oauth_mode(claude, sqlite_engine):
