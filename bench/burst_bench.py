@@ -46,21 +46,19 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
-
-# isort: split
-# bench.services has put tests/ on sys.path for the fakes and the harness.
-from bench.ack_bench import Server, SignedRequests, process_cpu_seconds, served
+from bench.ack_bench import SignedRequests
 from bench.fake_slack_process import FakeSlackProcess
+from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
 from bot.slack.modal import brief_view
-from fakes.anthropic import (
+from testkit.fakes.anthropic import (
     CHARS_PER_TOKEN,
     FakeAnthropic,
     SequenceReply,
     sample_sequence,
     sequence_json,
 )
-from harness import SAMPLE_BRIEF as BRIEF
+from testkit.harness import SAMPLE_BRIEF as BRIEF
+from testkit.processes import Server, children, cpu_seconds, rss_kib, served
 
 SIGNING_SECRET = "bench-signing-secret"
 BURST = 40
@@ -227,8 +225,8 @@ class Deployment:
         if self.mode == "scale-out":
             return self.workers[-1].pid
         master = self.serve.proc.pid
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        return int(children[0]) if len(children) == 1 else master
+        workers = children(master)
+        return workers[0] if len(workers) == 1 else master
 
     def start_serve(self) -> Server:
         name = f"serve-{len(self.serves) + 1}"
@@ -318,13 +316,6 @@ class Deployment:
         return sum(p.read_text(errors="replace").count(needle) for p in paths if p.exists())
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 class RssSampler:
     """Samples a process's resident memory every RSS_EVERY_S until stopped."""
 
@@ -408,14 +399,14 @@ def measure_burst_mode(
         pids = {"serve": dep.serve.proc.pid}
         if mode == "scale-out":
             pids["worker"] = pid
-        cpu_before = {name: process_cpu_seconds(p) for name, p in pids.items()}
+        cpu_before = {name: cpu_seconds(p) for name, p in pids.items()}
         bench_cpu = time.process_time()
         with RssSampler(pid) as sampler:
             threads = dep.submit(burst, "B")
             say(f"[{mode}] {burst} submitted; waiting for their threads...")
             finished = dep.watcher.wait(threads, lambda t: t.done)
         # CPU the burst cost each process (the fakes and the watcher run in this one).
-        cpu = {name: process_cpu_seconds(p) - cpu_before[name] for name, p in pids.items()}
+        cpu = {name: cpu_seconds(p) - cpu_before[name] for name, p in pids.items()}
         cpu["bench"] = time.process_time() - bench_cpu
         load_after = load_average()
         peak_kib = max(kib for _, kib in sampler.samples)

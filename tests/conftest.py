@@ -7,19 +7,20 @@ on a developer machine it is skipped with a message saying how to start the serv
 from __future__ import annotations
 
 import os
-import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
 import redis
 from helpers import make_settings, service_missing
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.quota import QuotaPolicy
+from testkit.databases import emptied_redis, new_postgres_database
+from testkit.fakes.anthropic import FakeAnthropic
+from testkit.fakes.slack import FakeSlack
+from testkit.harness import ServedApp
 
 POSTGRES_URL = os.environ.get(
     "COLDCOPY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -42,17 +43,8 @@ def postgres_admin_url() -> str:
 @pytest.fixture
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A new, empty PostgreSQL database for one test, dropped afterwards."""
-    name = f"coldcopy_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with new_postgres_database(postgres_admin_url) as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -88,15 +80,11 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """The test Redis database, emptied before and after each test."""
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
     try:
-        client.ping()
-    except redis.RedisError as exc:
+        with emptied_redis(REDIS_URL) as url:
+            yield url
+    except redis.RedisError as exc:  # only entering raises it: the test's own errors stay its own
         service_missing(f"Redis at {REDIS_URL}", exc)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture
@@ -104,17 +92,11 @@ def policy() -> QuotaPolicy:
     return QuotaPolicy(free=3, pro=200)
 
 
-# The fakes and the HTTP harness are imported as top-level modules from tests/.
-sys.path.insert(0, os.path.dirname(__file__))
-
-
 # --- the end-to-end world: ColdCopy served over HTTP against the Slack and Claude fakes ----------
 
 
 @pytest.fixture
 def slack():
-    from fakes.slack import FakeSlack
-
     with FakeSlack() as fake:
         fake.add_user("UADMIN", is_admin=True)
         fake.add_user("U1")
@@ -124,8 +106,6 @@ def slack():
 
 @pytest.fixture
 def claude():
-    from fakes.anthropic import FakeAnthropic
-
     with FakeAnthropic() as fake:
         fake.default_reply = None
         yield fake
@@ -134,8 +114,6 @@ def claude():
 @pytest.fixture
 def make_app(slack, claude, sqlite_engine):
     """Start ColdCopy against the fakes; settings overrides per test."""
-    from harness import ServedApp
-
     started: list = []
 
     def start(engine=None, **overrides):

@@ -1,25 +1,23 @@
-"""What several test files share: settings, the sample brief, waiting, and reading the fakes
-and the database. Test files import from here, never from each other."""
+"""What several test files share: settings, the sample brief, running the CLI, and reading the
+fakes and the database. Test files import from here (and from testkit), never from each other."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot.core.settings import Settings
-from harness import SAMPLE_BRIEF, ServedApp, SignedSlackClient
+from bot.writing.brief import Brief
 from storage.db import reading
 from storage.models import Generation, Workspace
+from testkit.harness import SAMPLE_BRIEF, ServedApp
+from testkit.processes import clean_env, run_coldcopy
 
 BRIEF = SAMPLE_BRIEF
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,27 +42,23 @@ def make_settings(**overrides) -> Settings:
     return Settings(_env_file=None, **base)
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment of a fresh shell: no ColdCopy, Slack, Anthropic or Stripe variables."""
-    prefixes = ("SLACK_", "ANTHROPIC_", "COLDCOPY_", "STRIPE_", "DATABASE_URL", "REDIS_URL")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    env.update(extra)
-    return env
+def make_brief(**overrides: str) -> Brief:
+    fields = {
+        "company": "Northwind Logistics",
+        "job_title": "Head of Operations",
+        "problem": "Dispatchers re-key every order into three systems",
+        "product": "RouteSync connects order intake to dispatch in one place",
+        "benefit": "Cuts order handling time by 40%",
+        "call_to_action": "A 15-minute call next week",
+        "tone": "Friendly",
+    }
+    fields.update(overrides)
+    return Brief(**fields)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
+def coldcopy(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """`coldcopy ARGS` from this checkout, in a fresh shell's environment plus `env`."""
+    return run_coldcopy(*args, cwd=cwd, env=clean_env(PYTHONPATH=str(ROOT), **env))
 
 
 def open_form(app: ServedApp, slack, *, user="U1", channel="C1") -> dict:
@@ -96,68 +90,6 @@ def all_text(calls) -> str:
     return json.dumps([c.params for c in calls], ensure_ascii=False)
 
 
-def process_env(slack, claude, database_url: str, **extra: str):
-    """The environment of a coldcopy process wired to the fakes."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(ROOT),
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": "test-signing-secret",
-        "SLACK_API_URL": slack.base_url,
-        "ANTHROPIC_API_KEY": "sk-ant-test",
-        "ANTHROPIC_BASE_URL": claude.base_url,
-        "DATABASE_URL": database_url,
-        **extra,
-    }
-
-
-class Processes:
-    """Starts coldcopy subcommands with one environment and stops them all at the end."""
-
-    def __init__(self, env: dict[str, str], tmp: Path):
-        self.env = env
-        self.tmp = tmp
-        self.running: list[subprocess.Popen] = []
-
-    def start(self, *args: str, name: str) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.runtime.cli", *args],
-            cwd=self.tmp,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        proc.log_path = self.tmp / f"{name}.log"
-        self.running.append(proc)
-        return proc
-
-    def serve(self, name: str) -> SignedSlackClient:
-        port = free_port()
-        proc = self.start("serve", "--host", "127.0.0.1", "--port", str(port), name=name)
-        client = SignedSlackClient(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"{name} exited:\n{proc.log_path.read_text()}")
-            try:
-                if client.request("GET", "/healthz").status == 200:
-                    return client
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"{name} did not start:\n{proc.log_path.read_text()}")
-
-    def stop_all(self) -> None:
-        for proc in self.running:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.running:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
 def email_steps(slack) -> list[int]:
     """The step of every email reply delivered (posted, or streamed and then formatted), in
     the order the replies were started."""
@@ -167,18 +99,3 @@ def email_steps(slack) -> list[int]:
         if call.params.get("thread_ts") and match:
             steps.append(int(match[1]))
     return steps
-
-
-def children(pid: int) -> list[int]:
-    """The live child processes of `pid` (e.g. `coldcopy serve`'s gunicorn workers), from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found

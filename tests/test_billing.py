@@ -24,7 +24,13 @@ from bot.domain.billing import (
     StripeUnavailable,
     WebhookOutcome,
 )
-from fakes.stripe import (
+from storage.billing import set_customer_id, team_of_customer
+from storage.db import reading, transaction
+from storage.ledger import Reserved, reserve_generation
+from storage.models import StripeEvent, Workspace
+from storage.quota import QuotaExhausted, QuotaPolicy
+from storage.workspaces import ensure_workspace
+from testkit.fakes.stripe import (
     FakeStripe,
     checkout_session_completed,
     invoice_payment_failed,
@@ -33,12 +39,6 @@ from fakes.stripe import (
     subscription_deleted,
     subscription_updated,
 )
-from storage.billing import set_customer_id, team_of_customer
-from storage.db import reading, transaction
-from storage.ledger import Reserved, reserve_generation
-from storage.models import StripeEvent, Workspace
-from storage.quota import QuotaExhausted, QuotaPolicy
-from storage.workspaces import ensure_workspace
 
 W = Workspace.__table__
 E = StripeEvent.__table__

@@ -7,12 +7,12 @@ import json
 import time
 
 import pytest
-from helpers import BRIEF, all_text, make_settings, open_form, thread_posts, used, wait_until
+from helpers import BRIEF, all_text, make_settings, open_form, thread_posts, used
 
 from bot.slack import constants as K
-from fakes.anthropic import FakeAnthropic
-from fakes.slack import FakeSlack
-from fakes.stripe import (
+from testkit.fakes.anthropic import FakeAnthropic
+from testkit.fakes.slack import FakeSlack
+from testkit.fakes.stripe import (
     FakeStripe,
     checkout_session_completed,
     invoice_payment_failed,
@@ -20,7 +20,8 @@ from fakes.stripe import (
     subscription,
     subscription_deleted,
 )
-from harness import ServedApp
+from testkit.harness import ServedApp
+from testkit.waiting import wait_until
 
 WEBHOOK_SECRET = "whsec_coldcopy_test"
 

@@ -27,7 +27,7 @@ from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.oauth.token_rotation import TokenRotator
 from slack_sdk.webhook import WebhookClient
 
-from fakes.slack import FakeSlack, basic_auth_client_id
+from testkit.fakes.slack import FakeSlack, basic_auth_client_id
 
 
 @pytest.fixture

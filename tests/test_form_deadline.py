@@ -7,14 +7,15 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from helpers import make_settings, wait_until
+from helpers import make_settings
 
 from bot.core.metrics import REGISTRY
 from bot.runtime.wiring import BACKLOG_PER_THREAD
 from bot.slack import constants as K
 from bot.slack.forms import BUSY
-from fakes.slack import FakeSlack
-from harness import ServedApp
+from testkit.fakes.slack import FakeSlack
+from testkit.harness import ServedApp
+from testkit.waiting import wait_until
 
 
 @pytest.fixture

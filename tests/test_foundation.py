@@ -4,12 +4,10 @@ on both databases, and the CLI works on empty databases."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import clean_env
+from helpers import coldcopy
 from sqlalchemy import text
 
 from bot.core.settings import ConfigError, load_settings
@@ -17,17 +15,6 @@ from storage.db import make_engine
 from storage.migrate import pending, schema_drift, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def coldcopy(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.runtime.cli", *args],
-        cwd=cwd,
-        env=clean_env(PYTHONPATH=str(ROOT), **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_migrations_and_models_agree(engine):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from cryptography.fernet import Fernet
-from helpers import make_settings
+from helpers import coldcopy, make_settings
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
@@ -33,11 +33,6 @@ from bot.runtime.wsgi import SlackRequestGuard
 from bot.slack import constants as K
 from bot.slack.installations import INSTALLATION_TOKENS, WorkspaceInstallationStore
 from bot.slack.modal import brief_view
-from fakes.anthropic import FakeAnthropic
-from fakes.slack import FakeSlack
-from fakes.stripe import checkout_session_completed, signed_event
-from fakes.tcp_proxy import TCPProxy
-from harness import SAMPLE_BRIEF, ServedApp
 from storage.db import make_engine, reading, transaction
 from storage.encryption import TokenCipher
 from storage.ledger import reserve_generation
@@ -46,7 +41,12 @@ from storage.models import Generation, Workspace, slack_bots, slack_installation
 from storage.quota import QuotaPolicy
 from storage.retention import erase_expired_briefs
 from storage.settings import read_settings, save_settings, settings_history
-from test_foundation import coldcopy
+from testkit.fakes.anthropic import FakeAnthropic
+from testkit.fakes.slack import FakeSlack
+from testkit.fakes.stripe import checkout_session_completed, signed_event
+from testkit.fakes.tcp_proxy import TCPProxy, silent_server
+from testkit.harness import SAMPLE_BRIEF, ServedApp
+from testkit.processes import free_port, rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 G = Generation.__table__
@@ -75,28 +75,8 @@ def claude() -> Iterator[FakeAnthropic]:
 @pytest.fixture
 def silent_database() -> Iterator[str]:
     """A PostgreSQL URL whose server accepts connections and never says a word."""
-    server = socket.create_server(("127.0.0.1", 0), backlog=64)
-    server.settimeout(0.1)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"postgresql://postgres@127.0.0.1:{server.getsockname()[1]}/coldcopy"
-    stop.set()
-    thread.join(timeout=2)
-    for conn in held:
-        conn.close()
-    server.close()
+    with silent_server() as port:
+        yield f"postgresql://postgres@127.0.0.1:{port}/coldcopy"
 
 
 def served(slack, claude, engine, **overrides) -> ServedApp:
@@ -109,11 +89,6 @@ def served(slack, claude, engine, **overrides) -> ServedApp:
     app = ServedApp(settings, engine)
     app.response_base = slack.response_url_base
     return app
-
-
-def resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096
 
 
 def logged_text(caplog) -> str:
@@ -162,7 +137,7 @@ def test_fifty_unsigned_megabytes_leave_memory_and_the_log_flat(
     caplog.set_level(logging.INFO)
     chunk = b"A" * MB
     with served(slack, claude, sqlite_engine) as app:
-        before = resident_bytes()
+        before = rss_kib(os.getpid()) * 1024
         for _ in range(3):
             # Chunked: no Content-Length to refuse it by, so the cap has to count.
             body = (b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(50))
@@ -172,7 +147,7 @@ def test_fifty_unsigned_megabytes_leave_memory_and_the_log_flat(
                 body,
             )
             assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
-        grown = resident_bytes() - before
+        grown = rss_kib(os.getpid()) * 1024 - before
     assert grown < 20 * MB, f"resident memory grew {grown / MB:.0f} MB"
     assert len(logged_text(caplog)) < 10_000
 
@@ -299,11 +274,6 @@ def startup_env(tmp_path, slack: FakeSlack | None = None, **extra: str) -> dict:
     return env
 
 
-def free_port() -> str:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return str(probe.getsockname()[1])
-
-
 def assert_one_line_failure(result: subprocess.CompletedProcess, *words: str) -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -336,7 +306,7 @@ def test_a_port_out_of_range_is_refused(tmp_path):
 
 def test_an_sqlite_path_that_cannot_be_opened_is_one_line(tmp_path, slack):
     env = startup_env(tmp_path, slack, DATABASE_URL="sqlite:////no/such/directory/cc.db")
-    result = coldcopy("serve", "--port", free_port(), cwd=tmp_path, **env)
+    result = coldcopy("serve", "--port", str(free_port()), cwd=tmp_path, **env)
     assert_one_line_failure(result, "/no/such/directory/cc.db", "writable")
 
 
@@ -352,18 +322,20 @@ def test_a_malformed_url_is_named(tmp_path, variable, value):
 
 def test_a_database_that_is_down_is_one_line(tmp_path, slack):
     env = startup_env(tmp_path, slack, DATABASE_URL="postgresql://postgres@127.0.0.1:1/cc")
-    result = coldcopy("serve", "--port", free_port(), cwd=tmp_path, **env)
+    result = coldcopy("serve", "--port", str(free_port()), cwd=tmp_path, **env)
     assert_one_line_failure(result, "127.0.0.1:1", "DATABASE_URL")
 
 
 def test_a_bot_token_slack_refuses_is_one_line(tmp_path, slack):
     slack.fail("auth.test", "invalid_auth", times=None)
-    result = coldcopy("serve", "--port", free_port(), cwd=tmp_path, **startup_env(tmp_path, slack))
+    result = coldcopy(
+        "serve", "--port", str(free_port()), cwd=tmp_path, **startup_env(tmp_path, slack)
+    )
     assert_one_line_failure(result, "invalid_auth", "SLACK_BOT_TOKEN")
 
 
 def test_slack_unreachable_is_one_line(tmp_path):
-    result = coldcopy("serve", "--port", free_port(), cwd=tmp_path, **startup_env(tmp_path))
+    result = coldcopy("serve", "--port", str(free_port()), cwd=tmp_path, **startup_env(tmp_path))
     assert_one_line_failure(result, "cannot reach Slack", "SLACK_API_URL")
 
 

@@ -8,14 +8,15 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from helpers import generations, make_settings, open_form, thread_posts, wait_until
+from helpers import generations, make_settings, open_form, thread_posts
 
 from bot.slack import constants as K
 from bot.slack.wording import ADMINS_ONLY
-from fakes.anthropic import FakeAnthropic
-from fakes.slack import FakeSlack
-from harness import SAMPLE_BRIEF, ServedApp
 from storage.settings import read_settings, settings_history
+from testkit.fakes.anthropic import FakeAnthropic
+from testkit.fakes.slack import FakeSlack
+from testkit.harness import SAMPLE_BRIEF, ServedApp
+from testkit.waiting import wait_until
 
 BRIEF = SAMPLE_BRIEF
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -15,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 from freezegun import freeze_time
-from helpers import free_port, make_settings, service_missing
+from helpers import make_settings, service_missing
 
 from bot.core.metrics import REGISTRY
 from bot.domain.limits import Allowed, Deduplicator, RateLimited, RateLimiter
+from testkit.fakes.tcp_proxy import silent_server
+from testkit.processes import free_port
 
 # One fail-open check may cost at most this much (one connect plus one read timeout).
 FAIL_OPEN_BUDGET = 0.25
@@ -123,12 +124,9 @@ def spare_redis(tmp_path) -> Iterator[SpareRedis]:
 
 @pytest.fixture
 def silent_redis() -> Iterator[str]:
-    """A TCP port that accepts connections and never answers: Redis hung or overloaded."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)  # the kernel completes the handshakes; nobody ever reads or replies
-    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
-    listener.close()
+    """A Redis URL whose server accepts connections and never answers: Redis hung or overloaded."""
+    with silent_server() as port:
+        yield f"redis://127.0.0.1:{port}/0"
 
 
 # --- rate limits ----------------------------------------------------------------------------

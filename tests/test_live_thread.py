@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import BRIEF, open_form, wait_until
+from helpers import BRIEF, make_brief, open_form
 
 from bot.slack import constants as K
 from bot.writing.events import BodyDelta, SequenceEmail, WriterSummary
 from bot.writing.writer import Writer
-from fakes.anthropic import FakeAnthropic, sample_sequence, sequence_json
-from fakes.slack import FakeSlack
-from test_writer import make_brief
+from testkit.fakes.anthropic import FakeAnthropic, sample_sequence, sequence_json
+from testkit.fakes.slack import FakeSlack
+from testkit.waiting import wait_until
 
 SEQUENCE = sample_sequence()
 

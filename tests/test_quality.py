@@ -26,7 +26,7 @@ from bot.writing.quality import (
     language_code,
     spam_words,
 )
-from fakes.anthropic import sample_sequence
+from testkit.fakes.anthropic import sample_sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 

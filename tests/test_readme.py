@@ -11,10 +11,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from helpers import clean_env, free_port
-
 from bot.slack.listeners.commands import SUBCOMMANDS
-from fakes.slack import FakeSlack
+from testkit.fakes.slack import FakeSlack
+from testkit.processes import clean_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -15,7 +15,6 @@ import pytest
 from bot.domain.rewrites import mention_request, named_email
 from bot.slack.blocks import email_message
 from bot.writing.events import SequenceEmail
-from fakes.anthropic import sample_sequence
 from storage.feedback import feedback_counts, record_feedback, votes_for
 from storage.generations import get_generation, record_thread
 from storage.ledger import Delivery, Reserved, commit_generation, reserve_generation
@@ -35,6 +34,7 @@ from storage.rewrites import (
 )
 from storage.tokens import TokenUsage
 from storage.usage import workspace_usage
+from testkit.fakes.anthropic import sample_sequence
 
 POLICY = QuotaPolicy(free=3, pro=200)
 

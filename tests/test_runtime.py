@@ -14,28 +14,20 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cryptography.fernet import Fernet
-from helpers import (
-    BRIEF,
-    all_text,
-    generations,
-    make_settings,
-    open_form,
-    thread_posts,
-    used,
-    wait_until,
-)
+from helpers import BRIEF, all_text, generations, make_settings, open_form, thread_posts, used
 from sqlalchemy import func, select, update
 
 from bot.flows.sweeper import sweep
 from bot.slack import constants as K
-from fakes.anthropic import FakeAnthropic, sample_sequence
-from fakes.slack import FakeSlack
-from harness import ServedApp
 from storage.db import reading, transaction
 from storage.generations import orphaned_generations
 from storage.ledger import reserve_generation
 from storage.models import Generation, slack_bots, slack_installations
 from storage.settings import read_settings, save_settings, settings_history
+from testkit.fakes.anthropic import FakeAnthropic, sample_sequence
+from testkit.fakes.slack import FakeSlack
+from testkit.harness import ServedApp
+from testkit.waiting import wait_until
 
 G = Generation.__table__
 

@@ -12,16 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import BRIEF, Processes, process_env, wait_until
+from helpers import BRIEF
 from sqlalchemy import select, text
 
 from bot.slack.modal import brief_view
-from fakes.anthropic import FakeAnthropic, SequenceReply, sample_sequence, sequence_json
-from fakes.slack import FakeSlack
-from harness import SignedSlackClient
 from storage.db import make_engine, reading
 from storage.migrate import upgrade
 from storage.models import Generation, Workspace
+from testkit.fakes.anthropic import FakeAnthropic, SequenceReply, sample_sequence, sequence_json
+from testkit.fakes.slack import FakeSlack
+from testkit.harness import SignedSlackClient
+from testkit.processes import Processes, coldcopy_env
+from testkit.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 G = Generation.__table__
@@ -33,7 +35,7 @@ def cluster(postgres_url, redis_url, tmp_path):
     with FakeSlack() as slack, FakeAnthropic() as claude:
         engine = make_engine(postgres_url)
         upgrade(engine)
-        env = process_env(
+        env = coldcopy_env(
             slack,
             claude,
             postgres_url,
@@ -145,7 +147,7 @@ def test_sigterm_lets_an_in_flight_generation_finish(postgres_url, tmp_path):
     with FakeSlack() as slack, FakeAnthropic() as claude:
         engine = make_engine(postgres_url)
         upgrade(engine)
-        procs = Processes(process_env(slack, claude, postgres_url), tmp_path)
+        procs = Processes(coldcopy_env(slack, claude, postgres_url), tmp_path)
         try:
             claude.enqueue_sequence(tokens_per_second=300)  # about three seconds
             server = procs.serve("serve-1")

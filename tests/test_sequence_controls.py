@@ -9,18 +9,18 @@ import io
 import json
 import time
 
-from helpers import BRIEF, all_text, generations, open_form, used, wait_until
+from helpers import BRIEF, all_text, coldcopy, generations, open_form, used
 
 from bot.slack import constants as K
 from bot.writing.prompt import REWRITE_TOOL_NAME
-from fakes.anthropic import FakeUsage, sample_sequence
-from fakes.slack import FakeSlack
 from storage.feedback import votes_for
 from storage.generations import get_generation
 from storage.quota import QuotaPolicy
 from storage.rewrites import rewrite_history
 from storage.usage import workspace_usage
-from test_foundation import coldcopy
+from testkit.fakes.anthropic import FakeUsage, sample_sequence
+from testkit.fakes.slack import FakeSlack
+from testkit.waiting import wait_until
 
 SEQUENCE = sample_sequence()
 SHORTER = {

@@ -30,12 +30,12 @@ from bot.sequencers.instantly import campaign_body
 from bot.sequencers.retry_after import retry_after_seconds
 from bot.sequencers.timezones import INSTANTLY_TIMEZONES, instantly_timezone
 from bot.writing.export_formats import FORMATS_BY_KEY, Delay, step_delays
-from fakes.anthropic import sample_sequence
-from fakes.apollo import FakeApollo
-from fakes.instantly import FakeInstantly
-from fakes.lemlist import FakeLemlist
-from fakes.sequencer_api import FakeSequencerAPI
-from fakes.smartlead import FakeSmartlead
+from testkit.fakes.anthropic import sample_sequence
+from testkit.fakes.apollo import FakeApollo
+from testkit.fakes.instantly import FakeInstantly
+from testkit.fakes.lemlist import FakeLemlist
+from testkit.fakes.sequencer_api import FakeSequencerAPI
+from testkit.fakes.smartlead import FakeSmartlead
 
 SAMPLE_DAYS = [1, 3, 5, 8, 12, 16, 21]
 NAME = "Northwind Logistics · RouteSync (gen 0b9f7c1e)"

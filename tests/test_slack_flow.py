@@ -9,24 +9,17 @@ import json
 import time
 
 import pytest
-from helpers import (
-    BRIEF,
-    all_text,
-    generations,
-    open_form,
-    thread_posts,
-    used,
-    wait_until,
-)
+from helpers import BRIEF, all_text, generations, open_form, thread_posts, used
 
 from bot.slack import constants as K
 from bot.writing.brief import BRIEF_FIELDS
 from bot.writing.export import export_sequence
 from bot.writing.export_formats import EXPORT_FORMATS
 from bot.writing.writer import DEFAULT_MAX_RETRIES
-from fakes.anthropic import FakeAnthropic, sample_sequence
-from fakes.slack import FakeSlack
-from harness import ServedApp
+from testkit.fakes.anthropic import FakeAnthropic, sample_sequence
+from testkit.fakes.slack import FakeSlack
+from testkit.harness import ServedApp
+from testkit.waiting import wait_until
 
 # --- the form ---------------------------------------------------------------------------------
 

@@ -12,11 +12,11 @@ from sqlalchemy import insert, select
 
 from bot.writing.brief import FIELDS_BY_KEY, Brief, BriefErrors, validate_brief
 from bot.writing.defaults import WorkspaceDefaults, form_prefill, validate_defaults
-from harness import SAMPLE_BRIEF
 from storage.db import make_engine, reading
 from storage.migrate import alembic_config, pending, schema_drift, upgrade
 from storage.models import Generation, Workspace
 from storage.settings import read_settings, save_settings, settings_history
+from testkit.harness import SAMPLE_BRIEF
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from helpers import make_settings
+from helpers import make_brief, make_settings
 
 from bot.core.metrics import REGISTRY
 from bot.writing.brief import BRIEF_FIELDS, TONES, Brief
@@ -24,30 +24,16 @@ from bot.writing.events import (
 )
 from bot.writing.prompt import SEQUENCE_LENGTH, SYSTEM_PROMPT, TOOL_NAME, system_blocks
 from bot.writing.writer import Writer
-from fakes.anthropic import (
+from storage.tokens import TokenUsage
+from testkit.fakes.anthropic import (
     FakeAnthropic,
     FakeUsage,
     SequenceReply,
     sample_sequence,
     sequence_json,
 )
-from storage.tokens import TokenUsage
 
 SAMPLE_DAYS = [1, 3, 5, 8, 12, 16, 21]
-
-
-def make_brief(**overrides: str) -> Brief:
-    fields = {
-        "company": "Northwind Logistics",
-        "job_title": "Head of Operations",
-        "problem": "Dispatchers re-key every order into three systems",
-        "product": "RouteSync connects order intake to dispatch in one place",
-        "benefit": "Cuts order handling time by 40%",
-        "call_to_action": "A 15-minute call next week",
-        "tone": "Friendly",
-    }
-    fields.update(overrides)
-    return Brief(**fields)
 
 
 @pytest.fixture
