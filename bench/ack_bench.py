@@ -41,7 +41,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import urlencode
 
 from bench.fake_slack_process import FakeSlackProcess
 from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
@@ -71,20 +71,17 @@ Request = tuple[bytes, dict[str, str], str]  # body, headers, trigger id
 
 
 class SignedRequests(SignedSlackClient):
-    """The harness's signed Slack payloads, captured instead of sent."""
-
-    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None):
-        return body, headers or {}
+    """The harness's signed Slack payloads, built to be sent later."""
 
     def slash_request(self, team: str, user: str) -> Request:
         self.team_id = team
-        body, headers = self.slash("", user=user, channel="C1")
-        return body, headers, parse_qs(body.decode())["trigger_id"][0]
+        fields = self.slash_fields("", user=user, channel="C1")
+        return *self.signed(urlencode(fields)), fields["trigger_id"]
 
     def submission_request(self, team: str, user: str, view: dict, view_id: str) -> Request:
         self.team_id = team
-        body, headers = self.submit(view, BRIEF, user=user, view_id=view_id)
-        return body, headers, ""
+        payload = self.submission(view, BRIEF, user=user, view_id=view_id)
+        return *self.signed(self.interaction_body(payload)), ""
 
 
 def build_requests(kind: str, count: int, run: str, builder: SignedRequests) -> list[Request]:

@@ -274,13 +274,14 @@ class Deployment:
             self._ids += 1
             self.builder.team_id = "T0001"
             channel = f"C{self.run}{tag}{self._ids:03d}"
-            body, headers = self.builder.submit(
+            payload = self.builder.submission(
                 view,
                 BRIEF,
                 user=f"U{self.run}{self._ids:03d}",
                 view_id=f"V{self.run}{self._ids:05d}",
                 channel=channel,
             )
+            body, headers = self.builder.signed(self.builder.interaction_body(payload))
             requests.append((channel, body, headers))
         sent: dict[str, float] = {}
         failures: list[str] = []

@@ -142,11 +142,13 @@ def stop(proc: subprocess.Popen, grace: float = 30) -> None:
 
 
 class Processes:
-    """Starts coldcopy subcommands with one environment and stops them all at the end."""
+    """Starts coldcopy subcommands with one environment and stops them all at the end; the
+    clients of the servers it starts know `slack` (see SignedSlackClient)."""
 
-    def __init__(self, env: dict[str, str], workdir: Path):
+    def __init__(self, env: dict[str, str], workdir: Path, slack=None):
         self.env = env
         self.workdir = workdir
+        self.slack = slack
         self.running: list[subprocess.Popen] = []
 
     def start(self, *args: str, name: str) -> subprocess.Popen:
@@ -167,7 +169,7 @@ class Processes:
         server = start_server(name, ["bot.runtime.cli", "serve", *args], self.env, self.workdir)
         server.proc.log_path = server.log_path
         self.running.append(server.proc)
-        return SignedSlackClient(server.url)
+        return SignedSlackClient(server.url, slack=self.slack)
 
     def stop_all(self) -> None:
         for proc in self.running:

@@ -123,8 +123,7 @@ def make_app(slack, claude, sqlite_engine):
             database_url=str((engine or sqlite_engine).url),
             **overrides,
         )
-        app = ServedApp(settings, engine or sqlite_engine)
-        app.response_base = slack.response_url_base
+        app = ServedApp(settings, engine or sqlite_engine, slack=slack)
         started.append(app.__enter__())
         return app
 

@@ -43,8 +43,7 @@ def world(sqlite_engine):
             stripe_api_base=stripe.base_url,
             public_url="https://coldcopy.example",
         )
-        with ServedApp(settings, sqlite_engine) as app:
-            app.response_base = slack.response_url_base
+        with ServedApp(settings, sqlite_engine, slack=slack) as app:
             yield app, slack, claude, stripe, sqlite_engine
 
 
@@ -166,8 +165,7 @@ def test_without_stripe_the_upgrade_button_becomes_ask_your_admin(sqlite_engine)
             database_url=str(sqlite_engine.url),
             free_quota=0,
         )
-        with ServedApp(settings, sqlite_engine) as app:
-            app.response_base = slack.response_url_base
+        with ServedApp(settings, sqlite_engine, slack=slack) as app:
             view = open_form(app, slack)
             assert K.UPGRADE_ACTION not in json.dumps(view)
             assert "Ask a workspace admin" in json.dumps(view)

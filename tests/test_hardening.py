@@ -86,8 +86,7 @@ def served(slack, claude, engine, **overrides) -> ServedApp:
         database_url=engine.url.render_as_string(hide_password=False),
         **overrides,
     )
-    app = ServedApp(settings, engine)
-    app.response_base = slack.response_url_base
+    app = ServedApp(settings, engine, slack=slack)
     return app
 
 
@@ -724,13 +723,11 @@ def test_a_worker_renews_an_expiring_rotated_token_before_calling_slack(slack, c
 
 def test_a_home_tab_button_explains_a_database_that_refuses_connections(slack, claude):
     """The Home tab has no response_url: the explanation comes in a modal."""
-    from test_home_flow import home_click
-
     engine = make_engine("postgresql://postgres@127.0.0.1:1/coldcopy")
     with served(slack, claude, engine) as app:
-        home = {"type": "home", "blocks": []}
-        reply = home_click(app, home, K.OPEN_FORM_ACTION, "home", user="U1", trigger="trig-1")
+        home = {"id": "VHOME", "type": "home", "blocks": []}
+        reply = app.click(K.OPEN_FORM_ACTION, "home", user="U1", view=home)
         assert reply.status == 200
         opened = slack.wait_for("views.open")[-1].params
-    assert opened["trigger_id"] == "trig-1"
+    assert opened["trigger_id"] == reply.trigger_id
     assert "can't reach its database" in json.dumps(opened["view"])

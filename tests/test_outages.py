@@ -54,7 +54,7 @@ def test_with_redis_down_the_whole_time_submissions_are_written_and_delivered(
             COLDCOPY_FREE_QUOTA="2",
             COLDCOPY_WORKER_METRICS_PORT="0",
         )
-        procs = Processes(env, tmp_path)
+        procs = Processes(env, tmp_path, slack)
         try:
             server = procs.serve("serve-1")
             procs.start("worker", name="worker-1")
@@ -81,7 +81,7 @@ def test_a_database_restart_mid_generation_is_ridden_out(postgres_url, redis_url
         extra = {"COLDCOPY_WORKER_METRICS_PORT": "0"}
         if mode == "scale-out":
             extra["REDIS_URL"] = redis_url
-        procs = Processes(coldcopy_env(slack, claude, through_proxy, **extra), tmp_path)
+        procs = Processes(coldcopy_env(slack, claude, through_proxy, **extra), tmp_path, slack)
         try:
             claude.enqueue_sequence(tokens_per_second=150)
             claude.default_reply = SequenceReply(tool_input=sequence_json(sample_sequence()[2:])[0])
@@ -127,8 +127,7 @@ def test_forty_people_at_once_are_written_side_by_side(sqlite_engine):
                 done.wait(0.05)
 
         watcher = threading.Thread(target=watch, daemon=True)
-        with ServedApp(settings, sqlite_engine) as app:
-            app.response_base = slack.response_url_base
+        with ServedApp(settings, sqlite_engine, slack=slack) as app:
             watcher.start()
             with ThreadPoolExecutor(max_workers=40) as pool:
                 answers = list(

@@ -71,7 +71,7 @@ def test_a_restarted_serve_resumes_the_generation_it_was_writing(tmp_path):
     database_url = f"sqlite:///{tmp_path / 'coldcopy.db'}"
     with FakeSlack() as slack, FakeAnthropic() as claude:
         slack.add_user("U1")
-        procs = Processes(coldcopy_env(slack, claude, database_url), tmp_path)
+        procs = Processes(coldcopy_env(slack, claude, database_url), tmp_path, slack)
         try:
             claude.enqueue_sequence(tokens_per_second=150)  # about six seconds of streaming
             claude.enqueue_sequence(sample_sequence()[2:])  # what the resumed request gets
@@ -99,7 +99,7 @@ def test_another_worker_resumes_the_generation_of_a_killed_one(
         env = coldcopy_env(
             slack, claude, postgres_url, REDIS_URL=redis_url, COLDCOPY_WORKER_METRICS_PORT="0"
         )
-        procs = Processes(env, tmp_path)
+        procs = Processes(env, tmp_path, slack)
         try:
             claude.enqueue_sequence(tokens_per_second=150)
             # A model may answer a continuation with just the missing emails or with the

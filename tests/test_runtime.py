@@ -45,16 +45,15 @@ def claude():
         yield fake
 
 
-def serve(slack, claude, engine, **overrides) -> ServedApp:
+def serve(slack, claude, engine, client: dict | None = None, **overrides) -> ServedApp:
+    """ColdCopy served against the fakes; `client` options for its SignedSlackClient."""
     settings = make_settings(
         slack_api_url=slack.base_url,
         anthropic_base_url=claude.base_url,
         database_url=str(engine.url),
         **overrides,
     )
-    app = ServedApp(settings, engine)
-    app.response_base = slack.response_url_base
-    return app
+    return ServedApp(settings, engine, slack=slack, **(client or {}))
 
 
 # One key for the whole test run: OAuth installs keep their tokens encrypted with it.
@@ -122,6 +121,21 @@ def test_an_oauth_install_is_stored_and_a_reinstall_updates_it(slack, claude, en
         view = open_form(app, slack)
         assert view["callback_id"] == K.BRIEF_VIEW
         assert slack.calls_to("views.open")[-1].token == slack.oauth_response["access_token"]
+
+
+def test_a_grid_workspace_installed_with_oauth_is_answered_with_its_own_token(claude, engine):
+    # Slack names the enterprise in every request from a Grid workspace; the install is found
+    # by enterprise and team together (lesson 21).
+    with FakeSlack(enterprise_id="E0001", enterprise_name="Globex") as grid:
+        grid.add_user("U1")
+        grid_client = {"enterprise_id": "E0001", "enterprise_name": "Globex"}
+        with serve(grid, claude, engine, grid_client, **oauth_overrides()) as app:
+            install(app)
+            view = open_form(app, grid)
+        assert view["callback_id"] == K.BRIEF_VIEW
+        assert grid.calls_to("views.open")[-1].token == grid.oauth_response["access_token"]
+        with reading(engine) as conn:
+            assert conn.execute(select(slack_bots.c.enterprise_id)).scalar_one() == "E0001"
 
 
 def test_uninstall_erases_tokens_and_personal_data_but_keeps_usage(slack, claude, engine):

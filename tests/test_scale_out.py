@@ -45,7 +45,7 @@ def cluster(postgres_url, redis_url, tmp_path):
             COLDCOPY_WORKSPACE_RATE="1000/minute",
             COLDCOPY_WORKER_METRICS_PORT="0",  # several workers share this host
         )
-        procs = Processes(env, tmp_path)
+        procs = Processes(env, tmp_path, slack)
         try:
             yield procs, slack, claude, engine
         finally:
@@ -75,7 +75,7 @@ def test_two_servers_and_two_workers_never_over_grant_or_lose_a_request(cluster)
     def one(i_job):
         i, (team, user, view_id) = i_job
         # Each submission gets its own client: the harness client is not thread-safe.
-        client = SignedSlackClient(servers[i % 2].url)
+        client = SignedSlackClient(servers[i % 2].url, slack=slack)
         return team, submit(client, team, user, view_id)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -147,7 +147,7 @@ def test_sigterm_lets_an_in_flight_generation_finish(postgres_url, tmp_path):
     with FakeSlack() as slack, FakeAnthropic() as claude:
         engine = make_engine(postgres_url)
         upgrade(engine)
-        procs = Processes(coldcopy_env(slack, claude, postgres_url), tmp_path)
+        procs = Processes(coldcopy_env(slack, claude, postgres_url), tmp_path, slack)
         try:
             claude.enqueue_sequence(tokens_per_second=300)  # about three seconds
             server = procs.serve("serve-1")

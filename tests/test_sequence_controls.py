@@ -51,25 +51,7 @@ def email_ts(engine, generation_id: str, step: int) -> str:
 
 
 def block_action(app, action: dict, *, channel: str, message_ts: str, user: str = "U1"):
-    payload = {
-        "type": "block_actions",
-        "team": {"id": "T0001", "domain": "coldcopy-test"},
-        "user": {"id": user, "team_id": "T0001", "name": user.lower()},
-        "api_app_id": "A0COLDCOPY",
-        "token": "legacy",
-        "trigger_id": f"trigger-{time.monotonic_ns()}",
-        "response_url": f"{app.response_base}/actions/{time.monotonic_ns()}",
-        "container": {
-            "type": "message",
-            "message_ts": message_ts,
-            "channel_id": channel,
-            "is_ephemeral": False,
-        },
-        "channel": {"id": channel, "name": "general"},
-        "message": {"ts": message_ts, "text": "", "type": "message"},
-        "actions": [{**action, "block_id": "b", "action_ts": f"{time.time():.6f}"}],
-    }
-    return app.interact(payload)
+    return app.act({**action, "block_id": "b"}, user=user, channel=channel, message_ts=message_ts)
 
 
 def choose(app, world: dict, engine, key: str, step: int, user: str = "U1"):

@@ -42,7 +42,7 @@ def test_serve_runs_worker_processes_that_share_routes_metrics_and_stop_on_sigte
             COLDCOPY_FREE_QUOTA="1",
             COLDCOPY_WEB_WORKERS="3",
         )
-        procs = Processes(env, tmp_path)
+        procs = Processes(env, tmp_path, slack)
         try:
             client = procs.serve("serve")
             master = procs.running[0]
@@ -78,7 +78,7 @@ def test_the_embedded_mode_runs_one_worker_and_says_why(tmp_path):
         env = coldcopy_env(
             slack, claude, f"sqlite:///{tmp_path}/coldcopy.db", COLDCOPY_WEB_WORKERS="4"
         )
-        procs = Processes(env, tmp_path)
+        procs = Processes(env, tmp_path, slack)
         try:
             client = procs.serve("serve")
             master = procs.running[0]
