@@ -17,6 +17,7 @@ from slack_sdk.signature import SignatureVerifier
 from waitress import wasyncore
 from waitress.server import create_server
 
+from bot.core.clock import SYSTEM_CLOCK, Clock
 from bot.core.settings import cannot_listen
 from bot.runtime.wiring import build_services, start_dispatcher
 from bot.runtime.wsgi import MAX_REQUEST_BYTES, make_wsgi_app
@@ -363,11 +364,12 @@ def close_server(server) -> None:
 
 class ServedApp(SignedSlackClient):
     """`coldcopy serve`'s WSGI app on a free port, in a background thread of this process;
-    a SignedSlackClient of it (`slack`, `enterprise_id`, ... as that client takes them)."""
+    a SignedSlackClient of it (`slack`, `enterprise_id`, ... as that client takes them). The
+    in-process pool keeps its leases and announces waiting generations on `clock`."""
 
-    def __init__(self, settings, engine, **client):
+    def __init__(self, settings, engine, clock: Clock = SYSTEM_CLOCK, **client):
         self.services: Services = build_services(settings, engine=engine)
-        self.dispatcher = start_dispatcher(self.services)
+        self.dispatcher = start_dispatcher(self.services, clock)
         self.server = make_server(make_wsgi_app(self.services), host="127.0.0.1", port=0, threads=8)
         super().__init__(
             f"http://127.0.0.1:{self.server.effective_port}",

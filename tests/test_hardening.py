@@ -41,6 +41,7 @@ from storage.models import Generation, Workspace, slack_bots, slack_installation
 from storage.quota import QuotaPolicy
 from storage.retention import erase_expired_briefs
 from storage.settings import read_settings, save_settings, settings_history
+from testkit.clock import ManualClock
 from testkit.fakes.anthropic import FakeAnthropic
 from testkit.fakes.slack import FakeSlack
 from testkit.fakes.stripe import checkout_session_completed, signed_event
@@ -584,6 +585,28 @@ def test_briefs_and_sequences_expire_after_the_retention_period(engine, slack, c
     # The row itself stays: usage, token counts and cost are counted from it.
     assert len(rows) == 2 and rows[old].quota_state == rows[recent].quota_state
     assert erase_expired_briefs(engine, 90) == 0  # nothing left to clear
+
+
+def test_the_sweeper_clears_what_expires_once_an_hour_not_at_every_pass(engine, slack, claude):
+    clock = ManualClock()
+    old = accepted(engine, "old", now=clock.now() - timedelta(days=91))
+    # Reaches the 90 days half an hour from now.
+    soon = accepted(engine, "soon", now=clock.now() - timedelta(days=90, minutes=-30))
+
+    def kept() -> set[str]:
+        with reading(engine) as conn:
+            return set(conn.execute(select(G.c.id).where(G.c.brief.is_not(None))).scalars())
+
+    with served(slack, claude, engine) as app:
+        sweeper = Sweeper(app.services, app.dispatcher, clock=clock)
+        sweeper.retain()  # the first pass runs at once
+        assert kept() == {soon}
+        clock.advance(timedelta(minutes=31).total_seconds())
+        sweeper.retain()  # "soon" has expired, but the next hourly pass is half an hour off
+        assert kept() == {soon}
+        clock.advance(timedelta(minutes=30).total_seconds())
+        sweeper.retain()
+        assert kept() == set() and old not in kept()
 
 
 def test_forget_erases_a_workspace_on_request(tmp_path, sqlite_engine, sqlite_url):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs
 
+from testkit.clock import ManualClock
 from testkit.fakes.slack import FakeSlack
 from testkit.harness import Reply, SignedSlackClient
 
@@ -70,13 +71,13 @@ def test_an_org_wide_install_says_so_and_a_workspace_outside_grid_names_no_enter
 
 
 def test_with_its_fake_the_triggers_and_response_urls_are_the_fakes_and_expire_by_its_clock():
-    now = [1000.0]
-    with FakeSlack(clock=lambda: now[0]) as slack:
+    clock = ManualClock()
+    with FakeSlack(clock=clock) as slack:
         client = Recorded("http://unused", slack=slack)
         reply = client.slash("")
         assert reply.trigger_id == client.form()["trigger_id"]
         assert reply.response_url.startswith(slack.response_url_base)
-        now[0] += 3.1  # Slack's three seconds are up
+        clock.advance(3.1)  # Slack's three seconds are up
         assert slack.triggers.exchange(reply.trigger_id) == "expired_trigger_id"
 
         fresh = client.click("some_action", "v")

@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
@@ -17,13 +16,15 @@ from cryptography.fernet import Fernet
 from helpers import BRIEF, all_text, generations, make_settings, open_form, thread_posts, used
 from sqlalchemy import func, select, update
 
-from bot.flows.sweeper import sweep
+from bot.core.clock import SYSTEM_CLOCK
+from bot.flows.sweeper import ANNOUNCE_AFTER, sweep
 from bot.slack import constants as K
 from storage.db import reading, transaction
 from storage.generations import orphaned_generations
 from storage.ledger import reserve_generation
 from storage.models import Generation, slack_bots, slack_installations
 from storage.settings import read_settings, save_settings, settings_history
+from testkit.clock import ManualClock
 from testkit.fakes.anthropic import FakeAnthropic, sample_sequence
 from testkit.fakes.slack import FakeSlack
 from testkit.harness import ServedApp
@@ -45,7 +46,9 @@ def claude():
         yield fake
 
 
-def serve(slack, claude, engine, client: dict | None = None, **overrides) -> ServedApp:
+def serve(
+    slack, claude, engine, client: dict | None = None, clock=SYSTEM_CLOCK, **overrides
+) -> ServedApp:
     """ColdCopy served against the fakes; `client` options for its SignedSlackClient."""
     settings = make_settings(
         slack_api_url=slack.base_url,
@@ -53,7 +56,7 @@ def serve(slack, claude, engine, client: dict | None = None, **overrides) -> Ser
         database_url=str(engine.url),
         **overrides,
     )
-    return ServedApp(settings, engine, slack=slack, **(client or {}))
+    return ServedApp(settings, engine, clock, slack=slack, **(client or {}))
 
 
 # One key for the whole test run: OAuth installs keep their tokens encrypted with it.
@@ -334,16 +337,16 @@ def test_a_generation_no_worker_starts_in_time_fails_and_says_so(slack, claude, 
         slack_api_url=slack.base_url,
         anthropic_base_url=claude.base_url,
         database_url=str(sqlite_engine.url),
-        stuck_after=0.5,
-    )
+    )  # COLDCOPY_STUCK_AFTER as deployed: 180 s (lesson 16)
     services = build_services(settings, engine=sqlite_engine)
 
     queue = NobodyListens()
     gen_id = accepted_generation(sqlite_engine, services.policy, "orphan")
-    assert sweep(services, queue, queued_for=timedelta(0)) == 1 and queue.handed == [gen_id]
-    assert generations(sqlite_engine)[0].status == "queued"
-    time.sleep(0.6)
-    assert sweep(services, queue) == 1 and queue.handed == [gen_id]  # not handed on again
+    clock = ManualClock()  # from now on, time moves when the test says
+    assert sweep(services, queue, queued_for=timedelta(0), clock=clock) == 1
+    assert queue.handed == [gen_id] and generations(sqlite_engine)[0].status == "queued"
+    clock.advance(settings.stuck_after)
+    assert sweep(services, queue, clock=clock) == 1 and queue.handed == [gen_id]  # not again
     gen = generations(sqlite_engine)[0]
     assert (gen.status, gen.quota_state) == ("failed", "released")
     assert used(sqlite_engine) == 0
@@ -354,29 +357,31 @@ def test_a_generation_no_worker_starts_in_time_fails_and_says_so(slack, claude, 
 def test_with_every_worker_down_the_user_hears_the_queue_then_the_failure_in_one_thread(
     slack, claude, sqlite_engine
 ):
-    from bot.flows.sweeper import Sweeper
+    from bot.flows.sweeper import STUCK_NOTICE_FRACTION, Sweeper
     from bot.runtime.wiring import build_services
 
+    clock = ManualClock()
     settings = make_settings(
         slack_api_url=slack.base_url,
         anthropic_base_url=claude.base_url,
         database_url=str(sqlite_engine.url),
-        stuck_after=3.0,  # so the sweeper's notice comes after 0.5 s
-    )
+    )  # COLDCOPY_STUCK_AFTER as deployed: 180 s, the notice after a sixth of it
     services = build_services(settings, engine=sqlite_engine)
     queue = NobodyListens()
     gen_id = accepted_generation(sqlite_engine, services.policy, "waiting")
     queue.dispatch(gen_id)
-    sweeper = Sweeper(services, queue)  # its passes are run by hand here
-    sweeper.run_once()
-    assert slack.calls_to("chat.postMessage") == []  # just accepted: a worker may take it
-    time.sleep(0.6)
-    sweeper.run_once()
-    [parent] = slack.calls_to("chat.postMessage")
-    assert "Queued: you're next." in all_text([parent])
-    assert generations(sqlite_engine)[0].parent_ts is not None
-    time.sleep(2.5)
-    sweeper.run_once()
+    sweeper = Sweeper(services, queue, clock=clock).start()
+    try:
+        clock.until_waiting()
+        clock.advance(sweeper.interval)  # its first pass
+        assert slack.calls_to("chat.postMessage") == []  # just accepted: a worker may take it
+        clock.advance(settings.stuck_after / STUCK_NOTICE_FRACTION)
+        [parent] = slack.calls_to("chat.postMessage")
+        assert "Queued: you're next." in all_text([parent])
+        assert generations(sqlite_engine)[0].parent_ts is not None
+        clock.advance(settings.stuck_after)
+    finally:
+        sweeper.stop()
     assert generations(sqlite_engine)[0].status == "failed"
     # The failure is told in that same thread: a reply under the parent, which says so too.
     parents = [c for c in slack.calls_to("chat.postMessage") if "thread_ts" not in c.params]
@@ -411,11 +416,15 @@ def test_a_queued_generation_whose_workspace_uninstalled_fails_quietly(slack, cl
 def test_a_generation_waiting_for_a_worker_is_told_its_place_in_the_queue(slack, claude, engine):
     for user in ("U2", "U3"):
         slack.add_user(user)
-    with serve(slack, claude, engine, job_threads=1) as app:  # one at a time: a queue forms
-        for _ in range(3):
-            claude.enqueue_sequence(tokens_per_second=400)
+    clock = ManualClock()  # the pool's announcer passes when the test moves time on
+    first = claude.enqueue_sequence(tokens_per_second=250)  # writing while the others wait
+    for _ in range(2):
+        claude.enqueue_sequence(tokens_per_second=400)
+    with serve(slack, claude, engine, job_threads=1, clock=clock) as app:  # a queue forms
         for user in ("U1", "U2", "U3"):
             assert app.submit(open_form(app, slack, user=user), BRIEF, user=user).status == 200
+        assert first.started.wait(10) and not first.finished.is_set()
+        clock.advance(ANNOUNCE_AFTER.total_seconds() + 10)  # the announcer's pass
         wait_until(lambda: [g.status for g in generations(engine)].count("succeeded") == 3, 60)
     parents = [c for c in slack.calls_to("chat.postMessage") if "thread_ts" not in c.params]
     assert len(parents) == 3  # one thread each: by its worker, or on its turn in the queue
