@@ -97,7 +97,7 @@ def start_server(
         )
     server = Server(name, proc, port, log_path)
     deadline = time.monotonic() + timeout
-    while not _healthy(port):
+    while not healthy(port):
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited:\n{log_path.read_text()}")
         if time.monotonic() > deadline:
@@ -107,7 +107,8 @@ def start_server(
     return server
 
 
-def _healthy(port: int) -> bool:
+def healthy(port: int) -> bool:
+    """Whether GET /healthz on 127.0.0.1:`port` answers 200."""
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         conn.request("GET", "/healthz")

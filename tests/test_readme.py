@@ -7,13 +7,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from bot.slack.listeners.commands import SUBCOMMANDS
 from testkit.fakes.slack import FakeSlack
-from testkit.processes import clean_env, free_port
+from testkit.processes import clean_env, free_port, healthy
+from testkit.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -56,16 +55,8 @@ def test_the_run_command_starts_a_server_configured_by_a_dot_env_file(tmp_path):
             text=True,
         )
         try:
-            deadline = time.monotonic() + 30
-            status = None
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as resp:
-                        status = resp.status
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            assert status == 200, proc.stdout.read() if proc.poll() is not None else ""
+            wait_until(lambda: proc.poll() is not None or healthy(port), timeout=30)
+            assert proc.poll() is None, proc.stdout.read()
             assert slack.calls_to("auth.test")  # the token was checked at start-up
             assert (tmp_path / "coldcopy.db").exists()  # SQLite, migrated at start
         finally:

@@ -133,7 +133,7 @@ def test_logs_are_json_lines_with_ids_and_never_the_brief_or_a_token(cluster):
     procs.stop_all()
     lines = []
     for name in ("serve-1", "worker-1"):
-        text = (procs.tmp / f"{name}.log").read_text()
+        text = (procs.workdir / f"{name}.log").read_text()
         for forbidden in (BRIEF["company"], BRIEF["problem"], "xoxb-test", "sk-ant-test"):
             assert forbidden not in text
         lines += [json.loads(line) for line in text.splitlines() if line.startswith("{")]
@@ -166,7 +166,8 @@ def test_sigterm_lets_an_in_flight_generation_finish(postgres_url, tmp_path):
 
 def test_serve_answers_without_slack_and_a_busy_worker_announces_the_queue(cluster):
     procs, slack, claude, engine = cluster
-    client = procs.serve("serve")
+    # One worker process, so a later request is answered by the process that took these.
+    client = procs.serve("serve", "--workers", "1")
     for _ in range(3):
         claude.enqueue_sequence(tokens_per_second=400)
     answers = [submit(client, "T01", f"U0{n}", f"V0{n}") for n in range(3)]
@@ -178,7 +179,11 @@ def test_serve_answers_without_slack_and_a_busy_worker_announces_the_queue(clust
             text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")
         ).scalar_one()
     assert todo == 3
-    time.sleep(1.5)
+    assert slack.calls_to("chat.postMessage") == []
+    # Serve's work after an answer runs on its own threads: once it has answered a later
+    # command there too, anything it meant to say about these submissions has been said.
+    client.slash("status", user="U00")
+    slack.wait_for("response_url")
     assert slack.calls_to("chat.postMessage") == []
 
     procs.start("worker", "--concurrency", "1", name="worker")

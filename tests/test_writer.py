@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -32,6 +33,7 @@ from testkit.fakes.anthropic import (
     sample_sequence,
     sequence_json,
 )
+from testkit.waiting import wait_until
 
 SAMPLE_DAYS = [1, 3, 5, 8, 12, 16, 21]
 
@@ -436,6 +438,11 @@ def test_the_total_timeout_fires_on_a_stream_that_keeps_trickling(fake):
     assert reply.finished.wait(3) and reply.disconnected
 
 
+def model_streams_running() -> bool:
+    """Whether a model request's thread (bot/writing/model_stream.py) is still at work."""
+    return any(t.name == "coldcopy-model-stream" and t.is_alive() for t in threading.enumerate())
+
+
 def test_the_total_timeout_covers_the_sdks_retry_backoff_and_no_retry_follows_it(fake):
     fake.enqueue_error(529, headers={"retry-after-ms": "1200"})
     fake.enqueue_sequence()
@@ -444,7 +451,9 @@ def test_the_total_timeout_covers_the_sdks_retry_backoff_and_no_retry_follows_it
         started = time.monotonic()
         _, error = run(writer)
         elapsed = time.monotonic() - started
-        time.sleep(1.2)  # past the SDK's backoff: the retry must not be sent
+        # The request's own thread ends once the SDK's backoff is over and the retry was
+        # either sent or refused: only then can "no retry" be told apart from "not yet".
+        wait_until(lambda: not model_streams_running(), what="the request's thread to end")
 
     assert error.kind == "timeout"
     assert elapsed < 1.1, "the deadline waited for the SDK's backoff"
