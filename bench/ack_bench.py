@@ -46,7 +46,7 @@ from urllib.parse import urlencode
 from bench.fake_slack_process import FakeSlackProcess
 from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
 from bot.slack.modal import brief_view
-from testkit.harness import SAMPLE_BRIEF as BRIEF
+from testkit.briefs import SAMPLE_BRIEF as BRIEF
 from testkit.harness import SignedSlackClient
 from testkit.processes import Server, cpu_seconds, served
 

@@ -50,6 +50,7 @@ from bench.ack_bench import SignedRequests
 from bench.fake_slack_process import FakeSlackProcess
 from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
 from bot.slack.modal import brief_view
+from testkit.briefs import SAMPLE_BRIEF as BRIEF
 from testkit.fakes.anthropic import (
     CHARS_PER_TOKEN,
     FakeAnthropic,
@@ -57,7 +58,6 @@ from testkit.fakes.anthropic import (
     sample_sequence,
     sequence_json,
 )
-from testkit.harness import SAMPLE_BRIEF as BRIEF
 from testkit.processes import Server, children, cpu_seconds, rss_kib, served
 
 SIGNING_SECRET = "bench-signing-secret"

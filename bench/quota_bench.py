@@ -35,7 +35,7 @@ from storage.ledger import DuplicateRequest, Reserved, reserve_generation
 from storage.migrate import upgrade
 from storage.models import Generation, QuotaState, Workspace
 from storage.quota import QuotaExhausted, QuotaPolicy
-from testkit.harness import SAMPLE_BRIEF
+from testkit.briefs import SAMPLE_BRIEF
 
 THREADS = 32
 FULL_PER_THREAD = 10_000

@@ -29,7 +29,7 @@ from storage.db import make_engine
 from storage.ledger import reserve_generation
 from storage.migrate import upgrade
 from storage.quota import QuotaPolicy
-from testkit.harness import SAMPLE_BRIEF
+from testkit.briefs import SAMPLE_BRIEF
 
 CALLS = 2_000
 WORKSPACES = 50

@@ -27,16 +27,6 @@ from testkit.fakes.slack import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret"
 
-# A valid brief, as a user would type it: for tests and benchmarks alike.
-SAMPLE_BRIEF = {
-    "company": "Northwind Logistics",
-    "job_title": "Head of Operations",
-    "problem": "Dispatchers re-key every order into three systems.",
-    "product": "RouteSync connects order intake to dispatch.",
-    "benefit": "Cuts order handling time by 40%.",
-    "call_to_action": "A 15-minute call next week",
-}
-
 
 @dataclass(frozen=True)
 class Reply:

@@ -16,8 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from testkit.harness import SignedSlackClient
-
 ROOT = Path(__file__).resolve().parent.parent
 # The variables that configure ColdCopy: a child process gets only those its caller sets.
 SETTING_PREFIXES = ("SLACK_", "ANTHROPIC_", "COLDCOPY_", "STRIPE_", "DATABASE_URL", "REDIS_URL")
@@ -165,8 +163,10 @@ class Processes:
         self.running.append(proc)
         return proc
 
-    def serve(self, name: str, *args: str) -> SignedSlackClient:
+    def serve(self, name: str, *args: str):
         """`coldcopy serve ARGS` on a free port, once it answers /healthz; a client for it."""
+        from testkit.harness import SignedSlackClient  # the harness imports the whole app
+
         server = start_server(name, ["bot.runtime.cli", "serve", *args], self.env, self.workdir)
         server.proc.log_path = server.log_path
         self.running.append(server.proc)

@@ -1,13 +1,16 @@
 """Shared fixtures: real databases (SQLite and PostgreSQL), real Redis, and settings.
 
 Under CI (`CI=true`) a test that needs PostgreSQL or Redis fails when the service is missing;
-on a developer machine it is skipped with a message saying how to start the service.
+on a developer machine it is skipped with a message saying how to start the service. Each test
+is marked `postgres` and/or `redis` by the fixtures it asks for, so `-m "not postgres and not
+redis"` runs without either; tests/unit/ holds the fast layer, which needs neither.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -18,14 +21,29 @@ from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.quota import QuotaPolicy
 from testkit.databases import emptied_redis, new_postgres_database
-from testkit.fakes.anthropic import FakeAnthropic
-from testkit.fakes.slack import FakeSlack
-from testkit.harness import ServedApp
+
+UNIT = Path(__file__).parent / "unit"
+# The fixtures that reach each service; a fixture that picks one at run time (`database_url`)
+# marks that parameter itself.
+NEEDS = {"postgres": {"postgres_admin_url"}, "redis": {"redis_url"}}
 
 POSTGRES_URL = os.environ.get(
     "COLDCOPY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("COLDCOPY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        for marker, fixtures in NEEDS.items():
+            if fixtures & set(item.fixturenames):
+                item.add_marker(marker)
+        needs = [m.name for m in item.iter_markers() if m.name in NEEDS]
+        if needs and UNIT in item.path.parents:
+            raise pytest.UsageError(
+                f"{item.nodeid} needs {' and '.join(needs)}: the unit layer runs without "
+                "services, so it belongs in tests/, not tests/unit/"
+            )
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +70,7 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'coldcopy.db'}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request) -> str:
     """Each test that uses it runs once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
@@ -95,8 +113,14 @@ def policy() -> QuotaPolicy:
 # --- the end-to-end world: ColdCopy served over HTTP against the Slack and Claude fakes ----------
 
 
+# The fakes and the harness are imported by the fixtures that use them: importing the harness
+# imports the whole app, which the unit layer mostly does without.
+
+
 @pytest.fixture
 def slack():
+    from testkit.fakes.slack import FakeSlack
+
     with FakeSlack() as fake:
         fake.add_user("UADMIN", is_admin=True)
         fake.add_user("U1")
@@ -106,6 +130,8 @@ def slack():
 
 @pytest.fixture
 def claude():
+    from testkit.fakes.anthropic import FakeAnthropic
+
     with FakeAnthropic() as fake:
         fake.default_reply = None
         yield fake
@@ -114,6 +140,8 @@ def claude():
 @pytest.fixture
 def make_app(slack, claude, sqlite_engine):
     """Start ColdCopy against the fakes; settings overrides per test."""
+    from testkit.harness import ServedApp
+
     started: list = []
 
     def start(engine=None, **overrides):

@@ -13,9 +13,10 @@ from helpers import generations, make_settings, open_form, thread_posts
 from bot.slack import constants as K
 from bot.slack.wording import ADMINS_ONLY
 from storage.settings import read_settings, settings_history
+from testkit.briefs import SAMPLE_BRIEF
 from testkit.fakes.anthropic import FakeAnthropic
 from testkit.fakes.slack import FakeSlack
-from testkit.harness import SAMPLE_BRIEF, ServedApp
+from testkit.harness import ServedApp
 from testkit.waiting import wait_until
 
 BRIEF = SAMPLE_BRIEF

@@ -4,16 +4,22 @@ and the operator's usage command."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from http.cookies import SimpleCookie
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cryptography.fernet import Fernet
-from helpers import BRIEF, all_text, generations, make_settings, open_form, thread_posts, used
+from helpers import (
+    BRIEF,
+    all_text,
+    generations,
+    install,
+    make_settings,
+    oauth_overrides,
+    open_form,
+    thread_posts,
+    used,
+)
 from sqlalchemy import func, select, update
 
 from bot.core.clock import SYSTEM_CLOCK
@@ -57,37 +63,6 @@ def serve(
         **overrides,
     )
     return ServedApp(settings, engine, clock, slack=slack, **(client or {}))
-
-
-# One key for the whole test run: OAuth installs keep their tokens encrypted with it.
-ENCRYPTION_KEY = Fernet.generate_key().decode()
-
-
-def oauth_overrides() -> dict:
-    return {
-        "slack_bot_token": None,
-        "slack_client_id": "111.222",
-        "slack_client_secret": "oauth-secret",
-        "encryption_key": ENCRYPTION_KEY,
-    }
-
-
-def install(app: ServedApp) -> None:
-    page = app.request("GET", "/slack/install")
-    assert page.status == 200
-    state = parse_qs(
-        urlsplit(
-            re.search(r'href="(https://slack.com/oauth[^"]+)"', page.body.decode())[1].replace(
-                "&amp;", "&"
-            )
-        ).query
-    )["state"][0]
-    cookie = SimpleCookie(page.headers.get("Set-Cookie"))
-    jar = "; ".join(f"{k}={v.value}" for k, v in cookie.items())
-    done = app.request(
-        "GET", f"/slack/oauth_redirect?code=fake-code&state={state}", headers={"Cookie": jar}
-    )
-    assert done.status == 200, done.body
 
 
 def accepted_generation(engine, policy, key: str) -> str:

@@ -15,9 +15,10 @@ from pathlib import Path
 from websockets.sync.server import serve
 
 from bot.slack import constants as K
+from testkit.briefs import SAMPLE_BRIEF
 from testkit.fakes.anthropic import FakeAnthropic
 from testkit.fakes.slack import FakeSlack
-from testkit.harness import SAMPLE_BRIEF, SignedSlackClient
+from testkit.harness import SignedSlackClient
 from testkit.processes import clean_env
 from testkit.waiting import wait_until
 

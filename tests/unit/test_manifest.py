@@ -13,7 +13,7 @@ from bot.slack import listeners
 from bot.slack.app import BOT_SCOPES, REDIRECT_PATH
 from bot.slack.listeners.commands import SUBCOMMANDS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
 
 # The scope each Web API method needs (Slack's method reference). A call the code makes

@@ -28,7 +28,7 @@ from bot.writing.quality import (
 )
 from testkit.fakes.anthropic import sample_sequence
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def words(n: int) -> str:
