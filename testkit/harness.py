@@ -1,5 +1,6 @@
-"""ColdCopy served for real over HTTP, wired to the local Slack and Anthropic fakes, with a
-client that sends Slack's signed requests (slash commands, view submissions, clicks)."""
+"""ColdCopy served for real over HTTP, wired to the local Slack and Anthropic fakes (its
+in-process pool on a clock a test may move), with a client that sends Slack's signed requests
+(slash commands, view submissions, clicks, events) as Slack sends them."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ chose, in that tool's own delay meaning, with its A/B subjects, HTML bodies, mer
 threading, the sending window in the user's time zone, and the leads in the batches it allows;
 never active, never created twice, and every failure says which tool and what to do.
 
-The tools are local HTTP fakes (tests/fakes/) that follow each tool's published reference."""
+The tools are local HTTP fakes (testkit/fakes/) that follow each tool's published reference."""
 
 from __future__ import annotations
 
