@@ -34,11 +34,15 @@ REDIS_URL = os.environ.get("COLDCOPY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15
 
 
 def pytest_collection_modifyitems(config, items) -> None:
+    """Mark each test by the services it needs; a unit test that needs one, or a served app,
+    stops the run before anything starts."""
     for item in items:
         for marker, fixtures in NEEDS.items():
             if fixtures & set(item.fixturenames):
                 item.add_marker(marker)
         needs = [m.name for m in item.iter_markers() if m.name in NEEDS]
+        if "make_app" in item.fixturenames:
+            needs.append("a served app")
         if needs and UNIT in item.path.parents:
             raise pytest.UsageError(
                 f"{item.nodeid} needs {' and '.join(needs)}: the unit layer runs without "
