@@ -4,6 +4,9 @@ bench/README.md with the date, the machine and the command behind each figure.
 
 Each part's latest figures are kept in bench/results.json, so running one part refreshes its
 rows and leaves the others' (with their own dates) in the table.
+
+`python -m bench smoke` is CI's check that the benchmarks still run: a small limiter and quota
+run, recording nothing, whose exit status is 1 if the quota granted one unit over its limit.
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import bench.services  # noqa: F401 - puts the repository and tests/ on sys.path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
@@ -405,6 +406,10 @@ def run_cpu(args) -> tuple[list[Row], dict]:
     return rows, {label: {"cpu_ms": c, "wall_ms": w} for label, (c, w) in result.items()}
 
 
+# CI's run: does each benchmark still work, and does the quota hold under contention?
+SMOKE_PARTS = ("limiter", "quota")
+SMOKE_PER_THREAD = 20
+
 PARTS: dict[str, Callable] = {
     "limiter": run_limiter,
     "writer": run_writer,
@@ -510,8 +515,8 @@ def render(results: dict) -> str:
     return "\n".join(lines)
 
 
-def print_table(results: dict) -> None:
-    rows = [Row(**row) for part in PARTS for row in results["parts"].get(part, {}).get("rows", [])]
+def print_table(results: dict, parts=PARTS) -> None:
+    rows = [Row(**row) for part in parts for row in results["parts"].get(part, {}).get("rows", [])]
     width = max((len(r.figure) for r in rows), default=10)
     print()
     print(f"{'figure':<{width}}  {'value':<60}  {'target':<32}  met?")
@@ -532,7 +537,10 @@ def write_readme(table: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "parts", nargs="*", metavar="PART", help=f"any of {', '.join(PARTS)} (default: all)"
+        "parts",
+        nargs="*",
+        metavar="PART",
+        help=f"any of {', '.join(PARTS)} (default: all), or smoke alone",
     )
     parser.add_argument("--requests", type=int, default=None, help="ack: requests per phase")
     parser.add_argument("--quota-per-thread", type=int, default=None)
@@ -544,6 +552,11 @@ def main(argv: list[str] | None = None) -> int:
         help="print the table only; leave bench/README.md and results.json as they are",
     )
     args = parser.parse_args(argv)
+    smoke = args.parts == ["smoke"]
+    if smoke:
+        args.parts = list(SMOKE_PARTS)
+        args.quota_per_thread = args.quota_per_thread or SMOKE_PER_THREAD
+        args.no_record = True
     unknown = [p for p in args.parts if p not in PARTS]
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
@@ -573,11 +586,24 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_record:
             RESULTS.write_text(json.dumps(results, indent=1, default=str) + "\n")
         print(f"{part} took {results['parts'][part]['seconds']:.0f} s", flush=True)
-    print_table(results)
+    # The smoke run shows only what it measured, not the recorded figures beside it.
+    print_table(results, chosen if smoke else PARTS)
     if not args.no_record:
         write_readme(render(results))
         print(f"\nwritten to {README.relative_to(HERE.parent)}")
+    if smoke:
+        return smoke_verdict(results["parts"]["quota"]["rows"])
     return 0
+
+
+def smoke_verdict(quota_rows: list[dict]) -> int:
+    """0 when every quota case granted exactly its limit, else 1 (CI fails on an over-grant)."""
+    over = [row["figure"] for row in quota_rows if row["met"] is not True]
+    for figure in over:
+        print(f"smoke: over-grant (or a failed case): {figure}", file=sys.stderr)
+    if not quota_rows:
+        print("smoke: the quota benchmark reported nothing", file=sys.stderr)
+    return 1 if over or not quota_rows else 0
 
 
 if __name__ == "__main__":

@@ -31,28 +31,24 @@ import argparse
 import http.client
 import itertools
 import os
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import urlencode
 
-from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
-
-# isort: split
-# bench.services has put tests/ on sys.path for the harness.
 from bench.fake_slack_process import FakeSlackProcess
+from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
 from bot.slack.modal import brief_view
-from harness import SAMPLE_BRIEF as BRIEF
-from harness import SignedSlackClient
+from testkit.briefs import SAMPLE_BRIEF as BRIEF
+from testkit.harness import SignedSlackClient
+from testkit.processes import Server, cpu_seconds, served
 
 SIGNING_SECRET = "bench-signing-secret"
 WEB_THREADS = 16  # per worker process: ColdCopy's default
@@ -75,20 +71,17 @@ Request = tuple[bytes, dict[str, str], str]  # body, headers, trigger id
 
 
 class SignedRequests(SignedSlackClient):
-    """The harness's signed Slack payloads, captured instead of sent."""
-
-    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None):
-        return body, headers or {}
+    """The harness's signed Slack payloads, built to be sent later."""
 
     def slash_request(self, team: str, user: str) -> Request:
         self.team_id = team
-        body, headers = self.slash("", user=user, channel="C1")
-        return body, headers, parse_qs(body.decode())["trigger_id"][0]
+        fields = self.slash_fields("", user=user, channel="C1")
+        return *self.signed(urlencode(fields)), fields["trigger_id"]
 
     def submission_request(self, team: str, user: str, view: dict, view_id: str) -> Request:
         self.team_id = team
-        body, headers = self.submit(view, BRIEF, user=user, view_id=view_id)
-        return body, headers, ""
+        payload = self.submission(view, BRIEF, user=user, view_id=view_id)
+        return *self.signed(self.interaction_body(payload)), ""
 
 
 def build_requests(kind: str, count: int, run: str, builder: SignedRequests) -> list[Request]:
@@ -130,22 +123,6 @@ class Phase:
             "server_cpu_ms_per_request": 1000 * self.server_cpu_s / n,
             "client_cpu_share": self.client_cpu_s / self.wall_s / (os.cpu_count() or 1),
         }
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU so far of a process and its live children (gunicorn's workers), from
-    /proc."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry.name) == pid or int(fields[1]) == pid:
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def drive(
@@ -196,7 +173,7 @@ def drive(
     for thread in threads:
         thread.start()
     ready.wait()
-    server_cpu = process_cpu_seconds(server_pid)
+    server_cpu = cpu_seconds(server_pid)
     client_cpu = time.process_time()
     started = time.perf_counter()
     for thread in threads:
@@ -207,7 +184,7 @@ def drive(
         sent_at,
         sum(failed),
         wall,
-        process_cpu_seconds(server_pid) - server_cpu,
+        cpu_seconds(server_pid) - server_cpu,
         time.process_time() - client_cpu,
     )
 
@@ -233,59 +210,6 @@ def coldcopy_answers_in_request_thread() -> bool:
             return build_app(services).process_before_response
         finally:
             services.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen
-    port: int
-    log_path: Path
-
-
-@contextmanager
-def served(name: str, args: list[str], env: dict[str, str], logs: Path) -> Iterator[Server]:
-    """A server subprocess on a free port, up once GET /healthz answers; SIGTERM at the end."""
-    port = free_port()
-    log_path = logs / f"{name}.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", *args, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=logs,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"{name} exited:\n{log_path.read_text()}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{name} did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield Server(name, proc, port, log_path)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def _accepts_submission(status: int, body: bytes) -> bool:

@@ -46,21 +46,19 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
-
-# isort: split
-# bench.services has put tests/ on sys.path for the fakes and the harness.
-from bench.ack_bench import Server, SignedRequests, process_cpu_seconds, served
+from bench.ack_bench import SignedRequests
 from bench.fake_slack_process import FakeSlackProcess
+from bench.services import ROOT, flushed_redis, fresh_postgres, percentile
 from bot.slack.modal import brief_view
-from fakes.anthropic import (
+from testkit.briefs import SAMPLE_BRIEF as BRIEF
+from testkit.fakes.anthropic import (
     CHARS_PER_TOKEN,
     FakeAnthropic,
     SequenceReply,
     sample_sequence,
     sequence_json,
 )
-from harness import SAMPLE_BRIEF as BRIEF
+from testkit.processes import Server, children, cpu_seconds, rss_kib, served
 
 SIGNING_SECRET = "bench-signing-secret"
 BURST = 40
@@ -227,8 +225,8 @@ class Deployment:
         if self.mode == "scale-out":
             return self.workers[-1].pid
         master = self.serve.proc.pid
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        return int(children[0]) if len(children) == 1 else master
+        workers = children(master)
+        return workers[0] if len(workers) == 1 else master
 
     def start_serve(self) -> Server:
         name = f"serve-{len(self.serves) + 1}"
@@ -276,13 +274,14 @@ class Deployment:
             self._ids += 1
             self.builder.team_id = "T0001"
             channel = f"C{self.run}{tag}{self._ids:03d}"
-            body, headers = self.builder.submit(
+            payload = self.builder.submission(
                 view,
                 BRIEF,
                 user=f"U{self.run}{self._ids:03d}",
                 view_id=f"V{self.run}{self._ids:05d}",
                 channel=channel,
             )
+            body, headers = self.builder.signed(self.builder.interaction_body(payload))
             requests.append((channel, body, headers))
         sent: dict[str, float] = {}
         failures: list[str] = []
@@ -316,13 +315,6 @@ class Deployment:
     def logs_say(self, needle: str) -> int:
         paths = [s.log_path for s in self.serves] + [w.log_path for w in self.workers]
         return sum(p.read_text(errors="replace").count(needle) for p in paths if p.exists())
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 class RssSampler:
@@ -408,14 +400,14 @@ def measure_burst_mode(
         pids = {"serve": dep.serve.proc.pid}
         if mode == "scale-out":
             pids["worker"] = pid
-        cpu_before = {name: process_cpu_seconds(p) for name, p in pids.items()}
+        cpu_before = {name: cpu_seconds(p) for name, p in pids.items()}
         bench_cpu = time.process_time()
         with RssSampler(pid) as sampler:
             threads = dep.submit(burst, "B")
             say(f"[{mode}] {burst} submitted; waiting for their threads...")
             finished = dep.watcher.wait(threads, lambda t: t.done)
         # CPU the burst cost each process (the fakes and the watcher run in this one).
-        cpu = {name: process_cpu_seconds(p) - cpu_before[name] for name, p in pids.items()}
+        cpu = {name: cpu_seconds(p) - cpu_before[name] for name, p in pids.items()}
         cpu["bench"] = time.process_time() - bench_cpu
         load_after = load_average()
         peak_kib = max(kib for _, kib in sampler.samples)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 from bench.services import ROOT
+from testkit.fakes.slack import FakeSlack
 
 
 class FakeSlackProcess:
@@ -101,8 +102,6 @@ def _messages(slack, since: int) -> dict:
 
 
 def main() -> None:
-    from fakes.slack import FakeSlack
-
     with FakeSlack() as slack:
         print(slack.base_url, slack.response_url_base, flush=True)
         for line in sys.stdin:
@@ -133,6 +132,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import bench.services  # noqa: F401 - puts tests/ on sys.path for the fakes
-
     main()

@@ -1,7 +1,7 @@
 """Benchmark of `bot.domain.limits`: rate-limit check latency on local Redis and in memory,
 and what a check costs when it fails open against a dead or silent Redis.
 
-Run: `.venv/bin/python bench/limiter_bench.py` (Redis at COLDCOPY_BENCH_REDIS_URL, default
+Run: `.venv/bin/python -m bench.limiter_bench` (Redis at COLDCOPY_BENCH_REDIS_URL, default
 redis://127.0.0.1:6379/14). `measure()` returns the figures for a runner that gathers them.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import statistics
 import time
 import uuid
@@ -19,6 +18,8 @@ import redis
 
 from bot.core.settings import Settings
 from bot.domain.limits import Allowed, Deduplicator, RateLimiter
+from testkit.fakes.tcp_proxy import silent_server
+from testkit.processes import free_port
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 TARGET_P99_MS = 2.0
@@ -123,15 +124,10 @@ def measure(
 
     # Fail-open checks log one warning each by design; the figures are what matters here.
     logging.getLogger("bot.domain.limits").setLevel(logging.ERROR)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        refused_port = probe.getsockname()[1]
-    figures |= _fail_open_cost(f"redis://127.0.0.1:{refused_port}/0", dead_checks, "refused")
-    with socket.socket() as silent:  # accepts connections, never answers: a hung Redis
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(64)
-        silent_url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
-        figures |= _fail_open_cost(silent_url, dead_checks, "silent")
+    refused_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens: a dead Redis
+    figures |= _fail_open_cost(refused_url, dead_checks, "refused")
+    with silent_server() as port:  # accepts connections, never answers: a hung Redis
+        figures |= _fail_open_cost(f"redis://127.0.0.1:{port}/0", dead_checks, "silent")
 
     client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(match=f"coldcopy:*{run}*", count=1000):

@@ -29,13 +29,13 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.services import fresh_postgres  # also puts tests/ on sys.path
-from harness import SAMPLE_BRIEF
+from bench.services import fresh_postgres
 from storage.db import make_engine, reading
 from storage.ledger import DuplicateRequest, Reserved, reserve_generation
 from storage.migrate import upgrade
 from storage.models import Generation, QuotaState, Workspace
 from storage.quota import QuotaExhausted, QuotaPolicy
+from testkit.briefs import SAMPLE_BRIEF
 
 THREADS = 32
 FULL_PER_THREAD = 10_000

@@ -24,12 +24,12 @@ from sqlalchemy import text
 from bench.services import flushed_redis, fresh_postgres
 from bot.core.settings import Settings
 from bot.domain.limits import RateLimiter
-from bot.runtime.queue import open_queue
-from harness import SAMPLE_BRIEF
+from bot.runtime.queue import JobQueue
 from storage.db import make_engine
 from storage.ledger import reserve_generation
 from storage.migrate import upgrade
 from storage.quota import QuotaPolicy
+from testkit.briefs import SAMPLE_BRIEF
 
 CALLS = 2_000
 WORKSPACES = 50
@@ -87,7 +87,7 @@ def measure(calls: int = CALLS, verbose: bool = True) -> dict[str, tuple[float, 
         limiter = RateLimiter.from_settings(settings)
         client = redis.Redis.from_url(redis_url)
         stack.callback(client.close)
-        queue = open_queue(settings, engine)
+        queue = JobQueue(settings, engine)
 
         def enqueue(i: int) -> None:
             queue.defer(f"{run}-{i}")

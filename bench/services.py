@@ -1,29 +1,21 @@
 """The throwaway services a benchmark runs against: a fresh PostgreSQL database (created,
-migrated, dropped), an emptied Redis database, and the percentile arithmetic they share."""
+migrated, dropped), an emptied Redis database, and the percentile arithmetic they share. A
+missing server stops the benchmark with a message."""
 
 from __future__ import annotations
 
 import os
-import sys
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+from storage.db import make_engine
+from storage.migrate import upgrade
+from testkit.databases import emptied_redis, new_postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ROOT / "tests"
-# The fakes and the signed-request harness live with the tests, imported as top-level modules.
-for path in (ROOT, TESTS):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from storage.db import make_engine  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
-
 POSTGRES_ADMIN_URL = os.environ.get(
     "COLDCOPY_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -32,42 +24,35 @@ REDIS_URL = os.environ.get("COLDCOPY_BENCH_FLUSH_REDIS_URL", "redis://127.0.0.1:
 
 
 @contextmanager
+def empty_postgres(prefix: str = "coldcopy_bench") -> Iterator[str]:
+    """A new, unmigrated PostgreSQL database, dropped afterwards."""
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(new_postgres_database(POSTGRES_ADMIN_URL, prefix))
+        except Exception as exc:  # any driver error means the server is not usable
+            raise SystemExit(f"PostgreSQL at {POSTGRES_ADMIN_URL} is not usable: {exc}") from exc
+        yield url
+
+
+@contextmanager
 def fresh_postgres(prefix: str = "coldcopy_bench") -> Iterator[str]:
     """A new PostgreSQL database, migrated to the newest schema, dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        raise SystemExit(f"PostgreSQL at {POSTGRES_ADMIN_URL} is not usable: {exc}") from exc
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with empty_postgres(prefix) as url:
         engine = make_engine(url, pool_size=1)
         upgrade(engine)
         engine.dispose()
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
 def flushed_redis(url: str = REDIS_URL) -> Iterator[str]:
     """The bench Redis database, emptied before and after."""
-    client = redis.Redis.from_url(url, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        raise SystemExit(f"Redis at {url} is not reachable: {exc}") from exc
-    client.flushdb()
-    try:
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(emptied_redis(url))
+        except redis.RedisError as exc:
+            raise SystemExit(f"Redis at {url} is not reachable: {exc}") from exc
         yield url
-    finally:
-        client.flushdb()
-        client.close()
 
 
 def percentile(samples: list[float], pct: float) -> float:

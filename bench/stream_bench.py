@@ -21,22 +21,16 @@ import argparse
 import json
 import statistics
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-for path in (ROOT, ROOT / "tests"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from bench.services import percentile  # noqa: E402
-from bench.writer_bench import BRIEF  # noqa: E402
-from bot.core.settings import Settings  # noqa: E402
-from bot.slack.clients import make_slack_client  # noqa: E402
-from bot.slack.thread import SequenceThread  # noqa: E402
-from bot.writing.events import BodyDelta, SequenceEmail  # noqa: E402
-from bot.writing.writer import Writer  # noqa: E402
-from fakes.anthropic import FakeAnthropic, sample_sequence, sequence_json  # noqa: E402
-from fakes.slack import FakeSlack  # noqa: E402
+from bench.services import percentile
+from bench.writer_bench import BRIEF
+from bot.core.settings import Settings
+from bot.slack.clients import make_slack_client
+from bot.slack.thread import SequenceThread
+from bot.writing.events import BodyDelta, SequenceEmail
+from bot.writing.writer import Writer
+from testkit.fakes.anthropic import FakeAnthropic, sample_sequence, sequence_json
+from testkit.fakes.slack import FakeSlack
 
 TOKENS_PER_SECOND = 80.0
 RUNS = 2

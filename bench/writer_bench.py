@@ -17,20 +17,11 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-# The fake lives with the tests, imported as a top-level module like the tests do (a package
-# named `tests` may be installed by a dependency, so never `tests.fakes`); make the repository
-# root importable when run as a file.
-ROOT = Path(__file__).resolve().parents[1]
-for path in (ROOT, ROOT / "tests"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from bot.writing.brief import Brief  # noqa: E402
-from bot.writing.events import SequenceEmail, WriterSummary  # noqa: E402
-from bot.writing.writer import Writer  # noqa: E402
-from fakes.anthropic import FakeAnthropic  # noqa: E402
+from bot.writing.brief import Brief
+from bot.writing.events import SequenceEmail, WriterSummary
+from bot.writing.writer import Writer
+from testkit.fakes.anthropic import FakeAnthropic
 
 TOKENS_PER_SECOND = 80.0
 TARGET_FIRST_EMAIL_SHARE = 0.20  # of the model stream's duration

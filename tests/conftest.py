@@ -1,30 +1,53 @@
 """Shared fixtures: real databases (SQLite and PostgreSQL), real Redis, and settings.
 
 Under CI (`CI=true`) a test that needs PostgreSQL or Redis fails when the service is missing;
-on a developer machine it is skipped with a message saying how to start the service.
+on a developer machine it is skipped with a message saying how to start the service. Each test
+is marked `postgres` and/or `redis` by the fixtures it asks for, so `-m "not postgres and not
+redis"` runs without either; tests/unit/ holds the fast layer, which needs neither.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 from helpers import make_settings, service_missing
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.quota import QuotaPolicy
+from testkit.databases import emptied_redis, new_postgres_database
+
+UNIT = Path(__file__).parent / "unit"
+# The fixtures that reach each service; a fixture that picks one at run time (`database_url`)
+# marks that parameter itself.
+NEEDS = {"postgres": {"postgres_admin_url"}, "redis": {"redis_url"}}
 
 POSTGRES_URL = os.environ.get(
     "COLDCOPY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("COLDCOPY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark each test by the services it needs; a unit test that needs one, or a served app,
+    stops the run before anything starts."""
+    for item in items:
+        for marker, fixtures in NEEDS.items():
+            if fixtures & set(item.fixturenames):
+                item.add_marker(marker)
+        needs = [m.name for m in item.iter_markers() if m.name in NEEDS]
+        if "make_app" in item.fixturenames:
+            needs.append("a served app")
+        if needs and UNIT in item.path.parents:
+            raise pytest.UsageError(
+                f"{item.nodeid} needs {' and '.join(needs)}: the unit layer runs without "
+                "services, so it belongs in tests/, not tests/unit/"
+            )
 
 
 @pytest.fixture(scope="session")
@@ -42,17 +65,8 @@ def postgres_admin_url() -> str:
 @pytest.fixture
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A new, empty PostgreSQL database for one test, dropped afterwards."""
-    name = f"coldcopy_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with new_postgres_database(postgres_admin_url) as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -60,7 +74,7 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'coldcopy.db'}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request) -> str:
     """Each test that uses it runs once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
@@ -88,15 +102,11 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """The test Redis database, emptied before and after each test."""
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
     try:
-        client.ping()
-    except redis.RedisError as exc:
+        with emptied_redis(REDIS_URL) as url:
+            yield url
+    except redis.RedisError as exc:  # only entering raises it: the test's own errors stay its own
         service_missing(f"Redis at {REDIS_URL}", exc)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture
@@ -104,16 +114,16 @@ def policy() -> QuotaPolicy:
     return QuotaPolicy(free=3, pro=200)
 
 
-# The fakes and the HTTP harness are imported as top-level modules from tests/.
-sys.path.insert(0, os.path.dirname(__file__))
-
-
 # --- the end-to-end world: ColdCopy served over HTTP against the Slack and Claude fakes ----------
+
+
+# The fakes and the harness are imported by the fixtures that use them: importing the harness
+# imports the whole app, which the unit layer mostly does without.
 
 
 @pytest.fixture
 def slack():
-    from fakes.slack import FakeSlack
+    from testkit.fakes.slack import FakeSlack
 
     with FakeSlack() as fake:
         fake.add_user("UADMIN", is_admin=True)
@@ -124,7 +134,7 @@ def slack():
 
 @pytest.fixture
 def claude():
-    from fakes.anthropic import FakeAnthropic
+    from testkit.fakes.anthropic import FakeAnthropic
 
     with FakeAnthropic() as fake:
         fake.default_reply = None
@@ -134,7 +144,7 @@ def claude():
 @pytest.fixture
 def make_app(slack, claude, sqlite_engine):
     """Start ColdCopy against the fakes; settings overrides per test."""
-    from harness import ServedApp
+    from testkit.harness import ServedApp
 
     started: list = []
 
@@ -145,8 +155,7 @@ def make_app(slack, claude, sqlite_engine):
             database_url=str((engine or sqlite_engine).url),
             **overrides,
         )
-        app = ServedApp(settings, engine or sqlite_engine)
-        app.response_base = slack.response_url_base
+        app = ServedApp(settings, engine or sqlite_engine, slack=slack)
         started.append(app.__enter__())
         return app
 

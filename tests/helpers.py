@@ -1,28 +1,37 @@
-"""What several test files share: settings, the sample brief, waiting, and reading the fakes
-and the database. Test files import from here, never from each other."""
+"""What several test files share: settings, the sample brief, running the CLI, and reading the
+fakes and the database. Test files import from here (and from testkit), never from each other."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
-import sys
-import time
+from collections.abc import Iterator
+from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from bot.core.settings import Settings
-from harness import SAMPLE_BRIEF, ServedApp, SignedSlackClient
+from bot.writing.brief import Brief
+from bot.writing.events import BodyDelta, SequenceEmail, WriterError
 from storage.db import reading
 from storage.models import Generation, Workspace
+from testkit.briefs import SAMPLE_BRIEF
+from testkit.processes import clean_env, run_coldcopy
+
+if TYPE_CHECKING:  # the harness imports the whole app: only what a fixture serves needs it
+    from bot.writing.writer import Writer
+    from testkit.harness import ServedApp
 
 BRIEF = SAMPLE_BRIEF
 ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -31,6 +40,13 @@ def service_missing(what: str, error: Exception) -> None:
     if IN_CI:
         pytest.fail(f"CI needs {message}", pytrace=False)
     pytest.skip(message)
+
+
+def readme_block(name: str) -> str:
+    """The command in README.md between `<!-- name -->` and `<!-- /name -->`."""
+    block = re.search(rf"<!-- {name} -->\n```\n(.+?)\n```\n<!-- /{name} -->", README, re.S)
+    assert block, f"README.md has no {name} block"
+    return block[1].strip()
 
 
 def make_settings(**overrides) -> Settings:
@@ -44,27 +60,72 @@ def make_settings(**overrides) -> Settings:
     return Settings(_env_file=None, **base)
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment of a fresh shell: no ColdCopy, Slack, Anthropic or Stripe variables."""
-    prefixes = ("SLACK_", "ANTHROPIC_", "COLDCOPY_", "STRIPE_", "DATABASE_URL", "REDIS_URL")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    env.update(extra)
-    return env
+def make_brief(**overrides: str) -> Brief:
+    fields = {
+        "company": "Northwind Logistics",
+        "job_title": "Head of Operations",
+        "problem": "Dispatchers re-key every order into three systems",
+        "product": "RouteSync connects order intake to dispatch in one place",
+        "benefit": "Cuts order handling time by 40%",
+        "call_to_action": "A 15-minute call next week",
+        "tone": "Friendly",
+    }
+    fields.update(overrides)
+    return Brief(**fields)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def without_body_text(items: Iterator) -> Iterator:
+    """The writer's emails and summary, without the body text handed on while it writes."""
+    return (item for item in items if not isinstance(item, BodyDelta))
 
 
-def wait_until(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
+def failed_generation(
+    writer: Writer, brief: Brief | None = None
+) -> tuple[list[SequenceEmail], WriterError]:
+    """Consume a generation that must fail; return the emails yielded before it did."""
+    emails: list[SequenceEmail] = []
+    with pytest.raises(WriterError) as failure:
+        for item in without_body_text(writer.write_sequence(brief or make_brief())):
+            assert isinstance(item, SequenceEmail), "a summary must never follow a failure"
+            emails.append(item)
+    return emails, failure.value
+
+
+def coldcopy(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """`coldcopy ARGS` from this checkout, in a fresh shell's environment plus `env`."""
+    return run_coldcopy(*args, cwd=cwd, env=clean_env(PYTHONPATH=str(ROOT), **env))
+
+
+# One key for the whole test run: OAuth installs keep their tokens encrypted with it.
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+
+
+def oauth_overrides() -> dict:
+    return {
+        "slack_bot_token": None,
+        "slack_client_id": "111.222",
+        "slack_client_secret": "oauth-secret",
+        "encryption_key": ENCRYPTION_KEY,
+    }
+
+
+def install(app: ServedApp) -> None:
+    """Install the app as an admin's browser does: /slack/install, then Slack's redirect."""
+    page = app.request("GET", "/slack/install")
+    assert page.status == 200
+    state = parse_qs(
+        urlsplit(
+            re.search(r'href="(https://slack.com/oauth[^"]+)"', page.body.decode())[1].replace(
+                "&amp;", "&"
+            )
+        ).query
+    )["state"][0]
+    cookie = SimpleCookie(page.headers.get("Set-Cookie"))
+    jar = "; ".join(f"{k}={v.value}" for k, v in cookie.items())
+    done = app.request(
+        "GET", f"/slack/oauth_redirect?code=fake-code&state={state}", headers={"Cookie": jar}
+    )
+    assert done.status == 200, done.body
 
 
 def open_form(app: ServedApp, slack, *, user="U1", channel="C1") -> dict:
@@ -96,68 +157,6 @@ def all_text(calls) -> str:
     return json.dumps([c.params for c in calls], ensure_ascii=False)
 
 
-def process_env(slack, claude, database_url: str, **extra: str):
-    """The environment of a coldcopy process wired to the fakes."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(ROOT),
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": "test-signing-secret",
-        "SLACK_API_URL": slack.base_url,
-        "ANTHROPIC_API_KEY": "sk-ant-test",
-        "ANTHROPIC_BASE_URL": claude.base_url,
-        "DATABASE_URL": database_url,
-        **extra,
-    }
-
-
-class Processes:
-    """Starts coldcopy subcommands with one environment and stops them all at the end."""
-
-    def __init__(self, env: dict[str, str], tmp: Path):
-        self.env = env
-        self.tmp = tmp
-        self.running: list[subprocess.Popen] = []
-
-    def start(self, *args: str, name: str) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.runtime.cli", *args],
-            cwd=self.tmp,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        proc.log_path = self.tmp / f"{name}.log"
-        self.running.append(proc)
-        return proc
-
-    def serve(self, name: str) -> SignedSlackClient:
-        port = free_port()
-        proc = self.start("serve", "--host", "127.0.0.1", "--port", str(port), name=name)
-        client = SignedSlackClient(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"{name} exited:\n{proc.log_path.read_text()}")
-            try:
-                if client.request("GET", "/healthz").status == 200:
-                    return client
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"{name} did not start:\n{proc.log_path.read_text()}")
-
-    def stop_all(self) -> None:
-        for proc in self.running:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.running:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
 def email_steps(slack) -> list[int]:
     """The step of every email reply delivered (posted, or streamed and then formatted), in
     the order the replies were started."""
@@ -167,18 +166,3 @@ def email_steps(slack) -> list[int]:
         if call.params.get("thread_ts") and match:
             steps.append(int(match[1]))
     return steps
-
-
-def children(pid: int) -> list[int]:
-    """The live child processes of `pid` (e.g. `coldcopy serve`'s gunicorn workers), from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from helpers import make_settings
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import OperationalError
 from stripe import WebhookSignature
 
@@ -24,7 +24,13 @@ from bot.domain.billing import (
     StripeUnavailable,
     WebhookOutcome,
 )
-from fakes.stripe import (
+from storage.billing import set_customer_id, team_of_customer
+from storage.db import reading, transaction
+from storage.ledger import Reserved, reserve_generation
+from storage.models import StripeEvent, Workspace
+from storage.quota import QuotaExhausted, QuotaPolicy
+from storage.workspaces import ensure_workspace
+from testkit.fakes.stripe import (
     FakeStripe,
     checkout_session_completed,
     invoice_payment_failed,
@@ -33,12 +39,7 @@ from fakes.stripe import (
     subscription_deleted,
     subscription_updated,
 )
-from storage.billing import set_customer_id, team_of_customer
-from storage.db import reading, transaction
-from storage.ledger import Reserved, reserve_generation
-from storage.models import StripeEvent, Workspace
-from storage.quota import QuotaExhausted, QuotaPolicy
-from storage.workspaces import ensure_workspace
+from testkit.waiting import wait_until
 
 W = Workspace.__table__
 E = StripeEvent.__table__
@@ -525,24 +526,52 @@ def test_the_workspace_stays_locked_while_an_event_is_applied(billing, engine):
     """An older event that read the workspace first must not overwrite a newer one that
     arrives while it is still working: the newer one waits for the row."""
     subscribe(billing, engine)
-    slow = threading.local()
+    role = threading.local()
+    older_has_read, newer_asked, newer_done = (threading.Event() for _ in range(3))
+
+    def newer_waits_for_the_row() -> bool:
+        if engine.dialect.name != "postgresql":
+            return newer_asked.is_set()  # SQLite: one writer at a time, so asking is waiting
+        with engine.connect() as probe:
+            return (
+                probe.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+                > 0
+            )
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _newer_asks(conn, cursor, statement, *args):
+        if getattr(role, "name", None) == "newer":
+            newer_asked.set()
 
     @event.listens_for(engine, "after_cursor_execute")
-    def _stall_after_reading_the_workspace(conn, cursor, statement, *args):
-        if getattr(slow, "on", False) and statement.lstrip().startswith("SELECT"):
-            slow.on = False
-            time.sleep(0.5)
+    def _older_keeps_working_after_reading_the_workspace(conn, cursor, statement, *args):
+        if getattr(role, "name", None) != "older" or older_has_read.is_set():
+            return
+        if statement.lstrip().startswith("SELECT"):
+            older_has_read.set()
+            # Until the newer event waits for the row (or, were the row not locked, has
+            # been applied already).
+            wait_until(lambda: newer_done.is_set() or newer_waits_for_the_row(), timeout=10)
 
     older = subscription_updated(sub_object(status="active"), created=T0 + 1)
     newer = subscription_deleted(sub_object(status="active"), created=T0 + 100)
 
     def deliver_older() -> WebhookOutcome:
-        slow.on = True
+        role.name = "older"
         return deliver(billing, older)
 
     def deliver_newer() -> WebhookOutcome:
-        time.sleep(0.1)  # while the older one holds the row
-        return deliver(billing, newer)
+        assert older_has_read.wait(10)  # the older one holds the row
+        role.name = "newer"
+        try:
+            return deliver(billing, newer)
+        finally:
+            newer_done.set()
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = [f.result() for f in (pool.submit(deliver_older), pool.submit(deliver_newer))]

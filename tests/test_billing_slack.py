@@ -7,12 +7,12 @@ import json
 import time
 
 import pytest
-from helpers import BRIEF, all_text, make_settings, open_form, thread_posts, used, wait_until
+from helpers import BRIEF, all_text, make_settings, open_form, thread_posts, used
 
 from bot.slack import constants as K
-from fakes.anthropic import FakeAnthropic
-from fakes.slack import FakeSlack
-from fakes.stripe import (
+from testkit.fakes.anthropic import FakeAnthropic
+from testkit.fakes.slack import FakeSlack
+from testkit.fakes.stripe import (
     FakeStripe,
     checkout_session_completed,
     invoice_payment_failed,
@@ -20,7 +20,8 @@ from fakes.stripe import (
     subscription,
     subscription_deleted,
 )
-from harness import ServedApp
+from testkit.harness import ServedApp
+from testkit.waiting import wait_until
 
 WEBHOOK_SECRET = "whsec_coldcopy_test"
 
@@ -42,8 +43,7 @@ def world(sqlite_engine):
             stripe_api_base=stripe.base_url,
             public_url="https://coldcopy.example",
         )
-        with ServedApp(settings, sqlite_engine) as app:
-            app.response_base = slack.response_url_base
+        with ServedApp(settings, sqlite_engine, slack=slack) as app:
             yield app, slack, claude, stripe, sqlite_engine
 
 
@@ -165,8 +165,7 @@ def test_without_stripe_the_upgrade_button_becomes_ask_your_admin(sqlite_engine)
             database_url=str(sqlite_engine.url),
             free_quota=0,
         )
-        with ServedApp(settings, sqlite_engine) as app:
-            app.response_base = slack.response_url_base
+        with ServedApp(settings, sqlite_engine, slack=slack) as app:
             view = open_form(app, slack)
             assert K.UPGRADE_ACTION not in json.dumps(view)
             assert "Ask a workspace admin" in json.dumps(view)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from urllib.error import HTTPError
@@ -27,7 +26,8 @@ from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.oauth.token_rotation import TokenRotator
 from slack_sdk.webhook import WebhookClient
 
-from fakes.slack import FakeSlack, basic_auth_client_id
+from testkit.clock import ManualClock
+from testkit.fakes.slack import FakeSlack, basic_auth_client_id
 
 
 @pytest.fixture
@@ -403,22 +403,6 @@ def test_chat_get_permalink_links_a_message_and_a_reply_in_its_thread(
     with pytest.raises(SlackApiError) as missing:
         client.chat_getPermalink(channel="C1", message_ts="")
     assert missing.value.response["error"] == "message_not_found"
-
-
-class ManualClock:
-    """The fake's clock, moved on by the test instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
 
 
 def error_of(call) -> str:

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
-from helpers import make_settings, wait_until
+from helpers import make_settings
 
 from bot.core.metrics import REGISTRY
 from bot.runtime.wiring import BACKLOG_PER_THREAD
 from bot.slack import constants as K
 from bot.slack.forms import BUSY
-from fakes.slack import FakeSlack
-from harness import ServedApp
+from testkit.fakes.slack import FakeSlack
+from testkit.harness import Reply, ServedApp
+from testkit.waiting import wait_until
 
 
 @pytest.fixture
@@ -31,8 +33,7 @@ def app(slack, sqlite_engine) -> Iterator[ServedApp]:
         database_url=str(sqlite_engine.url),
         web_threads=1,
     )
-    served = ServedApp(settings, sqlite_engine)
-    served.response_base = slack.response_url_base
+    served = ServedApp(settings, sqlite_engine, slack=slack)
     with served:
         yield served
 
@@ -45,16 +46,18 @@ def not_opened(reason: str) -> float:
     return REGISTRY.get_sample_value("coldcopy_forms_not_opened_total", {"reason": reason}) or 0
 
 
-def command_number(path: str) -> int:
-    return int(path.rsplit("/", 1)[1])  # the harness's response_url is .../commands/<n>
-
-
-def busy_replies(slack) -> dict[int, dict]:
+def busy_replies(slack) -> dict[str, dict]:
+    """The "busy" answers, by the path of the response_url each was posted to."""
     return {
-        command_number(call.params["_path"]): call.params
+        call.params["_path"]: call.params
         for call in slack.calls_to("response_url")
         if call.params.get("text") == BUSY
     }
+
+
+def answered_at(command: Reply) -> str:
+    """Where the app answers a command: its response_url's path."""
+    return urlsplit(command.response_url).path
 
 
 def opened_triggers(slack) -> set[str]:
@@ -70,16 +73,15 @@ def test_a_form_whose_work_starts_after_the_deadline_is_answered_busy_not_opened
 
     late = app.slash("")  # acked at once, its work waits behind the eight for a thread
     assert late.status == 200 and late.body == b""
-    late_number = THREADS + 1
     # Let its trigger's budget run out while it waits (a wait, not a timing assertion).
     time.sleep(K.TRIGGER_SECONDS - K.VIEWS_OPEN_MARGIN_SECONDS + 0.2)
     slack.release("views.open")
 
-    wait_until(lambda: late_number in busy_replies(slack))
+    wait_until(lambda: answered_at(late) in busy_replies(slack))
     wait_until(lambda: len(slack.calls_to("views.open")) == THREADS)
-    reply = busy_replies(slack)[late_number]
+    reply = busy_replies(slack)[answered_at(late)]
     assert reply["response_type"] == "ephemeral"
-    assert f"trigger-{late_number}" not in opened_triggers(slack)
+    assert late.trigger_id not in opened_triggers(slack)
     assert len(opened_triggers(slack)) == THREADS  # the eight that reached Slack in time
     assert not_opened("expired") == expired_before + 1
     assert slack.violations == []
@@ -89,8 +91,8 @@ def test_when_the_backlog_is_full_the_ack_itself_says_busy_and_nothing_is_queued
     overloaded_before = not_opened("overloaded")
     capacity = THREADS * (1 + BACKLOG_PER_THREAD)
     slack.hold("views.open")
-    for _ in range(capacity):
-        reply = app.slash("")
+    taken = [app.slash("") for _ in range(capacity)]
+    for reply in taken:
         assert reply.status == 200 and reply.body == b""  # taken: acked with nothing to show
     slack.wait_held("views.open", THREADS)
 
@@ -104,10 +106,11 @@ def test_when_the_backlog_is_full_the_ack_itself_says_busy_and_nothing_is_queued
     wait_until(
         lambda: len(opened_triggers(slack)) + len(busy_replies(slack)) == capacity, timeout=30
     )
-    answered = {int(t.removeprefix("trigger-")) for t in opened_triggers(slack)}
-    assert answered.isdisjoint(busy_replies(slack))
-    assert f"trigger-{capacity + 1}" not in opened_triggers(slack)
-    assert capacity + 1 not in busy_replies(slack)  # its answer was the ack itself
+    opened = {n for n, c in enumerate(taken) if c.trigger_id in opened_triggers(slack)}
+    busy = {n for n, c in enumerate(taken) if answered_at(c) in busy_replies(slack)}
+    assert opened.isdisjoint(busy)
+    assert refused.trigger_id not in opened_triggers(slack)
+    assert answered_at(refused) not in busy_replies(slack)  # its answer was the ack itself
 
 
 def test_status_and_help_still_answer_while_forms_wait(app, slack):

@@ -3,14 +3,13 @@ an unlucky operator meets, each case as it reaches `coldcopy serve` over HTTP.""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
+import os
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,23 +20,17 @@ from pathlib import Path
 import pytest
 from alembic import command
 from cryptography.fernet import Fernet
-from helpers import make_settings
+from helpers import coldcopy, install, make_settings, oauth_overrides
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
-from bot.core.settings import ConfigError, load_settings
+from bot.core.settings import load_settings
 from bot.domain.billing import Billing
 from bot.flows.sweeper import Sweeper
-from bot.runtime.wsgi import SlackRequestGuard
 from bot.slack import constants as K
 from bot.slack.installations import INSTALLATION_TOKENS, WorkspaceInstallationStore
 from bot.slack.modal import brief_view
-from fakes.anthropic import FakeAnthropic
-from fakes.slack import FakeSlack
-from fakes.stripe import checkout_session_completed, signed_event
-from fakes.tcp_proxy import TCPProxy
-from harness import SAMPLE_BRIEF, ServedApp
 from storage.db import make_engine, reading, transaction
 from storage.encryption import TokenCipher
 from storage.ledger import reserve_generation
@@ -46,7 +39,14 @@ from storage.models import Generation, Workspace, slack_bots, slack_installation
 from storage.quota import QuotaPolicy
 from storage.retention import erase_expired_briefs
 from storage.settings import read_settings, save_settings, settings_history
-from test_foundation import coldcopy
+from testkit.briefs import SAMPLE_BRIEF
+from testkit.clock import ManualClock
+from testkit.fakes.anthropic import FakeAnthropic
+from testkit.fakes.slack import FakeSlack
+from testkit.fakes.stripe import checkout_session_completed, signed_event
+from testkit.fakes.tcp_proxy import TCPProxy, silent_server
+from testkit.harness import ServedApp
+from testkit.processes import free_port, rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 G = Generation.__table__
@@ -75,28 +75,8 @@ def claude() -> Iterator[FakeAnthropic]:
 @pytest.fixture
 def silent_database() -> Iterator[str]:
     """A PostgreSQL URL whose server accepts connections and never says a word."""
-    server = socket.create_server(("127.0.0.1", 0), backlog=64)
-    server.settimeout(0.1)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"postgresql://postgres@127.0.0.1:{server.getsockname()[1]}/coldcopy"
-    stop.set()
-    thread.join(timeout=2)
-    for conn in held:
-        conn.close()
-    server.close()
+    with silent_server() as port:
+        yield f"postgresql://postgres@127.0.0.1:{port}/coldcopy"
 
 
 def served(slack, claude, engine, **overrides) -> ServedApp:
@@ -106,14 +86,8 @@ def served(slack, claude, engine, **overrides) -> ServedApp:
         database_url=engine.url.render_as_string(hide_password=False),
         **overrides,
     )
-    app = ServedApp(settings, engine)
-    app.response_base = slack.response_url_base
+    app = ServedApp(settings, engine, slack=slack)
     return app
-
-
-def resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096
 
 
 def logged_text(caplog) -> str:
@@ -162,7 +136,7 @@ def test_fifty_unsigned_megabytes_leave_memory_and_the_log_flat(
     caplog.set_level(logging.INFO)
     chunk = b"A" * MB
     with served(slack, claude, sqlite_engine) as app:
-        before = resident_bytes()
+        before = rss_kib(os.getpid()) * 1024
         for _ in range(3):
             # Chunked: no Content-Length to refuse it by, so the cap has to count.
             body = (b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(50))
@@ -172,29 +146,9 @@ def test_fifty_unsigned_megabytes_leave_memory_and_the_log_flat(
                 body,
             )
             assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
-        grown = resident_bytes() - before
+        grown = rss_kib(os.getpid()) * 1024 - before
     assert grown < 20 * MB, f"resident memory grew {grown / MB:.0f} MB"
     assert len(logged_text(caplog)) < 10_000
-
-
-def test_a_body_of_unknown_length_is_read_only_up_to_the_cap():
-    class Endless(io.RawIOBase):
-        read_bytes = 0
-
-        def read(self, size=-1):
-            size = 65536 if size is None or size < 0 else size
-            self.read_bytes += size
-            return b"x" * size
-
-    stream = Endless()
-    answers = []
-    guard = SlackRequestGuard(lambda environ, start: [b"bolt"], limit=1000)
-    body = guard(
-        {"REQUEST_METHOD": "POST", "wsgi.input": stream},
-        lambda status, headers: answers.append(status),
-    )
-    assert answers == ["413 Payload Too Large"] and body == [b"payload too large"]
-    assert stream.read_bytes <= 1001
 
 
 def test_no_request_body_reaches_the_log_signed_late_or_unsigned(
@@ -299,11 +253,6 @@ def startup_env(tmp_path, slack: FakeSlack | None = None, **extra: str) -> dict:
     return env
 
 
-def free_port() -> str:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return str(probe.getsockname()[1])
-
-
 def assert_one_line_failure(result: subprocess.CompletedProcess, *words: str) -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -336,7 +285,7 @@ def test_a_port_out_of_range_is_refused(tmp_path):
 
 def test_an_sqlite_path_that_cannot_be_opened_is_one_line(tmp_path, slack):
     env = startup_env(tmp_path, slack, DATABASE_URL="sqlite:////no/such/directory/cc.db")
-    result = coldcopy("serve", "--port", free_port(), cwd=tmp_path, **env)
+    result = coldcopy("serve", "--port", str(free_port()), cwd=tmp_path, **env)
     assert_one_line_failure(result, "/no/such/directory/cc.db", "writable")
 
 
@@ -352,33 +301,21 @@ def test_a_malformed_url_is_named(tmp_path, variable, value):
 
 def test_a_database_that_is_down_is_one_line(tmp_path, slack):
     env = startup_env(tmp_path, slack, DATABASE_URL="postgresql://postgres@127.0.0.1:1/cc")
-    result = coldcopy("serve", "--port", free_port(), cwd=tmp_path, **env)
+    result = coldcopy("serve", "--port", str(free_port()), cwd=tmp_path, **env)
     assert_one_line_failure(result, "127.0.0.1:1", "DATABASE_URL")
 
 
 def test_a_bot_token_slack_refuses_is_one_line(tmp_path, slack):
     slack.fail("auth.test", "invalid_auth", times=None)
-    result = coldcopy("serve", "--port", free_port(), cwd=tmp_path, **startup_env(tmp_path, slack))
+    result = coldcopy(
+        "serve", "--port", str(free_port()), cwd=tmp_path, **startup_env(tmp_path, slack)
+    )
     assert_one_line_failure(result, "invalid_auth", "SLACK_BOT_TOKEN")
 
 
 def test_slack_unreachable_is_one_line(tmp_path):
-    result = coldcopy("serve", "--port", free_port(), cwd=tmp_path, **startup_env(tmp_path))
+    result = coldcopy("serve", "--port", str(free_port()), cwd=tmp_path, **startup_env(tmp_path))
     assert_one_line_failure(result, "cannot reach Slack", "SLACK_API_URL")
-
-
-def test_billing_without_a_webhook_secret_does_not_start():
-    with pytest.raises(ConfigError, match="STRIPE_WEBHOOK_SECRET"):
-        load_settings(
-            "serve",
-            _env_file=None,
-            slack_bot_token="xoxb-test",
-            slack_signing_secret="s",
-            anthropic_api_key="k",
-            stripe_secret_key="sk_test",
-            stripe_price_id="price_1",
-            public_url="https://coldcopy.example",
-        )
 
 
 # --- 4. statement parameters never reach the logs -------------------------------------------
@@ -551,21 +488,7 @@ def test_the_readme_one_liner_makes_a_key_the_app_accepts():
     assert TokenCipher(settings.encryption_key).decrypt(TokenCipher(key).encrypt("x")) == "x"
 
 
-def test_oauth_installs_need_an_encryption_key_to_start():
-    with pytest.raises(ConfigError, match="COLDCOPY_ENCRYPTION_KEY"):
-        load_settings(
-            "serve",
-            _env_file=None,
-            slack_client_id="1",
-            slack_client_secret="2",
-            slack_signing_secret="s",
-            anthropic_api_key="k",
-        )
-
-
 def test_an_expiring_rotated_token_is_renewed_and_stored_encrypted(slack, claude, engine):
-    from test_runtime import install, oauth_overrides
-
     slack.oauth_response.update(refresh_token="xoxe-1-first-refresh", expires_in=600)
     with served(slack, claude, engine, **oauth_overrides()) as app:
         install(app)
@@ -613,6 +536,28 @@ def test_briefs_and_sequences_expire_after_the_retention_period(engine, slack, c
     # The row itself stays: usage, token counts and cost are counted from it.
     assert len(rows) == 2 and rows[old].quota_state == rows[recent].quota_state
     assert erase_expired_briefs(engine, 90) == 0  # nothing left to clear
+
+
+def test_the_sweeper_clears_what_expires_once_an_hour_not_at_every_pass(engine, slack, claude):
+    clock = ManualClock()
+    old = accepted(engine, "old", now=clock.now() - timedelta(days=91))
+    # Reaches the 90 days half an hour from now.
+    soon = accepted(engine, "soon", now=clock.now() - timedelta(days=90, minutes=-30))
+
+    def kept() -> set[str]:
+        with reading(engine) as conn:
+            return set(conn.execute(select(G.c.id).where(G.c.brief.is_not(None))).scalars())
+
+    with served(slack, claude, engine) as app:
+        sweeper = Sweeper(app.services, app.dispatcher, clock=clock)
+        sweeper.retain()  # the first pass runs at once
+        assert kept() == {soon}
+        clock.advance(timedelta(minutes=31).total_seconds())
+        sweeper.retain()  # "soon" has expired, but the next hourly pass is half an hour off
+        assert kept() == {soon}
+        clock.advance(timedelta(minutes=30).total_seconds())
+        sweeper.retain()
+        assert kept() == set() and old not in kept()
 
 
 def test_forget_erases_a_workspace_on_request(tmp_path, sqlite_engine, sqlite_url):
@@ -722,8 +667,6 @@ def test_a_signed_stripe_event_for_a_team_that_never_installed_is_ignored(engine
 
 def test_oauth_commands_explain_a_database_that_refuses_connections(slack, claude):
     """With OAuth, Bolt looks up the workspace's installation before any listener runs."""
-    from test_runtime import oauth_overrides
-
     engine = make_engine("postgresql://postgres@127.0.0.1:1/coldcopy")
     with served(slack, claude, engine, **oauth_overrides()) as app:
         reply = app.slash("")
@@ -733,8 +676,6 @@ def test_oauth_commands_explain_a_database_that_refuses_connections(slack, claud
 
 
 def test_a_worker_renews_an_expiring_rotated_token_before_calling_slack(slack, claude, engine):
-    from test_runtime import install, oauth_overrides
-
     slack.oauth_response.update(refresh_token="xoxe-1-first-refresh", expires_in=600)
     with served(slack, claude, engine, **oauth_overrides()) as app:
         install(app)
@@ -752,13 +693,11 @@ def test_a_worker_renews_an_expiring_rotated_token_before_calling_slack(slack, c
 
 def test_a_home_tab_button_explains_a_database_that_refuses_connections(slack, claude):
     """The Home tab has no response_url: the explanation comes in a modal."""
-    from test_home_flow import home_click
-
     engine = make_engine("postgresql://postgres@127.0.0.1:1/coldcopy")
     with served(slack, claude, engine) as app:
-        home = {"type": "home", "blocks": []}
-        reply = home_click(app, home, K.OPEN_FORM_ACTION, "home", user="U1", trigger="trig-1")
+        home = {"id": "VHOME", "type": "home", "blocks": []}
+        reply = app.click(K.OPEN_FORM_ACTION, "home", user="U1", view=home)
         assert reply.status == 200
         opened = slack.wait_for("views.open")[-1].params
-    assert opened["trigger_id"] == "trig-1"
+    assert opened["trigger_id"] == reply.trigger_id
     assert "can't reach its database" in json.dumps(opened["view"])

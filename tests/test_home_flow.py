@@ -8,15 +8,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from helpers import generations, make_settings, open_form, thread_posts, wait_until
+from helpers import generations, make_settings, open_form, thread_posts
 
 from bot.slack import constants as K
 from bot.slack.admins import AdminDirectory
 from bot.slack.wording import ADMINS_ONLY
-from fakes.anthropic import FakeAnthropic
-from fakes.slack import FakeSlack
-from harness import SAMPLE_BRIEF, ServedApp
 from storage.settings import read_settings, settings_history
+from testkit.briefs import SAMPLE_BRIEF
+from testkit.fakes.anthropic import FakeAnthropic
+from testkit.fakes.slack import FakeSlack
+from testkit.harness import ServedApp
+from testkit.waiting import wait_until
 
 BRIEF = SAMPLE_BRIEF
 
@@ -46,8 +48,7 @@ def app(slack, claude, engine) -> Iterator[ServedApp]:
         anthropic_base_url=claude.base_url,
         database_url=str(engine.url),
     )
-    with ServedApp(settings, engine) as served:
-        served.response_base = slack.response_url_base
+    with ServedApp(settings, engine, slack=slack) as served:
         yield served
 
 
@@ -78,14 +79,7 @@ def published_home(slack: FakeSlack, user: str, count: int = 1) -> dict:
 
 
 def home_click(
-    app: ServedApp,
-    home: dict,
-    action_id: str,
-    value: str,
-    *,
-    user: str,
-    trigger: str,
-    menu: bool = False,
+    app: ServedApp, home: dict, action_id: str, value: str, *, user: str, menu: bool = False
 ):
     """A button (or a menu's option) in the Home tab, as Slack sends it: a view container and
     no response_url."""
@@ -93,26 +87,8 @@ def home_click(
         action = {"type": "static_select", "selected_option": {"value": value}}
     else:
         action = {"type": "button", "value": value}
-    return app.interact(
-        {
-            "type": "block_actions",
-            "team": {"id": app.team_id, "domain": "coldcopy-test"},
-            "user": {"id": user, "team_id": app.team_id, "name": user.lower()},
-            "api_app_id": "A0COLDCOPY",
-            "token": "legacy",
-            "trigger_id": trigger,
-            "container": {"type": "view", "view_id": home.get("id", "VHOME")},
-            "view": {"id": "VHOME", **home},
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": "b",
-                    "action_ts": f"{time.time():.6f}",
-                    **action,
-                }
-            ],
-        }
-    )
+    action = {"action_id": action_id, "block_id": "b", **action}
+    return app.act(action, user=user, view={"id": "VHOME", **home})
 
 
 def buttons(view: dict) -> list[str]:
@@ -149,17 +125,18 @@ def write_sequence(app, slack, claude, engine, *, user="U1", **fields) -> None:
     wait_until(lambda: all(g.status == "succeeded" for g in generations(engine)))
 
 
-def next_view_opened(slack: FakeSlack, action) -> object:
-    """Do `action`, then wait for the views.open call it causes."""
+def next_view_opened(slack: FakeSlack, action) -> tuple:
+    """Do `action`, then wait for the views.open call it causes: (what `action` returned, the
+    call)."""
     before = len(slack.calls_to("views.open"))
-    action()
-    return slack.wait_for("views.open", count=before + 1)[-1]
+    done = action()
+    return done, slack.wait_for("views.open", count=before + 1)[-1]
 
 
 def save_settings_as(app, slack, user: str, values: dict) -> dict:
     """Submit the settings modal; the answer the person ends up seeing (a save needs a Slack
     call to check who they are, so it happens after the ack and updates the modal)."""
-    view = next_view_opened(slack, lambda: app.slash("settings", user=user)).params["view"]
+    view = next_view_opened(slack, lambda: app.slash("settings", user=user))[1].params["view"]
     assert view["callback_id"] == K.SETTINGS_VIEW
     before = len(slack.calls_to("views.update"))
     answer = app.submit(view, values, user=user, channel=None).json()
@@ -237,13 +214,11 @@ def test_a_home_that_cannot_be_published_does_not_fail_the_generation(app, slack
 
 def test_write_a_sequence_opens_the_form_with_the_buttons_trigger(app, slack):
     home = open_home(app, slack, "U1")
-    call = next_view_opened(
+    click, call = next_view_opened(
         slack,
-        lambda: home_click(
-            app, home, K.OPEN_FORM_ACTION, "home", user="U1", trigger="trigger-home-1"
-        ),
+        lambda: home_click(app, home, K.OPEN_FORM_ACTION, "home", user="U1"),
     )
-    assert call.params["trigger_id"] == "trigger-home-1"
+    assert call.params["trigger_id"] == click.trigger_id
     assert call.params["view"]["callback_id"] == K.BRIEF_VIEW
 
 
@@ -252,7 +227,7 @@ def test_export_from_the_home_uploads_into_the_thread_and_says_where(app, slack,
     gen = generations(engine)[0]
     home = published_home(slack, "U1")
 
-    note = next_view_opened(
+    click, note = next_view_opened(
         slack,
         lambda: home_click(
             app,
@@ -260,7 +235,6 @@ def test_export_from_the_home_uploads_into_the_thread_and_says_where(app, slack,
             K.EXPORT_ACTION,
             f"{gen.id}:generic",
             user="U1",
-            trigger="trigger-export",
             menu=True,
         ),
     )
@@ -268,7 +242,7 @@ def test_export_from_the_home_uploads_into_the_thread_and_says_where(app, slack,
     wait_until(lambda: slack.uploads)
     assert slack.uploads[0].thread_ts == gen.parent_ts
     # A modal opened at once with the click's trigger, then says where the file went.
-    assert note.params["trigger_id"] == "trigger-export"
+    assert note.params["trigger_id"] == click.trigger_id
     assert "Exporting the sequence" in json.dumps(note.params["view"], ensure_ascii=False)
     shown = slack.wait_for("views.update")[-1].params["view"]
     assert "in the sequence's thread" in json.dumps(shown, ensure_ascii=False)
@@ -276,14 +250,12 @@ def test_export_from_the_home_uploads_into_the_thread_and_says_where(app, slack,
 
 def test_upgrade_from_the_home_opens_a_modal_instead_of_replacing_the_home(app, slack):
     home = open_home(app, slack, "UADMIN")
-    call = next_view_opened(
+    click, call = next_view_opened(
         slack,
-        lambda: home_click(
-            app, home, K.UPGRADE_ACTION, "upgrade", user="UADMIN", trigger="trigger-up"
-        ),
+        lambda: home_click(app, home, K.UPGRADE_ACTION, "upgrade", user="UADMIN"),
     )
     # A modal opens at once with the click's trigger (Stripe may be slow), then shows the link.
-    assert call.params["trigger_id"] == "trigger-up"
+    assert call.params["trigger_id"] == click.trigger_id
     assert call.params["view"]["type"] == "modal"
     [update] = slack.wait_for("views.update")
     assert update.params["view"]["type"] == "modal"
@@ -327,13 +299,11 @@ def test_an_admin_saves_settings_and_the_change_is_recorded_with_who(app, slack,
 def test_the_settings_modal_opens_from_the_home_tab_filled_with_what_is_saved(app, slack):
     save_settings_as(app, slack, "UADMIN", {"benefit": "Cuts handling time", "tone": "Bold"})
     home = open_home(app, slack, "UADMIN")
-    call = next_view_opened(
+    click, call = next_view_opened(
         slack,
-        lambda: home_click(
-            app, home, K.SETTINGS_ACTION, "settings", user="UADMIN", trigger="trigger-set"
-        ),
+        lambda: home_click(app, home, K.SETTINGS_ACTION, "settings", user="UADMIN"),
     )
-    assert call.params["trigger_id"] == "trigger-set"
+    assert call.params["trigger_id"] == click.trigger_id
     assert initial(call.params["view"]) == {
         "benefit": "Cuts handling time",
         "tone": "Bold",
@@ -364,17 +334,17 @@ def test_a_member_asking_for_settings_is_told_who_can_change_them(app, slack, en
 
 def test_a_member_clicking_a_stale_settings_button_is_told_in_a_modal(app, slack, engine):
     home = open_home(app, slack, "UADMIN")  # say U1 was an admin when this was published
-    call = next_view_opened(
+    click, call = next_view_opened(
         slack,
-        lambda: home_click(app, home, K.SETTINGS_ACTION, "s", user="U1", trigger="trigger-m"),
+        lambda: home_click(app, home, K.SETTINGS_ACTION, "s", user="U1"),
     )
-    assert call.params["trigger_id"] == "trigger-m"
+    assert call.params["trigger_id"] == click.trigger_id
     assert call.params["view"]["callback_id"] != K.SETTINGS_VIEW
     assert ADMINS_ONLY in json.dumps(call.params["view"], ensure_ascii=False)
 
 
 def test_a_member_cannot_save_settings_even_with_the_modal_in_hand(app, slack, engine):
-    view = next_view_opened(slack, lambda: app.slash("settings", user="UADMIN")).params["view"]
+    view = next_view_opened(slack, lambda: app.slash("settings", user="UADMIN"))[1].params["view"]
 
     answer = app.submit(view, {"product": "Hijacked"}, user="U1", channel=None).json()
 

@@ -8,7 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from helpers import BRIEF
+from sqlalchemy import select
 
+from bot.flows.leases import LeaseKeeper
+from storage.db import reading
 from storage.generations import (
     BeingAnnounced,
     Claimed,
@@ -22,6 +25,8 @@ from storage.generations import (
     take_announcements,
 )
 from storage.ledger import reserve_generation
+from storage.models import Generation
+from testkit.clock import ManualClock
 
 
 def accepted(engine, policy, key: str) -> str:
@@ -127,3 +132,37 @@ def test_only_generations_that_waited_long_enough_are_announced_each_once(engine
     assert sorted(taken) == sorted(ids)  # every one, by exactly one announcer
     for batch in batches:  # oldest first, so positions are said in order
         assert [g.id for g in batch] == [i for i in ids if i in {g.id for g in batch}]
+
+
+# --- the lease keeper, on a clock the test moves ----------------------------------------------
+
+
+def lease_of(engine, gen_id: str):
+    G = Generation.__table__
+    with reading(engine) as conn:
+        return conn.execute(
+            select(G.c.lease_owner, G.c.lease_expires_at).where(G.c.id == gen_id)
+        ).one()
+
+
+def test_the_keeper_renews_each_third_of_a_lease_and_stops_a_generation_taken_over(engine, policy):
+    clock = ManualClock()
+    keeper = LeaseKeeper(engine, lease_seconds=15, clock=clock)
+    gen_id = accepted(engine, policy, "a")
+    claim_generation(engine, gen_id, owner=keeper.owner, lease_seconds=15, now=clock.now())
+    lost = keeper.hold(gen_id)
+    keeper.start()
+    try:
+        clock.until_waiting()
+        clock.advance(5)  # a third of the lease: renewed to 15 s from now
+        assert lease_of(engine, gen_id).lease_expires_at == clock.now() + timedelta(seconds=15)
+        assert not lost.is_set()
+        # This process stalled past its lease and another took the generation over: at its
+        # next renewal the keeper finds out, and the generation's loop is told to stop.
+        later = clock.now() + timedelta(seconds=16)
+        assert isinstance(claim(engine, gen_id, "B", now=later), Claimed)
+        clock.advance(5)
+        assert lost.is_set() and keeper.held() == []
+        assert lease_of(engine, gen_id).lease_owner == "B"
+    finally:
+        keeper.stop()

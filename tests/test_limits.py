@@ -1,11 +1,11 @@
 """Rate limits and de-duplication, on real Redis and in memory, and how they fail open when
-Redis is dead, dies mid-run, or stops answering."""
+Redis is dead, dies mid-run, or stops answering. (The in-memory windows on a frozen clock are
+tests/unit/test_limits_in_memory.py's.)"""
 
 from __future__ import annotations
 
 import logging
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -14,11 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
-from freezegun import freeze_time
-from helpers import free_port, make_settings, service_missing
+from helpers import make_settings, service_missing
 
 from bot.core.metrics import REGISTRY
 from bot.domain.limits import Allowed, Deduplicator, RateLimited, RateLimiter
+from testkit.fakes.tcp_proxy import silent_server
+from testkit.processes import free_port
 
 # One fail-open check may cost at most this much (one connect plus one read timeout).
 FAIL_OPEN_BUDGET = 0.25
@@ -48,7 +49,7 @@ def simultaneously(n: int, action: Callable[[int], object]) -> list:
         return list(pool.map(run, range(n)))
 
 
-@pytest.fixture(params=["redis", "memory"])
+@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "memory"])
 def backend(request) -> str | None:
     """The Redis URL, or None for the embedded in-memory mode; each test runs on both."""
     if request.param == "redis":
@@ -123,12 +124,9 @@ def spare_redis(tmp_path) -> Iterator[SpareRedis]:
 
 @pytest.fixture
 def silent_redis() -> Iterator[str]:
-    """A TCP port that accepts connections and never answers: Redis hung or overloaded."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)  # the kernel completes the handshakes; nobody ever reads or replies
-    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
-    listener.close()
+    """A Redis URL whose server accepts connections and never answers: Redis hung or overloaded."""
+    with silent_server() as port:
+        yield f"redis://127.0.0.1:{port}/0"
 
 
 # --- rate limits ----------------------------------------------------------------------------
@@ -279,33 +277,6 @@ def test_many_users_at_once_fill_the_workspace_exactly_and_denials_take_no_slot(
         assert more.count(Allowed()) == 4 - taken
 
 
-def test_in_memory_windows_move_with_the_clock():
-    limiter = RateLimiter.from_settings(make_settings(user_rate="2/hour"))
-    with freeze_time("2025-03-01 09:00:00") as clock:
-        assert limiter.check("T1", "U1") == Allowed()
-        clock.tick(600)
-        assert limiter.check("T1", "U1") == Allowed()
-        clock.tick(300)
-
-        limited = limiter.check("T1", "U1")
-        assert isinstance(limited, RateLimited)
-        assert limited.retry_after == pytest.approx(45 * 60)
-        assert limited.minutes == 45
-
-        clock.tick(45 * 60 - 1)
-        assert isinstance(limiter.check("T1", "U1"), RateLimited)
-        clock.tick(2)  # the first hit has left the window; the second stays 10 minutes more
-        assert limiter.check("T1", "U1") == Allowed()
-        assert limiter.check("T1", "U1").retry_after == pytest.approx(10 * 60 - 1)
-
-
-def test_minutes_round_up_and_never_show_zero():
-    assert RateLimited("user", 0.2, "2 per 1 minute").minutes == 1
-    assert RateLimited("user", 60.0, "2 per 1 minute").minutes == 1
-    assert RateLimited("user", 61.0, "2 per 1 minute").minutes == 2
-    assert RateLimited("workspace", 1799.5, "30 per 1 hour").minutes == 30
-
-
 def test_every_key_the_app_creates_in_redis_expires(redis_url):
     settings = make_settings(redis_url=redis_url, user_rate="1/minute;5/hour")
     limiter = RateLimiter.from_settings(settings)
@@ -360,26 +331,6 @@ def test_a_ttl_must_be_a_positive_whole_number(dedup):
     for ttl in (0, -1, 1.5):
         with pytest.raises(ValueError, match="ttl_seconds"):
             dedup.first_time("view:V1", ttl)
-
-
-def test_in_memory_keys_expire_with_the_clock():
-    dedup = Deduplicator()
-    with freeze_time("2025-03-01 09:00:00") as clock:
-        assert dedup.first_time("view:V1", 300) is True
-        clock.tick(299)
-        assert dedup.first_time("view:V1", 300) is False
-        clock.tick(1)
-        assert dedup.first_time("view:V1", 300) is True
-
-
-def test_in_memory_dedup_is_bounded_and_forgets_the_oldest_first():
-    dedup = Deduplicator(max_keys=3)
-    for key in ("a", "b", "c", "d"):
-        assert dedup.first_time(key, 60) is True
-    assert len(dedup._seen) == 3
-    assert dedup.first_time("d", 60) is False
-    assert dedup.first_time("c", 60) is False
-    assert dedup.first_time("a", 60) is True  # forgotten: treated as new, never as a duplicate
 
 
 # --- failing open ---------------------------------------------------------------------------

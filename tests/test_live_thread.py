@@ -1,21 +1,20 @@
-"""Live writing in the thread: the writer hands on body text before an email is complete, each
-email streams into its reply with Slack's streaming methods and then becomes the formatted
-email, and every way Slack can refuse or break a stream still delivers each email exactly once.
-End to end through the real HTTP endpoint, the Slack and Claude fakes and both databases."""
+"""Live writing in the thread: each email streams into its reply with Slack's streaming methods
+and then becomes the formatted email, and every way Slack can refuse or break a stream still
+delivers each email exactly once. End to end through the real HTTP endpoint, the Slack and
+Claude fakes and both databases. (That the writer hands on body text before an email is
+complete is tests/unit/test_writer.py's.)"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from helpers import BRIEF, open_form, wait_until
+from helpers import BRIEF, open_form
 
 from bot.slack import constants as K
-from bot.writing.events import BodyDelta, SequenceEmail, WriterSummary
-from bot.writing.writer import Writer
-from fakes.anthropic import FakeAnthropic, sample_sequence, sequence_json
-from fakes.slack import FakeSlack
-from test_writer import make_brief
+from testkit.fakes.anthropic import sample_sequence, sequence_json
+from testkit.fakes.slack import FakeSlack
+from testkit.waiting import wait_until
 
 SEQUENCE = sample_sequence()
 
@@ -46,37 +45,6 @@ def assert_seven_formatted_emails(slack: FakeSlack) -> list[dict]:
         kinds = [b["type"] for b in reply["blocks"]]
         assert "context_actions" in kinds and "actions" in kinds
     return replies
-
-
-# --- the writer ---------------------------------------------------------------------------------
-
-
-def test_body_text_is_handed_on_before_its_email_is_complete_and_adds_up_to_it():
-    with FakeAnthropic() as fake, Writer(api_key="k", base_url=fake.base_url, timeout=20) as w:
-        fake.enqueue_sequence(chunk_chars=7)
-        events = list(w.write_sequence(make_brief()))
-    assert isinstance(events[-1], WriterSummary)
-    for step, email in enumerate(SEQUENCE, 1):
-        deltas = [e for e in events if isinstance(e, BodyDelta) and e.step == step]
-        finished = next(
-            i for i, e in enumerate(events) if isinstance(e, SequenceEmail) and e.step == step
-        )
-        # Several pieces, every one of them before the email itself.
-        assert len(deltas) > 3
-        assert all(events.index(d) < finished for d in deltas)
-        assert "".join(d.text for d in deltas) == email["body"]
-        # By the time the body streams, the heading is known (the schema's order).
-        assert (deltas[0].day, deltas[0].subject_a) == (email["day"], email["subject_a"])
-
-
-def test_escapes_split_across_deltas_never_reach_the_reader_half_decoded():
-    emails = sample_sequence()
-    emails[0]["body"] = 'She said "hello" \\ then \u00e9t\u00e9 came.\n\nNext paragraph, ' * 8
-    with FakeAnthropic() as fake, Writer(api_key="k", base_url=fake.base_url, timeout=20) as w:
-        fake.enqueue_sequence(emails, chunk_chars=3)
-        events = list(w.write_sequence(make_brief()))
-    first = "".join(e.text for e in events if isinstance(e, BodyDelta) and e.step == 1)
-    assert first == emails[0]["body"]
 
 
 # --- streaming into the thread ----------------------------------------------------------------

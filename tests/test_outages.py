@@ -7,25 +7,19 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import (
-    BRIEF,
-    Processes,
-    email_steps,
-    free_port,
-    make_settings,
-    process_env,
-    wait_until,
-)
+from helpers import BRIEF, email_steps, make_settings
 from sqlalchemy import func, select
 
 from bot.slack.modal import brief_view
-from fakes.anthropic import FakeAnthropic, SequenceReply, sample_sequence, sequence_json
-from fakes.slack import FakeSlack
-from fakes.tcp_proxy import TCPProxy
-from harness import ServedApp
 from storage.db import make_engine, reading
 from storage.migrate import upgrade
 from storage.models import Generation, Workspace
+from testkit.fakes.anthropic import FakeAnthropic, SequenceReply, sample_sequence, sequence_json
+from testkit.fakes.slack import FakeSlack
+from testkit.fakes.tcp_proxy import TCPProxy
+from testkit.harness import ServedApp
+from testkit.processes import Processes, coldcopy_env, free_port
+from testkit.waiting import wait_until
 
 G = Generation.__table__
 W = Workspace.__table__
@@ -52,7 +46,7 @@ def test_with_redis_down_the_whole_time_submissions_are_written_and_delivered(
         engine = make_engine(postgres_url)
         upgrade(engine)
         dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-        env = process_env(
+        env = coldcopy_env(
             slack,
             claude,
             postgres_url,
@@ -60,7 +54,7 @@ def test_with_redis_down_the_whole_time_submissions_are_written_and_delivered(
             COLDCOPY_FREE_QUOTA="2",
             COLDCOPY_WORKER_METRICS_PORT="0",
         )
-        procs = Processes(env, tmp_path)
+        procs = Processes(env, tmp_path, slack)
         try:
             server = procs.serve("serve-1")
             procs.start("worker", name="worker-1")
@@ -87,7 +81,7 @@ def test_a_database_restart_mid_generation_is_ridden_out(postgres_url, redis_url
         extra = {"COLDCOPY_WORKER_METRICS_PORT": "0"}
         if mode == "scale-out":
             extra["REDIS_URL"] = redis_url
-        procs = Processes(process_env(slack, claude, through_proxy, **extra), tmp_path)
+        procs = Processes(coldcopy_env(slack, claude, through_proxy, **extra), tmp_path, slack)
         try:
             claude.enqueue_sequence(tokens_per_second=150)
             claude.default_reply = SequenceReply(tool_input=sequence_json(sample_sequence()[2:])[0])
@@ -133,8 +127,7 @@ def test_forty_people_at_once_are_written_side_by_side(sqlite_engine):
                 done.wait(0.05)
 
         watcher = threading.Thread(target=watch, daemon=True)
-        with ServedApp(settings, sqlite_engine) as app:
-            app.response_base = slack.response_url_base
+        with ServedApp(settings, sqlite_engine, slack=slack) as app:
             watcher.start()
             with ThreadPoolExecutor(max_workers=40) as pool:
                 answers = list(

@@ -1,43 +1,22 @@
-"""The README's two set-up commands are the ones that work: CI runs the test command
-verbatim, and here the run command's server starts from a `.env` file and answers."""
+"""The README's run command works: its server starts from a `.env` file and answers. (CI runs
+the test command verbatim; tests/unit/test_readme_commands.py holds the README to both.)"""
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from helpers import clean_env, free_port
+from helpers import readme_block
 
-from bot.slack.listeners.commands import SUBCOMMANDS
-from fakes.slack import FakeSlack
-
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-
-
-def marked(name: str) -> str:
-    block = re.search(rf"<!-- {name} -->\n```\n(.+?)\n```\n<!-- /{name} -->", README, re.S)
-    assert block, f"README.md has no {name} block"
-    return block[1].strip()
-
-
-def test_the_readme_has_exactly_two_setup_commands():
-    assert README.count("```\npython3 -m venv") == 2
-    run, test = marked("run-command"), marked("test-command")
-    assert run.startswith("python3 -m venv .venv && .venv/bin/pip install -e . && ")
-    assert test.startswith("python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && ")
-    ci = (ROOT / ".ci/run").read_text()
-    assert f'TEST_COMMAND="{test}"' in ci  # the command CI checks against the README
-    assert test in ci.replace(" </dev/null", "")  # ...and runs, word for word
+from testkit.fakes.slack import FakeSlack
+from testkit.processes import clean_env, free_port, healthy
+from testkit.waiting import wait_until
 
 
 def test_the_run_command_starts_a_server_configured_by_a_dot_env_file(tmp_path):
-    run = marked("run-command").split(" && ")[-1]
+    run = readme_block("run-command").split(" && ")[-1]
     assert run == ".venv/bin/coldcopy serve --port 3000"
     coldcopy = Path(sys.executable).parent / "coldcopy"  # the console script pip installed
     port = free_port()
@@ -57,16 +36,8 @@ def test_the_run_command_starts_a_server_configured_by_a_dot_env_file(tmp_path):
             text=True,
         )
         try:
-            deadline = time.monotonic() + 30
-            status = None
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as resp:
-                        status = resp.status
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            assert status == 200, proc.stdout.read() if proc.poll() is not None else ""
+            wait_until(lambda: proc.poll() is not None or healthy(port), timeout=30)
+            assert proc.poll() is None, proc.stdout.read()
             assert slack.calls_to("auth.test")  # the token was checked at start-up
             assert (tmp_path / "coldcopy.db").exists()  # SQLite, migrated at start
         finally:
@@ -76,12 +47,3 @@ def test_the_run_command_starts_a_server_configured_by_a_dot_env_file(tmp_path):
         # Starting and stopping is quiet: no logging failure, no traceback.
         assert "listening on http://127.0.0.1:" in output
         assert "Logging error" not in output and "Traceback" not in output, output
-
-
-def test_every_slash_subcommand_and_the_home_tab_are_documented():
-    for name in {*(name for name in SUBCOMMANDS if name), "help"}:
-        assert f"`/coldcopy {name}`" in README, f"README does not document /coldcopy {name}"
-    assert (
-        "### The Home tab" in README
-        and "`/coldcopy settings`" in README.split("## Contract changes")[1]
-    )

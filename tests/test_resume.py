@@ -10,15 +10,17 @@ import os
 import signal
 
 import pytest
-from helpers import BRIEF, Processes, children, email_steps, process_env, wait_until
+from helpers import BRIEF, email_steps
 from sqlalchemy import select
 
 from bot.slack.modal import brief_view
-from fakes.anthropic import FakeAnthropic, sample_sequence
-from fakes.slack import FakeSlack
 from storage.db import make_engine, reading
 from storage.migrate import upgrade
 from storage.models import Generation, Workspace
+from testkit.fakes.anthropic import FakeAnthropic, sample_sequence
+from testkit.fakes.slack import FakeSlack
+from testkit.processes import Processes, children, coldcopy_env
+from testkit.waiting import wait_until
 
 G = Generation.__table__
 W = Workspace.__table__
@@ -69,7 +71,7 @@ def test_a_restarted_serve_resumes_the_generation_it_was_writing(tmp_path):
     database_url = f"sqlite:///{tmp_path / 'coldcopy.db'}"
     with FakeSlack() as slack, FakeAnthropic() as claude:
         slack.add_user("U1")
-        procs = Processes(process_env(slack, claude, database_url), tmp_path)
+        procs = Processes(coldcopy_env(slack, claude, database_url), tmp_path, slack)
         try:
             claude.enqueue_sequence(tokens_per_second=150)  # about six seconds of streaming
             claude.enqueue_sequence(sample_sequence()[2:])  # what the resumed request gets
@@ -94,10 +96,10 @@ def test_another_worker_resumes_the_generation_of_a_killed_one(
         slack.add_user("U1")
         engine = make_engine(postgres_url)
         upgrade(engine)
-        env = process_env(
+        env = coldcopy_env(
             slack, claude, postgres_url, REDIS_URL=redis_url, COLDCOPY_WORKER_METRICS_PORT="0"
         )
-        procs = Processes(env, tmp_path)
+        procs = Processes(env, tmp_path, slack)
         try:
             claude.enqueue_sequence(tokens_per_second=150)
             # A model may answer a continuation with just the missing emails or with the

@@ -1,7 +1,7 @@
 """Rewrites and feedback in the database, on SQLite and PostgreSQL: the cap holds under
 concurrency, each rewrite keeps the version it replaced, votes are one per user and email,
-and the usage report counts rewrite costs and the period's votes. Plus the pure parts: which
-email a mention names, and the finished email's blocks within Slack's limits."""
+and the usage report counts rewrite costs and the period's votes. (Which email a mention
+names, and the finished email's blocks, are tests/unit/test_rewrite_requests.py's.)"""
 
 from __future__ import annotations
 
@@ -12,10 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.domain.rewrites import mention_request, named_email
-from bot.slack.blocks import email_message
 from bot.writing.events import SequenceEmail
-from fakes.anthropic import sample_sequence
 from storage.feedback import feedback_counts, record_feedback, votes_for
 from storage.generations import get_generation, record_thread
 from storage.ledger import Delivery, Reserved, commit_generation, reserve_generation
@@ -35,6 +32,7 @@ from storage.rewrites import (
 )
 from storage.tokens import TokenUsage
 from storage.usage import workspace_usage
+from testkit.fakes.anthropic import sample_sequence
 
 POLICY = QuotaPolicy(free=3, pro=200)
 
@@ -195,39 +193,6 @@ def test_a_thread_finds_its_generation(engine):
     record_thread(engine, generation_id, "C9", "1700000000.000100")
     assert generation_for_thread(engine, "C9", "1700000000.000100") == generation_id
     assert generation_for_thread(engine, "C9", "1700000000.000999") is None
-
-
-# --- pure parts ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "step"),
-    [
-        ("<@U0BOT> make email 3 shorter, mention our free trial", 3),
-        ("Email #5 needs a warmer opening", 5),
-        ("rewrite the 2nd email please", 2),
-        ("step 7: break-up email, softer", 7),
-        ("make it warmer", None),
-        ("mention our 30 day trial", None),
-    ],
-)
-def test_which_email_a_request_names(text, step):
-    assert named_email(mention_request(text)) == step
-
-
-def test_a_mention_is_stripped_from_the_request():
-    assert mention_request("<@U0BOT|coldcopy>  make email 3   shorter") == "make email 3 shorter"
-
-
-def test_a_finished_email_with_a_huge_body_keeps_its_controls_within_slacks_limits():
-    email = SequenceEmail.from_dict(
-        {**sample_sequence()[0], "step": 1, "body": ("word " * 600 + "\n\n") * 60}
-    )
-    message = email_message(1, email, "5f0c1d2e-0000-4000-8000-000000000000", edited_by="U1")
-    kinds = [b["type"] for b in message.blocks]
-    assert len(message.blocks) <= 50
-    assert kinds[-2:] == ["actions", "context_actions"]
-    assert "the rest of this email is in the export" in str(message.blocks)
 
 
 def test_forgetting_a_workspace_and_the_retention_pass_erase_what_rewrites_were_asked(engine):

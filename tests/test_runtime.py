@@ -4,38 +4,37 @@ and the operator's usage command."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
-from http.cookies import SimpleCookie
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cryptography.fernet import Fernet
 from helpers import (
     BRIEF,
     all_text,
     generations,
+    install,
     make_settings,
+    oauth_overrides,
     open_form,
     thread_posts,
     used,
-    wait_until,
 )
 from sqlalchemy import func, select, update
 
-from bot.flows.sweeper import sweep
+from bot.core.clock import SYSTEM_CLOCK
+from bot.flows.sweeper import ANNOUNCE_AFTER, sweep
 from bot.slack import constants as K
-from fakes.anthropic import FakeAnthropic, sample_sequence
-from fakes.slack import FakeSlack
-from harness import ServedApp
 from storage.db import reading, transaction
 from storage.generations import orphaned_generations
 from storage.ledger import reserve_generation
 from storage.models import Generation, slack_bots, slack_installations
 from storage.settings import read_settings, save_settings, settings_history
+from testkit.clock import ManualClock
+from testkit.fakes.anthropic import FakeAnthropic, sample_sequence
+from testkit.fakes.slack import FakeSlack
+from testkit.harness import ServedApp
+from testkit.waiting import wait_until
 
 G = Generation.__table__
 
@@ -53,47 +52,17 @@ def claude():
         yield fake
 
 
-def serve(slack, claude, engine, **overrides) -> ServedApp:
+def serve(
+    slack, claude, engine, client: dict | None = None, clock=SYSTEM_CLOCK, **overrides
+) -> ServedApp:
+    """ColdCopy served against the fakes; `client` options for its SignedSlackClient."""
     settings = make_settings(
         slack_api_url=slack.base_url,
         anthropic_base_url=claude.base_url,
         database_url=str(engine.url),
         **overrides,
     )
-    app = ServedApp(settings, engine)
-    app.response_base = slack.response_url_base
-    return app
-
-
-# One key for the whole test run: OAuth installs keep their tokens encrypted with it.
-ENCRYPTION_KEY = Fernet.generate_key().decode()
-
-
-def oauth_overrides() -> dict:
-    return {
-        "slack_bot_token": None,
-        "slack_client_id": "111.222",
-        "slack_client_secret": "oauth-secret",
-        "encryption_key": ENCRYPTION_KEY,
-    }
-
-
-def install(app: ServedApp) -> None:
-    page = app.request("GET", "/slack/install")
-    assert page.status == 200
-    state = parse_qs(
-        urlsplit(
-            re.search(r'href="(https://slack.com/oauth[^"]+)"', page.body.decode())[1].replace(
-                "&amp;", "&"
-            )
-        ).query
-    )["state"][0]
-    cookie = SimpleCookie(page.headers.get("Set-Cookie"))
-    jar = "; ".join(f"{k}={v.value}" for k, v in cookie.items())
-    done = app.request(
-        "GET", f"/slack/oauth_redirect?code=fake-code&state={state}", headers={"Cookie": jar}
-    )
-    assert done.status == 200, done.body
+    return ServedApp(settings, engine, clock, slack=slack, **(client or {}))
 
 
 def accepted_generation(engine, policy, key: str) -> str:
@@ -130,6 +99,21 @@ def test_an_oauth_install_is_stored_and_a_reinstall_updates_it(slack, claude, en
         view = open_form(app, slack)
         assert view["callback_id"] == K.BRIEF_VIEW
         assert slack.calls_to("views.open")[-1].token == slack.oauth_response["access_token"]
+
+
+def test_a_grid_workspace_installed_with_oauth_is_answered_with_its_own_token(claude, engine):
+    # Slack names the enterprise in every request from a Grid workspace; the install is found
+    # by enterprise and team together (lesson 21).
+    with FakeSlack(enterprise_id="E0001", enterprise_name="Globex") as grid:
+        grid.add_user("U1")
+        grid_client = {"enterprise_id": "E0001", "enterprise_name": "Globex"}
+        with serve(grid, claude, engine, grid_client, **oauth_overrides()) as app:
+            install(app)
+            view = open_form(app, grid)
+        assert view["callback_id"] == K.BRIEF_VIEW
+        assert grid.calls_to("views.open")[-1].token == grid.oauth_response["access_token"]
+        with reading(engine) as conn:
+            assert conn.execute(select(slack_bots.c.enterprise_id)).scalar_one() == "E0001"
 
 
 def test_uninstall_erases_tokens_and_personal_data_but_keeps_usage(slack, claude, engine):
@@ -328,16 +312,16 @@ def test_a_generation_no_worker_starts_in_time_fails_and_says_so(slack, claude, 
         slack_api_url=slack.base_url,
         anthropic_base_url=claude.base_url,
         database_url=str(sqlite_engine.url),
-        stuck_after=0.5,
-    )
+    )  # COLDCOPY_STUCK_AFTER as deployed: 180 s (lesson 16)
     services = build_services(settings, engine=sqlite_engine)
 
     queue = NobodyListens()
     gen_id = accepted_generation(sqlite_engine, services.policy, "orphan")
-    assert sweep(services, queue, queued_for=timedelta(0)) == 1 and queue.handed == [gen_id]
-    assert generations(sqlite_engine)[0].status == "queued"
-    time.sleep(0.6)
-    assert sweep(services, queue) == 1 and queue.handed == [gen_id]  # not handed on again
+    clock = ManualClock()  # from now on, time moves when the test says
+    assert sweep(services, queue, queued_for=timedelta(0), clock=clock) == 1
+    assert queue.handed == [gen_id] and generations(sqlite_engine)[0].status == "queued"
+    clock.advance(settings.stuck_after)
+    assert sweep(services, queue, clock=clock) == 1 and queue.handed == [gen_id]  # not again
     gen = generations(sqlite_engine)[0]
     assert (gen.status, gen.quota_state) == ("failed", "released")
     assert used(sqlite_engine) == 0
@@ -348,29 +332,31 @@ def test_a_generation_no_worker_starts_in_time_fails_and_says_so(slack, claude, 
 def test_with_every_worker_down_the_user_hears_the_queue_then_the_failure_in_one_thread(
     slack, claude, sqlite_engine
 ):
-    from bot.flows.sweeper import Sweeper
+    from bot.flows.sweeper import STUCK_NOTICE_FRACTION, Sweeper
     from bot.runtime.wiring import build_services
 
+    clock = ManualClock()
     settings = make_settings(
         slack_api_url=slack.base_url,
         anthropic_base_url=claude.base_url,
         database_url=str(sqlite_engine.url),
-        stuck_after=3.0,  # so the sweeper's notice comes after 0.5 s
-    )
+    )  # COLDCOPY_STUCK_AFTER as deployed: 180 s, the notice after a sixth of it
     services = build_services(settings, engine=sqlite_engine)
     queue = NobodyListens()
     gen_id = accepted_generation(sqlite_engine, services.policy, "waiting")
     queue.dispatch(gen_id)
-    sweeper = Sweeper(services, queue)  # its passes are run by hand here
-    sweeper.run_once()
-    assert slack.calls_to("chat.postMessage") == []  # just accepted: a worker may take it
-    time.sleep(0.6)
-    sweeper.run_once()
-    [parent] = slack.calls_to("chat.postMessage")
-    assert "Queued: you're next." in all_text([parent])
-    assert generations(sqlite_engine)[0].parent_ts is not None
-    time.sleep(2.5)
-    sweeper.run_once()
+    sweeper = Sweeper(services, queue, clock=clock).start()
+    try:
+        clock.until_waiting()
+        clock.advance(sweeper.interval)  # its first pass
+        assert slack.calls_to("chat.postMessage") == []  # just accepted: a worker may take it
+        clock.advance(settings.stuck_after / STUCK_NOTICE_FRACTION)
+        [parent] = slack.calls_to("chat.postMessage")
+        assert "Queued: you're next." in all_text([parent])
+        assert generations(sqlite_engine)[0].parent_ts is not None
+        clock.advance(settings.stuck_after)
+    finally:
+        sweeper.stop()
     assert generations(sqlite_engine)[0].status == "failed"
     # The failure is told in that same thread: a reply under the parent, which says so too.
     parents = [c for c in slack.calls_to("chat.postMessage") if "thread_ts" not in c.params]
@@ -405,11 +391,15 @@ def test_a_queued_generation_whose_workspace_uninstalled_fails_quietly(slack, cl
 def test_a_generation_waiting_for_a_worker_is_told_its_place_in_the_queue(slack, claude, engine):
     for user in ("U2", "U3"):
         slack.add_user(user)
-    with serve(slack, claude, engine, job_threads=1) as app:  # one at a time: a queue forms
-        for _ in range(3):
-            claude.enqueue_sequence(tokens_per_second=400)
+    clock = ManualClock()  # the pool's announcer passes when the test moves time on
+    first = claude.enqueue_sequence(tokens_per_second=250)  # writing while the others wait
+    for _ in range(2):
+        claude.enqueue_sequence(tokens_per_second=400)
+    with serve(slack, claude, engine, job_threads=1, clock=clock) as app:  # a queue forms
         for user in ("U1", "U2", "U3"):
             assert app.submit(open_form(app, slack, user=user), BRIEF, user=user).status == 200
+        assert first.started.wait(10) and not first.finished.is_set()
+        clock.advance(ANNOUNCE_AFTER.total_seconds() + 10)  # the announcer's pass
         wait_until(lambda: [g.status for g in generations(engine)].count("succeeded") == 3, 60)
     parents = [c for c in slack.calls_to("chat.postMessage") if "thread_ts" not in c.params]
     assert len(parents) == 3  # one thread each: by its worker, or on its turn in the queue

@@ -12,16 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import BRIEF, Processes, process_env, wait_until
+from helpers import BRIEF
 from sqlalchemy import select, text
 
 from bot.slack.modal import brief_view
-from fakes.anthropic import FakeAnthropic, SequenceReply, sample_sequence, sequence_json
-from fakes.slack import FakeSlack
-from harness import SignedSlackClient
 from storage.db import make_engine, reading
 from storage.migrate import upgrade
 from storage.models import Generation, Workspace
+from testkit.fakes.anthropic import FakeAnthropic, SequenceReply, sample_sequence, sequence_json
+from testkit.fakes.slack import FakeSlack
+from testkit.harness import SignedSlackClient
+from testkit.processes import Processes, coldcopy_env
+from testkit.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 G = Generation.__table__
@@ -33,7 +35,7 @@ def cluster(postgres_url, redis_url, tmp_path):
     with FakeSlack() as slack, FakeAnthropic() as claude:
         engine = make_engine(postgres_url)
         upgrade(engine)
-        env = process_env(
+        env = coldcopy_env(
             slack,
             claude,
             postgres_url,
@@ -43,7 +45,7 @@ def cluster(postgres_url, redis_url, tmp_path):
             COLDCOPY_WORKSPACE_RATE="1000/minute",
             COLDCOPY_WORKER_METRICS_PORT="0",  # several workers share this host
         )
-        procs = Processes(env, tmp_path)
+        procs = Processes(env, tmp_path, slack)
         try:
             yield procs, slack, claude, engine
         finally:
@@ -73,7 +75,7 @@ def test_two_servers_and_two_workers_never_over_grant_or_lose_a_request(cluster)
     def one(i_job):
         i, (team, user, view_id) = i_job
         # Each submission gets its own client: the harness client is not thread-safe.
-        client = SignedSlackClient(servers[i % 2].url)
+        client = SignedSlackClient(servers[i % 2].url, slack=slack)
         return team, submit(client, team, user, view_id)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -131,7 +133,7 @@ def test_logs_are_json_lines_with_ids_and_never_the_brief_or_a_token(cluster):
     procs.stop_all()
     lines = []
     for name in ("serve-1", "worker-1"):
-        text = (procs.tmp / f"{name}.log").read_text()
+        text = (procs.workdir / f"{name}.log").read_text()
         for forbidden in (BRIEF["company"], BRIEF["problem"], "xoxb-test", "sk-ant-test"):
             assert forbidden not in text
         lines += [json.loads(line) for line in text.splitlines() if line.startswith("{")]
@@ -145,7 +147,7 @@ def test_sigterm_lets_an_in_flight_generation_finish(postgres_url, tmp_path):
     with FakeSlack() as slack, FakeAnthropic() as claude:
         engine = make_engine(postgres_url)
         upgrade(engine)
-        procs = Processes(process_env(slack, claude, postgres_url), tmp_path)
+        procs = Processes(coldcopy_env(slack, claude, postgres_url), tmp_path, slack)
         try:
             claude.enqueue_sequence(tokens_per_second=300)  # about three seconds
             server = procs.serve("serve-1")
@@ -164,7 +166,8 @@ def test_sigterm_lets_an_in_flight_generation_finish(postgres_url, tmp_path):
 
 def test_serve_answers_without_slack_and_a_busy_worker_announces_the_queue(cluster):
     procs, slack, claude, engine = cluster
-    client = procs.serve("serve")
+    # One worker process, so a later request is answered by the process that took these.
+    client = procs.serve("serve", "--workers", "1")
     for _ in range(3):
         claude.enqueue_sequence(tokens_per_second=400)
     answers = [submit(client, "T01", f"U0{n}", f"V0{n}") for n in range(3)]
@@ -176,7 +179,11 @@ def test_serve_answers_without_slack_and_a_busy_worker_announces_the_queue(clust
             text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")
         ).scalar_one()
     assert todo == 3
-    time.sleep(1.5)
+    assert slack.calls_to("chat.postMessage") == []
+    # Serve's work after an answer runs on its own threads: once it has answered a later
+    # command there too, anything it meant to say about these submissions has been said.
+    client.slash("status", user="U00")
+    slack.wait_for("response_url")
     assert slack.calls_to("chat.postMessage") == []
 
     procs.start("worker", "--concurrency", "1", name="worker")

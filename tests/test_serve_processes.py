@@ -10,13 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import BRIEF, Processes, children, process_env, wait_until
+from helpers import BRIEF
 
 from bot.slack.modal import brief_view
-from fakes.anthropic import FakeAnthropic
-from fakes.slack import FakeSlack
 from storage.db import make_engine
 from storage.migrate import upgrade
+from testkit.fakes.anthropic import FakeAnthropic
+from testkit.fakes.slack import FakeSlack
+from testkit.processes import Processes, children, coldcopy_env
+from testkit.waiting import wait_until
 
 
 def metric(text: str, name: str) -> float:
@@ -32,7 +34,7 @@ def test_serve_runs_worker_processes_that_share_routes_metrics_and_stop_on_sigte
     with FakeSlack() as slack, FakeAnthropic() as claude:
         engine = make_engine(postgres_url)
         upgrade(engine)
-        env = process_env(
+        env = coldcopy_env(
             slack,
             claude,
             postgres_url,
@@ -40,7 +42,7 @@ def test_serve_runs_worker_processes_that_share_routes_metrics_and_stop_on_sigte
             COLDCOPY_FREE_QUOTA="1",
             COLDCOPY_WEB_WORKERS="3",
         )
-        procs = Processes(env, tmp_path)
+        procs = Processes(env, tmp_path, slack)
         try:
             client = procs.serve("serve")
             master = procs.running[0]
@@ -73,10 +75,10 @@ def test_serve_runs_worker_processes_that_share_routes_metrics_and_stop_on_sigte
 
 def test_the_embedded_mode_runs_one_worker_and_says_why(tmp_path):
     with FakeSlack() as slack, FakeAnthropic() as claude:
-        env = process_env(
+        env = coldcopy_env(
             slack, claude, f"sqlite:///{tmp_path}/coldcopy.db", COLDCOPY_WEB_WORKERS="4"
         )
-        procs = Processes(env, tmp_path)
+        procs = Processes(env, tmp_path, slack)
         try:
             client = procs.serve("serve")
             master = procs.running[0]
@@ -98,7 +100,7 @@ def test_a_port_in_use_stops_serve_with_one_line_and_status_2(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        env = process_env(slack, claude, f"sqlite:///{tmp_path}/coldcopy.db")
+        env = coldcopy_env(slack, claude, f"sqlite:///{tmp_path}/coldcopy.db")
         result = subprocess.run(
             [sys.executable, "-m", "bot.runtime.cli", "serve", "--host", "127.0.0.1",
              "--port", str(port)],

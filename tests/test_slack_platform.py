@@ -10,11 +10,10 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cryptography.fernet import Fernet
-from helpers import BRIEF, all_text, generations, make_settings, open_form, wait_until
+from helpers import BRIEF, all_text, generations, make_settings, oauth_overrides, open_form
 from sqlalchemy import select
 
 from bot.domain.limits import connect_redis
@@ -23,61 +22,28 @@ from bot.slack import constants as K
 from bot.slack.admin_notices import notify_admins
 from bot.slack.budget import SlackBudget
 from bot.slack.membership import Memberships
-from fakes.anthropic import FakeAnthropic
-from fakes.slack import FakeSlack
-from harness import ServedApp
 from storage.db import reading
 from storage.models import slack_bots, slack_installations
+from testkit.fakes.anthropic import FakeAnthropic
+from testkit.fakes.slack import FakeSlack
+from testkit.harness import ServedApp
+from testkit.waiting import wait_until
 
-ENCRYPTION_KEY = Fernet.generate_key().decode()
 GRID = "E0001"
 
 
-class GridApp(ServedApp):
-    """ServedApp whose requests carry the Enterprise Grid org, where Slack puts it."""
-
-    enterprise_id = GRID
-
-    def slash(self, text: str = "", **kw):
-        # Slash commands carry enterprise_id / enterprise_name as form fields.
-        original = self.signed_post
-
-        def with_org(body: str, **post_kw):
-            fields = dict(parse_qs(body))
-            fields = {k: v[0] for k, v in fields.items()}
-            fields.update(enterprise_id=self.enterprise_id, enterprise_name="Grid Org")
-            return original(urlencode(fields), **post_kw)
-
-        self.signed_post = with_org
-        try:
-            return super().slash(text, **kw)
-        finally:
-            self.signed_post = original
-
-    def interact(self, payload: dict, **kw):
-        payload = {**payload, "enterprise": {"id": self.enterprise_id, "name": "Grid Org"}}
-        payload["is_enterprise_install"] = False
-        payload["user"] = {**payload.get("user", {}), "enterprise_id": self.enterprise_id}
-        return super().interact(payload, **kw)
-
-
-def oauth_app(slack, claude, engine, cls=ServedApp, **overrides) -> ServedApp:
+def oauth_app(slack, claude, engine, **client) -> ServedApp:
     settings = make_settings(
         slack_api_url=slack.base_url,
         anthropic_base_url=claude.base_url,
         database_url=str(engine.url),
-        slack_bot_token=None,
-        slack_client_id="111.222",
-        slack_client_secret="oauth-secret",
-        encryption_key=ENCRYPTION_KEY,
-        **overrides,
+        **oauth_overrides(),
     )
-    app = cls(settings, engine)
-    app.response_base = slack.response_url_base
-    return app
+    return ServedApp(settings, engine, slack=slack, **client)
 
 
 def install(app: ServedApp):
+    """Install as an admin's browser does; the redirect's answer (a page)."""
     page = app.request("GET", "/slack/install")
     href = re.search(r'href="(https://slack.com/oauth[^"]+)"', page.body.decode())[1]
     state = parse_qs(urlsplit(href.replace("&amp;", "&")).query)["state"][0]
@@ -106,7 +72,9 @@ def users(slack: FakeSlack) -> None:
 def test_a_grid_workspace_gets_its_sequence_status_home_rewrite_and_billing_notice(claude, engine):
     with FakeSlack(enterprise_id=GRID, enterprise_name="Grid Org") as slack:
         users(slack)
-        with oauth_app(slack, claude, engine, cls=GridApp) as app:
+        with oauth_app(
+            slack, claude, engine, enterprise_id=GRID, enterprise_name="Grid Org"
+        ) as app:
             assert install(app).status == 200
             token = slack.oauth_response["access_token"]
             # The sequence: the form, the submission, the thread written by a worker thread,
@@ -330,8 +298,7 @@ def test_four_people_writing_at_once_under_slacks_tiers_get_four_clean_threads(
             user_rate="10/minute",
             workspace_rate="100/hour",
         )
-        with ServedApp(settings, sqlite_engine) as app:
-            app.response_base = slack.response_url_base
+        with ServedApp(settings, sqlite_engine, slack=slack) as app:
             forms = {u: open_form(app, slack, user=u, channel=f"C{u}") for u in people}
             for _ in people:
                 claude.enqueue_sequence(tokens_per_second=100)  # 400 characters a second

@@ -12,13 +12,15 @@ import sys
 import threading
 from pathlib import Path
 
-from helpers import clean_env, wait_until
 from websockets.sync.server import serve
 
 from bot.slack import constants as K
-from fakes.anthropic import FakeAnthropic
-from fakes.slack import FakeSlack
-from harness import SAMPLE_BRIEF, SignedSlackClient
+from testkit.briefs import SAMPLE_BRIEF
+from testkit.fakes.anthropic import FakeAnthropic
+from testkit.fakes.slack import FakeSlack
+from testkit.harness import SignedSlackClient
+from testkit.processes import clean_env
+from testkit.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,6 +10,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from bot.core.clock import SYSTEM_CLOCK, Clock
 from bot.core.dispatch import TryLater
 from bot.flows.generation import run_generation
 from bot.flows.leases import LeaseKeeper
@@ -27,15 +28,15 @@ DRAIN_SECONDS = 5.0
 class InProcessPool:
     """A Dispatcher running generations on this process's own threads."""
 
-    def __init__(self, services: Services, threads: int):
+    def __init__(self, services: Services, threads: int, clock: Clock = SYSTEM_CLOCK):
         self.services = services
-        self.keeper = LeaseKeeper(services.engine, services.settings.lease_seconds).start()
+        self.keeper = LeaseKeeper(services.engine, services.settings.lease_seconds, clock).start()
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="generation")
         self._waiting: set[str] = set()
         self._timers: set[threading.Timer] = set()
         self._lock = threading.Lock()
         self._closed = False
-        self.announcer = Announcer(services).start()
+        self.announcer = Announcer(services, clock=clock).start()
 
     def dispatch(self, generation_id: str) -> None:
         with self._lock:

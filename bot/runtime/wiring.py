@@ -8,6 +8,7 @@ from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy import Engine
 
 from bot.core.backlog import BoundedPool
+from bot.core.clock import SYSTEM_CLOCK, Clock
 from bot.core.dispatch import Dispatcher, hand_on
 from bot.core.settings import Settings
 from bot.domain.billing import Billing
@@ -70,14 +71,14 @@ def after_ack_pool(settings: Settings) -> BoundedPool:
     return BoundedPool(threads, threads * BACKLOG_PER_THREAD, name="coldcopy-command")
 
 
-def start_dispatcher(services: Services) -> Dispatcher:
-    """The job queue in the scale-out mode, else this process's pool; accepted submissions
-    are handed to it from now on."""
+def start_dispatcher(services: Services, clock: Clock = SYSTEM_CLOCK) -> Dispatcher:
+    """The job queue in the scale-out mode, else this process's pool (its leases and
+    announcements on `clock`); accepted submissions are handed to it from now on."""
     settings = services.settings
     if settings.uses_job_queue:
         dispatcher: Dispatcher = QueueDispatcher(settings, services.engine)
     else:
-        dispatcher = InProcessPool(services, settings.job_threads)
+        dispatcher = InProcessPool(services, settings.job_threads, clock)
     services.submissions = Submissions(
         engine=services.engine,
         policy=services.policy,

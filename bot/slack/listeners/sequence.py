@@ -149,6 +149,7 @@ def mentioned(body: dict, event: dict, client: WebClient, context: BoltContext) 
     event_id = body.get("event_id") or ""
     # Slack retries events it thinks we missed (X-Slack-Retry-Num); handle each once.
     if event_id and not services.dedup.first_time(f"event:{event_id}", EVENT_DEDUP_SECONDS):
+        log.info("a mention delivered again was handled once", extra={"event_id": event_id})
         return
     channel = event.get("channel") or ""
     thread_ts = event.get("thread_ts")

@@ -27,7 +27,7 @@ from bot.runtime.wiring import build_services
 from bot.runtime.wsgi import ColdCopyWSGI
 from bot.slack.app import INSTALL_PATH, REDIRECT_PATH
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 COMPOSE = ROOT / "compose.yaml"

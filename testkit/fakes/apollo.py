@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 
-from fakes.sequencer_api import ApiError, FakeSequencerAPI, Recorded, require
+from .sequencer_api import ApiError, FakeSequencerAPI, Recorded, require
 
 STEP_TYPES = ("auto_email", "manual_email", "call", "action_item", "linkedin_step_message")
 CONTACTS_PER_REQUEST = 100  # https://docs.apollo.io/reference/bulk-create-contacts

@@ -12,9 +12,9 @@ from slack_sdk.models.views import View
 from bot.slack import constants as K
 from bot.slack.home import AdminHome, HomeSequence, HomeState, home_view
 from bot.writing.defaults import WorkspaceDefaults
-from fakes.slack import _view_problems
 from storage.tokens import TokenUsage
 from storage.usage import RecentSequence, UserUsage, WorkspaceUsage
+from testkit.fakes.slack import _view_problems
 
 RESETS = datetime(2026, 12, 1, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import base64
 import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fakes.sequencer_api import HHMM, ApiError, FakeSequencerAPI, Recorded, require
+from .sequencer_api import HHMM, ApiError, FakeSequencerAPI, Recorded, require
 
 STEP_TYPES = ("email", "manual", "phone", "api", "linkedinVisit", "linkedinInvite", "linkedinSend",
               "sendToAnotherCampaign", "conditional", "whatsappMessage")  # fmt: skip

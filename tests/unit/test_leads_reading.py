@@ -18,7 +18,7 @@ from bot.writing.lead_list import (
     read_lead_list,
 )
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "leads.csv"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "leads.csv"
 ROWS = [
     ["email", "first_name", "company", "city"],
     ["hans@mueller-logistik.de", "Hans", "Müller Logistik", "Köln"],

@@ -8,7 +8,7 @@ import secrets
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fakes.sequencer_api import HHMM, ApiError, FakeSequencerAPI, Recorded, require
+from .sequencer_api import HHMM, ApiError, FakeSequencerAPI, Recorded, require
 
 # 422 "Validation Error" answers {"error": "Invalid parameters provided"}
 # (https://api.smartlead.ai/api-reference/campaigns/update-schedule, response examples).

@@ -1,7 +1,7 @@
 """A TCP proxy in front of a real server that can stage an outage: every open connection is
 cut and new ones are refused for a while, as clients see a database restart or failover; or
 the server goes silent: connections stay open and new ones are accepted, but nothing is
-answered, as clients see a hung or frozen database."""
+answered, as clients see a hung or frozen database (`silent_server`: one silent from the start)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class TCPProxy:
@@ -84,3 +86,12 @@ class TCPProxy:
             for sock in (src, dst):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """The port of a server that accepts every connection and never says a word: a hung
+    database or Redis, as its clients see it."""
+    with TCPProxy(target_port=1) as proxy:  # nothing behind it: silent from the start
+        proxy.silence()
+        yield proxy.port

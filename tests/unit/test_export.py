@@ -21,8 +21,8 @@ from bot.writing.export_formats import (
     Layout,
 )
 from bot.writing.placeholders import COMPANY, FIRST_NAME, PLACEHOLDERS
-from fakes.anthropic import sample_sequence
-from harness import SAMPLE_BRIEF
+from testkit.briefs import SAMPLE_BRIEF
+from testkit.fakes.anthropic import sample_sequence
 
 COMPANY_NAME = "Northwind Logistics"
 CSV_FORMATS = [f for f in EXPORT_FORMATS if f.layout in (Layout.STEP_ROWS, Layout.LEAD_ROW)]

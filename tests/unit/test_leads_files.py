@@ -21,9 +21,9 @@ from bot.writing.lead_files import (
 )
 from bot.writing.lead_list import LeadList, read_lead_list
 from bot.writing.personal_prompt import PersonalOpening
-from fakes.anthropic import sample_sequence
+from testkit.fakes.anthropic import sample_sequence
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "leads.csv"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "leads.csv"
 COMPANY = "Northwind Logistics"
 
 # The columns each tool's lead import documents (cited in bot/writing/lead_files.py), in order.

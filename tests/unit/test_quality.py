@@ -26,9 +26,9 @@ from bot.writing.quality import (
     language_code,
     spam_words,
 )
-from fakes.anthropic import sample_sequence
+from testkit.fakes.anthropic import sample_sequence
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def words(n: int) -> str:

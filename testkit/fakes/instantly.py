@@ -8,7 +8,8 @@ import uuid
 from typing import Any
 
 from bot.sequencers.timezones import INSTANTLY_TIMEZONES
-from fakes.sequencer_api import HHMM, ApiError, FakeSequencerAPI, Recorded, require
+
+from .sequencer_api import HHMM, ApiError, FakeSequencerAPI, Recorded, require
 
 # https://developer.instantly.ai/api/v2/campaign/listcampaign (campaign status enum)
 DRAFT, ACTIVE = 0, 1

@@ -10,7 +10,7 @@ import pytest
 from bot.writing.brief import Brief, validate_brief
 from bot.writing.brief_file import BriefFileError, load_brief_file
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "brief.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "brief.toml"
 GOOD = """\
 company = "Northwind Logistics"
 job_title = "Head of Operations"

@@ -14,7 +14,7 @@ from bot.slack import listeners
 from bot.slack.app import BOT_SCOPES, REDIRECT_PATH
 from bot.slack.listeners.commands import SUBCOMMANDS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
 
 # The scope each Web API method needs (Slack's method reference). A call the code makes
@@ -49,10 +49,15 @@ SCOPE_OF_EVENT = {
 }
 
 
+# Only these layers talk to Slack (README, "Layout"); below them a `client` is another
+# service's (a sequencer's `client.create_draft`, say), not a Slack WebClient.
+SLACK_LAYERS = ("bot/slack", "bot/flows", "bot/runtime")
+
+
 def web_api_calls() -> set[str]:
     """The Slack Web API methods the code calls (a sequencer client's calls are not Slack's)."""
     methods: set[str] = set()
-    for path in [*ROOT.glob("bot/**/*.py")]:
+    for path in [p for layer in SLACK_LAYERS for p in ROOT.glob(f"{layer}/**/*.py")]:
         methods |= set(re.findall(r"client\.([a-z]+_[A-Za-z0-9_]+)\(", path.read_text()))
     return {name for name in methods if hasattr(WebClient, name)}
 
