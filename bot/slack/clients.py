@@ -138,16 +138,9 @@ class StoredAuthorize(Authorize):
         **actor: str | None,
     ) -> AuthorizeResult | None:
         if self.clients.installations is None:
-            known = self.clients.identity()
-            return AuthorizeResult(
-                enterprise_id=known.enterprise_id,
-                team_id=known.team_id,
-                bot_user_id=known.bot_user_id,
-                bot_id=known.bot_id,
-                bot_token=known.bot_token,
-                user_id=user_id,
-            )
-        bot = self.clients.bot(team_id, enterprise_id)
+            bot = self.clients.identity()  # the same fields as a stored Bot
+        else:
+            bot = self.clients.bot(team_id, enterprise_id)
         if bot is None:
             return None
         return AuthorizeResult(
