@@ -406,6 +406,54 @@ def run_cpu(args) -> tuple[list[Row], dict]:
     return rows, {label: {"cpu_ms": c, "wall_ms": w} for label, (c, w) in result.items()}
 
 
+def run_rush(args) -> tuple[list[Row], dict]:
+    from bench import rush_bench as rb
+
+    result = rb.measure()
+    rb.print_report(result)
+    cmd = f"`{PY} -m bench rush` (bench/rush_bench.py)"
+    load = f"load average {result['load_average_before']:.1f}"
+    rows = []
+    ratios = rb.ratios(result)
+    for mode, phases in result["modes"].items():
+        near, far = phases["flood.0ms"], phases["flood.150ms"]
+        rows.append(
+            Row(
+                f"rush: {mode}, {near['commands']} users in {rb.FLOOD_SECONDS:g} s, Slack at "
+                "0 / 150 ms: forms opened per second (median of 3); in time / busy / late / "
+                "unanswered",
+                f"{near['pace_per_s']:.0f} / {far['pace_per_s']:.0f} per s ({ratios[mode]:.0%}); "
+                + "; ".join(
+                    f"{f['share_in_time']:.0%} / {f['share_busy']:.0%} / {f['late_all']} / "
+                    f"{f['failed_all'] + f['unanswered_all']}"
+                    for f in (near, far)
+                )
+                + f"; {load}",
+                f"150 ms >= {rb.TARGET_LATENCY_RATIO:.0%} of 0 ms",
+                ratios[mode] >= rb.TARGET_LATENCY_RATIO,
+                cmd,
+            )
+        )
+    for ms in ("0ms", "150ms"):
+        f = result["modes"].get("embedded", {}).get(f"rush.{ms}")
+        if f is None:
+            continue
+        gated = ms == "150ms"
+        rows.append(
+            Row(
+                f"rush: embedded, {f['rate_asked']:.0f} /coldcopy per s for {rb.RUSH_SECONDS:g} s, "
+                f"Slack at {ms[:-2]} ms: in time (median of 3) / busy / late / unanswered",
+                f"{f['share_in_time']:.0%} / {f['share_busy']:.0%} / {f['late_all']} / "
+                f"{f['unanswered_all'] + f['failed_all']}; command -> views.open p99 "
+                f"{f['p99_s']:.2f} s; {load}",
+                f">= {rb.TARGET_RUSH_SHARE:.0%} in time, none late or unanswered" if gated else "",
+                rb.rush_met(f) if gated else None,
+                cmd,
+            )
+        )
+    return rows, result
+
+
 # CI's run: does each benchmark still work, and does the quota hold under contention?
 SMOKE_PARTS = ("limiter", "quota")
 SMOKE_PER_THREAD = 20
@@ -420,6 +468,7 @@ PARTS: dict[str, Callable] = {
     "burst": run_burst,
     "crash": run_crash,
     "cpu": run_cpu,
+    "rush": run_rush,
 }
 
 

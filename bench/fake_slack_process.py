@@ -4,15 +4,28 @@ ack (views.open) cost the fake's CPU, not the load generator's GIL.
 The parent drives it over stdin/stdout, one line each way: `count <method>`, `opened` (JSON:
 trigger id -> when views.open arrived, on the machine-wide monotonic clock), `thread <n>`
 (JSON: the messages posted and updated from the n-th call on, see `Message`), `responded`
-(JSON: response_url path -> the text posted to it), `reset`, `violations`; closing stdin stops
-it.
+(JSON: response_url path -> the text posted to it), `reset`, `violations`, `latency <s>`;
+closing stdin stops it.
+
+`latency` (seconds) holds every request (Web API calls and response_url posts alike) that long
+before the fake looks at it, as a real round trip to Slack would: the whole round trip is
+counted before Slack sees the call, the strictest reading for a trigger's 3 seconds.
+`known_users` makes everyone who is looked up with users.info exist (Slack's own users do),
+so the app can remember what it learned instead of asking again after `user_not_found`.
+`remember_views` checks each distinct view once: the fake's full check of a modal (slack_sdk's
+models, twice per views.open) costs ~4 ms of the cores it shares with the app, which real
+Slack's checks never do; the same view still gets the same verdict. `keep_alive` keeps a
+client's connection open between calls (HTTP/1.1), as Slack's servers do, instead of a new
+connection (and a new thread of the fake) per call; a client that closes each one still can.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+import time
 
 from bench.services import ROOT
 from testkit.fakes.slack import FakeSlack
@@ -21,9 +34,22 @@ from testkit.fakes.slack import FakeSlack
 class FakeSlackProcess:
     """`with FakeSlackProcess() as slack:` -> `slack.base_url`, `slack.count("views.open")`."""
 
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        known_users: bool = False,
+        remember_views: bool = False,
+        keep_alive: bool = False,
+    ):
+        self.options = [f"--latency={latency}"]
+        self.options += ["--known-users"] if known_users else []
+        self.options += ["--remember-views"] if remember_views else []
+        self.options += ["--keep-alive"] if keep_alive else []
+
     def __enter__(self) -> FakeSlackProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.fake_slack_process"],
+            [sys.executable, "-m", "bench.fake_slack_process", *self.options],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -63,6 +89,10 @@ class FakeSlackProcess:
     def reset(self) -> None:
         self._ask("reset")
 
+    def set_latency(self, seconds: float) -> None:
+        """From now on every request is answered `seconds` later (a Slack that far away)."""
+        self._ask(f"latency {seconds}")
+
     def __exit__(self, *exc_info) -> None:
         self.proc.stdin.close()
         try:
@@ -101,8 +131,54 @@ def _messages(slack, since: int) -> dict:
     return {"messages": messages, "next": len(calls)}
 
 
-def main() -> None:
-    with FakeSlack() as slack:
+def distant_fake_slack(latency: float, known_users: bool, remember_views: bool, keep_alive: bool):
+    """The FakeSlack, `latency` seconds away; with `known_users`, everyone looked up exists;
+    with `remember_views`, each distinct view is checked once; with `keep_alive`, connections
+    stay open between calls."""
+    import testkit.fakes.slack_wire
+    import testkit.fakes.slack_workspace
+
+    if keep_alive:
+        testkit.fakes.slack_wire._Handler.protocol_version = "HTTP/1.1"  # every answer has a length
+
+    if remember_views:
+        check = testkit.fakes.slack_workspace._view_problems
+        verdicts: dict[str, list] = {}
+
+        def remembered_check(view: dict) -> list:
+            key = json.dumps(view, sort_keys=True)
+            if key not in verdicts:
+                verdicts[key] = check(view)
+            return list(verdicts[key])
+
+        testkit.fakes.slack_workspace._view_problems = remembered_check
+
+    class DistantFakeSlack(FakeSlack):
+        def _handle(self, request) -> None:
+            if self.latency:
+                time.sleep(self.latency)
+            super()._handle(request)
+
+        def _users_info(self, params, install):
+            user_id = params.get("user") or ""
+            if known_users and user_id.startswith(("U", "W")) and user_id not in self._users:
+                self.add_user(user_id)
+            return super()._users_info(params, install)
+
+    slack = DistantFakeSlack()
+    slack.latency = latency
+    return slack
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--known-users", action="store_true")
+    parser.add_argument("--remember-views", action="store_true")
+    parser.add_argument("--keep-alive", action="store_true")
+    args = parser.parse_args(argv)
+    options = (args.latency, args.known_users, args.remember_views, args.keep_alive)
+    with distant_fake_slack(*options) as slack:
         print(slack.base_url, slack.response_url_base, flush=True)
         for line in sys.stdin:
             command, _, argument = line.strip().partition(" ")
@@ -125,6 +201,9 @@ def main() -> None:
                 answer = str(len(slack.violations))
             elif command == "reset":
                 slack.reset()
+                answer = "ok"
+            elif command == "latency":
+                slack.latency = float(argument)
                 answer = "ok"
             else:
                 answer = "?"

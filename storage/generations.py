@@ -328,17 +328,6 @@ def get_generation(engine: Engine, generation_id: str) -> GenerationRow | None:
     return generation_row(row) if row is not None else None
 
 
-def previous_brief(engine: Engine, team_id: str, user_id: str) -> dict | None:
-    """The brief this user submitted most recently, to pre-fill the form."""
-    with reading(engine) as conn:
-        return conn.execute(
-            select(G.c.brief)
-            .where(G.c.team_id == team_id, G.c.user_id == user_id, G.c.brief.is_not(None))
-            .order_by(G.c.created_at.desc())
-            .limit(1)
-        ).scalar_one_or_none()
-
-
 def orphaned_generations(
     engine: Engine, *, queued_for: timedelta, now: datetime | None = None
 ) -> list[GenerationRow]:

@@ -58,6 +58,12 @@ def quota_standing(
     now = now or utcnow()
     with reading(engine) as conn:
         ws = conn.execute(READ_QUOTA, {"team": team_id}).first()
+    return standing_of(policy, ws, now)
+
+
+def standing_of(policy: QuotaPolicy, ws, now: datetime) -> Standing:
+    """The standing from a workspace row read with (at least) plan, used, period_end and
+    grace_until, or None for a workspace the database has never seen."""
     plan = ws.plan if ws is not None else Plan.FREE
     limit = policy.limit_at(plan, ws.grace_until if ws is not None else None, now)
     if ws is None or ws.period_end <= now:
@@ -69,8 +75,12 @@ def quota_exhausted(
     engine: Engine, policy: QuotaPolicy, team_id: str, *, now: datetime | None = None
 ) -> QuotaExhausted | None:
     """A read-only look, for showing the upgrade prompt instead of the form; never a gate
-    (the reservation is). One indexed read: it runs on every `/coldcopy`."""
-    standing = quota_standing(engine, policy, team_id, now=now)
+    (the reservation is). One indexed read."""
+    return exhausted(quota_standing(engine, policy, team_id, now=now))
+
+
+def exhausted(standing: Standing) -> QuotaExhausted | None:
+    """What the upgrade prompt says, when the workspace has used its whole quota."""
     if standing.used >= standing.limit:
         return QuotaExhausted(
             plan=standing.plan,

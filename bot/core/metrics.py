@@ -70,7 +70,7 @@ FORMS_NOT_OPENED = Counter(
     "coldcopy_forms_not_opened_total",
     "/coldcopy forms not opened and answered 'busy, try again' instead, by reason: expired "
     "(Slack's 3-second trigger would have run out before views.open) or overloaded (the "
-    "queue of work after an ack was full).",
+    "process already held as many forms as it can open in time).",
     ["reason"],
     registry=REGISTRY,
 )

@@ -19,16 +19,23 @@ from bot.flows.work import UseCases
 from bot.runtime.queue import QueueDispatcher
 from bot.slack.budget import SlackBudget
 from bot.slack.clients import SlackClients
+from bot.slack.form_opener import FormOpener
 from bot.slack.installations import WorkspaceInstallationStore
 from bot.slack.services import Services
+from bot.slack.slack_loop import SlackLoop
 from bot.writing.writer import Writer
 from storage.db import make_engine
 from storage.encryption import TokenCipher
 from storage.quota import QuotaPolicy
 
-# Waiting work per thread after a /coldcopy ack: at ~10 ms per form, a full backlog still opens
-# in well under a second; a longer one would only hold forms that end up too late.
+# Waiting work per thread after the ack of a /coldcopy subcommand (status, settings, upgrade).
 BACKLOG_PER_THREAD = 2
+# /coldcopy forms one process holds at once, from the ack to views.open's answer: about what
+# its CPU opens (~200/s) in the 1.5 s a form has between its command and views.open (see
+# VIEWS_OPEN_MARGIN_SECONDS); one more would only be told "busy" later instead of in the ack.
+FORMS_AT_ONCE = 256
+# Threads for the one database read of each form: it takes a millisecond or so.
+FORM_READERS = 4
 
 
 def build_services(
@@ -61,12 +68,18 @@ def build_services(
         budget=SlackBudget.on(client),
     )
     services.work = UseCases(services)
+    services.forms = FormOpener(
+        services,
+        SlackLoop(settings.slack_api_url, connections=FORMS_AT_ONCE),
+        at_once=FORMS_AT_ONCE,
+        readers=FORM_READERS,
+    )
     return services
 
 
 def after_ack_pool(settings: Settings) -> BoundedPool:
-    # Mostly waiting on Slack (views.open, users.info) and the database: more threads than
-    # cores. Bolt's lazy listeners queue without bound, hence a pool of our own.
+    # Mostly waiting on Slack (users.info, views.open for the settings) and the database: more
+    # threads than cores. Bolt's lazy listeners queue without bound, hence a pool of our own.
     threads = max(8, settings.web_threads)
     return BoundedPool(threads, threads * BACKLOG_PER_THREAD, name="coldcopy-command")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.metrics import count_slack_error
 from bot.writing.brief import language_from_locale
@@ -34,9 +35,7 @@ class AdminDirectory:
         self._lock = threading.Lock()
 
     def person(self, client: WebClient, team_id: str, user_id: str) -> Person:
-        key = (team_id, user_id)
-        with self._lock:
-            cached = self._cache.get(key)
+        cached = self.remembered(team_id, user_id)
         if cached is not None:
             return cached
         try:
@@ -44,6 +43,26 @@ class AdminDirectory:
         except SlackApiError as exc:
             count_slack_error("users.info", exc)
             return UNKNOWN
+        return self._remember(team_id, user_id, user)
+
+    async def person_async(self, client: AsyncWebClient, team_id: str, user_id: str) -> Person:
+        """`person`, asked with an asynchronous client (many lookups in flight at once)."""
+        cached = self.remembered(team_id, user_id)
+        if cached is not None:
+            return cached
+        try:
+            user = (await client.users_info(user=user_id, include_locale=True))["user"]
+        except SlackApiError as exc:
+            count_slack_error("users.info", exc)
+            return UNKNOWN
+        return self._remember(team_id, user_id, user)
+
+    def remembered(self, team_id: str, user_id: str) -> Person | None:
+        """What users.info said of the person within the last few minutes, if it was asked."""
+        with self._lock:
+            return self._cache.get((team_id, user_id))
+
+    def _remember(self, team_id: str, user_id: str, user: dict) -> Person:
         person = Person(
             is_admin=bool(
                 user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")
@@ -51,7 +70,7 @@ class AdminDirectory:
             locale=user.get("locale"),
         )
         with self._lock:
-            self._cache[key] = person
+            self._cache[(team_id, user_id)] = person
         return person
 
     def is_admin(self, client: WebClient, team_id: str, user_id: str) -> bool:

@@ -1,7 +1,8 @@
-"""Opening ColdCopy's modals in time: the brief form (or the upgrade prompt when the form could
-not be used anyway) and the workspace settings. Slack's trigger opens a modal only within 3
-seconds of the click or command, so a modal that could no longer reach Slack in time is not
-opened: the user is told, privately, to try again."""
+"""Opening ColdCopy's modals in time: the brief form from a click (or the upgrade prompt when
+the form could not be used anyway; `/coldcopy`'s own is in form_opener.py) and the workspace
+settings. Slack's trigger opens a modal only within 3 seconds of the click or command, so a
+modal that could no longer reach Slack in time is not opened: the user is told, privately, to
+try again."""
 
 from __future__ import annotations
 
@@ -12,15 +13,14 @@ from slack_bolt import BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.core.metrics import FORMS_NOT_OPENED, count_slack_error, slack_error
-from bot.slack.answers import outage_text, reply
+from bot.core.metrics import FORMS_NOT_OPENED, count_slack_error
+from bot.slack.answers import reply
 from bot.slack.modal import brief_view, settings_view, upgrade_view
 from bot.slack.services import Services
 from bot.slack.wording import ADMINS_ONLY
 from bot.writing.brief import DEFAULT_LANGUAGE
 from bot.writing.defaults import WorkspaceDefaults, form_prefill
-from storage.generations import previous_brief
-from storage.quota import quota_exhausted
+from storage.form_reads import read_form
 from storage.settings import read_settings
 
 log = logging.getLogger(__name__)
@@ -31,47 +31,19 @@ BUSY = "ColdCopy is busy right now and couldn't open the form in time. Please ru
 def form_view(
     services: Services, client: WebClient, team_id: str, user_id: str, channel_id: str | None
 ) -> dict:
-    """The brief form, or the upgrade prompt when the form could not be used anyway.
+    """The brief form, or the upgrade prompt when the form could not be used anyway (for a
+    click; `/coldcopy` opens its form in bot/slack/form_opener.py, by the same rules).
 
     Pre-filled with the user's last brief, else the workspace's defaults; the language is
     their last one, else the workspace's, else their Slack locale's, else English."""
-    exhausted = quota_exhausted(services.engine, services.policy, team_id)
-    if exhausted is not None:
-        return upgrade_view(exhausted, services.billing.enabled)
-    defaults = WorkspaceDefaults(**read_settings(services.engine, team_id))
-    prefill = form_prefill(previous_brief(services.engine, team_id, user_id), defaults)
+    reads = read_form(services.engine, services.policy, team_id, user_id)
+    if reads.exhausted is not None:
+        return upgrade_view(reads.exhausted, services.billing.enabled)
+    prefill = form_prefill(reads.previous_brief, WorkspaceDefaults(**reads.settings))
     if not prefill.get("language"):
         # users.info only when nothing else decides; it is cached for a few minutes.
         prefill["language"] = services.people.language(client, team_id, user_id) or DEFAULT_LANGUAGE
     return brief_view(prefill, channel_id)
-
-
-def open_form(
-    services: Services,
-    client: WebClient,
-    respond: Respond,
-    context: BoltContext,
-    command: dict,
-    deadline: float,
-) -> None:
-    """The form (or the upgrade prompt); neither when views.open could no longer reach Slack
-    before the trigger expires."""
-    if too_late(deadline, respond, context):
-        return
-    view = form_view(services, client, context.team_id, context.user_id, command.get("channel_id"))
-    if too_late(deadline, respond, context):
-        return
-    try:
-        client.views_open(trigger_id=command["trigger_id"], view=view)
-    except SlackApiError as exc:
-        count_slack_error("views.open", exc)
-        log.warning(
-            "could not open the form: %s", slack_error(exc), extra={"team_id": context.team_id}
-        )
-        if slack_error(exc) == "expired_trigger_id":
-            reply(respond, "Slack didn't let me open the form in time. Please run /coldcopy again.")
-        else:
-            reply(respond, outage_text(exc, "open the form"))
 
 
 def too_late(deadline: float, respond: Respond, context: BoltContext) -> bool:

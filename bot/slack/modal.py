@@ -147,6 +147,25 @@ def brief_view(previous: dict | None, channel_id: str | None) -> dict:
     return view
 
 
+# The forms `/coldcopy` opens, kept by shape (what the form shows and where it posts): a rush
+# of new users in one channel costs one build between them.
+FORMS_REMEMBERED = 512
+# What brief_view reads of `previous`: the form's inputs.
+SHAPE_KEYS = (*(f.key for f in BRIEF_FIELDS), "tone", "language")
+
+
+def shared_brief_view(previous: dict | None, channel_id: str | None) -> dict:
+    """`brief_view`, built once per shape and shared by every caller: send it, never change it."""
+    previous = previous or {}
+    shape = tuple((key, value) for key in SHAPE_KEYS if isinstance(value := previous.get(key), str))
+    return _brief_view_of_shape(shape, channel_id)
+
+
+@functools.lru_cache(maxsize=FORMS_REMEMBERED)
+def _brief_view_of_shape(shape: tuple[tuple[str, str], ...], channel_id: str | None) -> dict:
+    return brief_view(dict(shape), channel_id)
+
+
 @dataclass(frozen=True)
 class Submission:
     """What the user typed, as raw text (validated in bot.writing.brief), and where to post."""
@@ -277,6 +296,12 @@ def writing_view(company: str, channel_id: str) -> dict:
 
 def upgrade_view(exhausted: QuotaExhausted, billing_enabled: bool) -> dict:
     return _view(upgrade_blocks(exhausted, billing_enabled), submit=None, close="Close")
+
+
+@functools.lru_cache(maxsize=64)
+def shared_upgrade_view(exhausted: QuotaExhausted, billing_enabled: bool) -> dict:
+    """`upgrade_view`, built once per standing and shared: send it, never change it."""
+    return upgrade_view(exhausted, billing_enabled)
 
 
 def message_view(text: str) -> dict:

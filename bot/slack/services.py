@@ -39,6 +39,19 @@ class Work(Protocol):
         """Rewrite one email in its thread, telling the user when it cannot."""
 
 
+class FormOpening(Protocol):
+    """`/coldcopy`'s form, opened after the ack, many at once (bot/slack/form_opener.py)."""
+
+    def try_open(
+        self, client: WebClient, context: BoltContext, command: dict, received: float
+    ) -> bool:
+        """Take the form of `command` (received at time.monotonic() `received`) on, or say
+        no at once when this process already holds all the forms it can open in time."""
+
+    def close(self) -> None:
+        """Take no more forms; let those in flight finish."""
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -49,7 +62,8 @@ class Services:
     writer: Writer
     billing: Billing
     slack: SlackClients
-    # The work behind /coldcopy after its ack (forms, status), with a bounded backlog.
+    # The work behind /coldcopy's subcommands after the ack (status, settings, upgrade), with a
+    # bounded backlog; its form has `forms`.
     after_ack: BoundedPool
     redis: redis.Redis | None = None
     # Slack's per-workspace rate tiers, shared by every process (on Redis when there is one).
@@ -62,6 +76,7 @@ class Services:
     # Set by the wiring once the use cases above Slack exist (they need these services).
     submissions: Submissions = field(init=False)
     work: Work = field(init=False)
+    forms: FormOpening = field(init=False)
 
     def generation(
         self, client: WebClient, context: BoltContext, generation_id: str, act: Act
@@ -83,6 +98,7 @@ class Services:
         return self
 
     def close(self) -> None:
+        self.forms.close()
         self.engine.dispose()
         if self.redis is not None:
             self.redis.close()

@@ -1,10 +1,10 @@
 """`/coldcopy` and its subcommands: the form, status, settings, upgrade and help.
 
-The ack answers at once; the work behind it (opening the form or the settings, status, the
-upgrade link) runs afterwards on a pool whose backlog is bounded. When the backlog is full the
-ack itself says "busy", and a modal whose trigger would expire before views.open reaches Slack
-is not opened: the user is told, privately, to try again. Either is better than a form that
-never appears.
+The ack answers at once; the work behind it runs afterwards: the form with many in flight at
+once (bot/slack/form_opener.py), the settings, status and the upgrade link on a pool whose
+backlog is bounded. When either is full the ack itself says "busy", and a modal whose trigger
+would expire before views.open reaches Slack is not opened: the user is told, privately, to
+try again. Either is better than a form that never appears.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bot.slack import constants as K
 from bot.slack.account_messages import admin_status_message, help_message, member_status_message
 from bot.slack.answers import answering_failures, reply
 from bot.slack.billing_answers import billing_answer
-from bot.slack.forms import BUSY, open_form, open_settings
+from bot.slack.forms import BUSY, open_settings
 from bot.slack.services import Services, services_of
 from storage.usage import user_usage, workspace_usage
 
@@ -50,8 +50,12 @@ def coldcopy_command(
         return
     services = services_of(context)
     received = context.get(K.RECEIVED_AT) or time.monotonic()
-    work = (services, name, command, client, respond, context, received)
-    if services.after_ack.try_submit(after_the_ack, *work):
+    if name == "":
+        taken = services.forms.try_open(client, context, command, received)
+    else:
+        work = (services, name, command, client, respond, context, received)
+        taken = services.after_ack.try_submit(after_the_ack, *work)
+    if taken:
         ack()
         return
     if name in OPENS_A_MODAL:
@@ -71,10 +75,7 @@ def after_the_ack(
 ) -> None:
     # The last moment views.open may still leave for Slack with this command's trigger.
     deadline = received + K.TRIGGER_SECONDS - K.VIEWS_OPEN_MARGIN_SECONDS
-    if name == "":
-        with answering_failures(respond, "open the form", context.team_id):
-            open_form(services, client, respond, context, command, deadline)
-    elif name == "status":
+    if name == "status":
         with answering_failures(respond, "look up your usage", context.team_id):
             show_status(services, client, respond, context)
     elif name == "settings":
