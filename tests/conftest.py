@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -30,7 +31,21 @@ NEEDS = {"postgres": {"postgres_admin_url"}, "redis": {"redis_url"}}
 POSTGRES_URL = os.environ.get(
     "COLDCOPY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_URL = os.environ.get("COLDCOPY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_url_of_this_worker(url: str) -> str:
+    """The test Redis database, one per pytest-xdist worker (gw0 the given database, gw1 the
+    one below it, ...), since every test flushes its database before and after."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    parts = urlsplit(url)
+    database = int(parts.path.lstrip("/") or 0)
+    mine = (database - int(worker.removeprefix("gw"))) % 16
+    return urlunsplit(parts._replace(path=f"/{mine}"))
+
+
+REDIS_URL = _redis_url_of_this_worker(
+    os.environ.get("COLDCOPY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+)
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -261,7 +261,8 @@ def test_an_export_into_a_channel_the_app_left_joins_it_first(make_app, slack, c
         user="U1",
         channel=gen.posted_channel_id,
     )
-    wait_until(lambda: slack.uploads)
+    # The file's bytes arrive before the upload is completed into the channel: wait for that.
+    wait_until(lambda: slack.calls_to("files.completeUploadExternal"))
     joins = [c for c in slack.calls_to("conversations.join") if c.ok]
     assert joins[-1].at < slack.calls_to("files.completeUploadExternal")[-1].at
     assert slack.calls_to("files.completeUploadExternal")[-1].ok

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.core.dispatch import TryLater
 from bot.core.metrics import (
@@ -350,8 +351,9 @@ FAILURES: tuple[Failure, ...] = (
         _taken_over,
     ),
     Failure(
-        (OperationalError, InterfaceError),
-        "stop; whoever claims it when its lease runs out resumes it",
+        (OperationalError, InterfaceError, PoolTimeout),
+        "the database is away or its pool is exhausted: stop; whoever claims it when its lease "
+        "runs out resumes it",
         _database_away,
     ),
     Failure(HandedBack, "stop; another process resumes it", _handed_back),

@@ -14,10 +14,10 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
-    stop_after_attempt,
     stop_after_delay,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 
 from bot.sequencers.errors import KeyRefused, RequestRefused, SequencerError, ToolUnavailable
 from bot.sequencers.pacing import Pacer, PacerFull
@@ -39,6 +39,21 @@ class Retryable(Exception):
 
 
 _backoff = wait_exponential_jitter(multiplier=0.5, max=30.0)
+
+
+class _after_failed_attempts(stop_base):  # named like tenacity's own stop conditions
+    """Stop after `attempts` answers that failed; a turn spent waiting for our own pacer's
+    slot is not a failed attempt, so a busy key waits its turn instead of giving up."""
+
+    def __init__(self, attempts: int):
+        self.attempts = attempts
+        self.failed = 0
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        if outcome is None or not isinstance(outcome.exception(), PacerFull):
+            self.failed += 1
+        return self.failed >= self.attempts
 
 
 def _wait(state: RetryCallState) -> float:
@@ -110,7 +125,7 @@ class Transport:
         retrying = Retrying(
             retry=retry_if_exception_type((Retryable, PacerFull)),
             wait=_wait,
-            stop=stop_after_attempt(MAX_ATTEMPTS) | stop_after_delay(MAX_TOTAL_SECONDS),
+            stop=_after_failed_attempts(MAX_ATTEMPTS) | stop_after_delay(MAX_TOTAL_SECONDS),
             reraise=True,
         )
         try:

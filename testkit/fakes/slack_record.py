@@ -165,9 +165,10 @@ class ScriptsAndRecords:
 
     @property
     def uploads(self) -> list[Upload]:
-        """Files whose bytes reached the upload URL, in order."""
+        """Files shared into a conversation (bytes uploaded, then completed), in order: what a
+        user sees. A file whose bytes arrived but whose completion has not is not one yet."""
         with self._lock:
-            return [u for u in self._uploads.values() if u.data is not None]
+            return [u for u in self._uploads.values() if u.data is not None and u.completed]
 
     @property
     def views(self) -> dict[str, dict[str, Any]]:

@@ -20,7 +20,7 @@ def test_the_readme_has_exactly_two_setup_commands():
 
 
 def test_the_readme_names_the_unit_layers_command():
-    assert readme_block("unit-command") == ".venv/bin/pytest -q tests/unit"
+    assert readme_block("unit-command") == ".venv/bin/pytest -q -n 0 tests/unit"
 
 
 def test_every_slash_subcommand_and_the_home_tab_are_documented():

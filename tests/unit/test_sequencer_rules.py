@@ -11,12 +11,15 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx2
 import pytest
 
 from bot.sequencers import SEQUENCERS, Lead, Progress, draft_from_sequence
 from bot.sequencers.copy import body_html
+from bot.sequencers.pacing import PacerFull
 from bot.sequencers.retry_after import retry_after_seconds
 from bot.sequencers.timezones import INSTANTLY_TIMEZONES, instantly_timezone
+from bot.sequencers.transport import MAX_ATTEMPTS, Transport
 from bot.writing.export_formats import FORMATS_BY_KEY, Delay, step_delays
 from testkit.fakes.anthropic import sample_sequence
 
@@ -103,3 +106,28 @@ def test_every_tool_in_the_table_defaults_to_its_real_service_and_names_its_sett
         "apollo": ("https://api.apollo.io", "COLDCOPY_APOLLO_URL"),
     }
     assert all(re.fullmatch(r"https://[^/]+", t.base_url) for t in SEQUENCERS.values())
+
+
+def test_waiting_for_our_own_pacer_is_not_a_failed_attempt():
+    # A key shared by many runs can find its windows full more often than a tool may fail:
+    # only answers count against the attempts, so the call waits its turn and goes through.
+    class BusyPacer:
+        turns = 0
+
+        def take(self) -> None:
+            self.turns += 1
+            if self.turns <= MAX_ATTEMPTS + 4:
+                raise PacerFull(0.001)
+
+    answered = []
+    http = httpx2.Client(
+        transport=httpx2.MockTransport(
+            lambda request: answered.append(request) or httpx2.Response(200, json={"ok": True})
+        )
+    )
+    transport = Transport(
+        "lemlist", "https://api.example", pacer=BusyPacer(), key_help="", http=http
+    )
+
+    assert transport.call("GET", "/team", "the team") == {"ok": True}
+    assert len(answered) == 1
