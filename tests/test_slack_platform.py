@@ -69,6 +69,43 @@ def users(slack: FakeSlack) -> None:
 # --- Enterprise Grid ----------------------------------------------------------------------------
 
 
+def ask_for_a_shorter_email_2(app, claude, gen) -> None:
+    """The sequence's owner picks "Shorter" on email 2; the model answers a short version."""
+    claude.enqueue_tool_input(
+        json.dumps({"subject_a": "Short", "subject_b": "Shorter", "body": "Hi.\n\nBye."})
+    )
+    app.act(
+        {
+            "action_id": K.REWRITE_ACTION,
+            "block_id": "b",
+            "type": "overflow",
+            "selected_option": {
+                "text": {"type": "plain_text", "text": "Shorter"},
+                "value": f"shorter|{gen.id}|2",
+            },
+        },
+        user="U1",
+        channel=gen.posted_channel_id,
+    )
+
+
+def export(app, gen, fmt: str, *, user: str) -> None:
+    """`user` picks the export format `fmt` in the sequence's thread."""
+    app.act(
+        {
+            "action_id": K.EXPORT_ACTION,
+            "block_id": "b",
+            "type": "static_select",
+            "selected_option": {
+                "text": {"type": "plain_text", "text": fmt},
+                "value": f"{gen.id}:{fmt}",
+            },
+        },
+        user=user,
+        channel=gen.posted_channel_id,
+    )
+
+
 def test_a_grid_workspace_gets_its_sequence_status_home_rewrite_and_billing_notice(claude, engine):
     with FakeSlack(enterprise_id=GRID, enterprise_name="Grid Org") as slack:
         users(slack)
@@ -94,37 +131,10 @@ def test_a_grid_workspace_gets_its_sequence_status_home_rewrite_and_billing_noti
             status = slack.wait_for("response_url")[-1].params
             assert "used" in status["text"].lower() or "sequence" in status["text"].lower()
             # A rewrite by the owner.
-            claude.enqueue_tool_input(
-                json.dumps({"subject_a": "Short", "subject_b": "Shorter", "body": "Hi.\n\nBye."})
-            )
-            app.act(
-                {
-                    "action_id": K.REWRITE_ACTION,
-                    "block_id": "b",
-                    "type": "overflow",
-                    "selected_option": {
-                        "text": {"type": "plain_text", "text": "Shorter"},
-                        "value": f"shorter|{gen.id}|2",
-                    },
-                },
-                user="U1",
-                channel=gen.posted_channel_id,
-            )
+            ask_for_a_shorter_email_2(app, claude, gen)
             wait_until(lambda: "Edited by <@U1>" in all_text(slack.calls_to("chat.update")))
             # An export into the thread.
-            app.act(
-                {
-                    "action_id": K.EXPORT_ACTION,
-                    "block_id": "b",
-                    "type": "static_select",
-                    "selected_option": {
-                        "text": {"type": "plain_text", "text": "Instantly"},
-                        "value": f"{gen.id}:instantly",
-                    },
-                },
-                user="U2",
-                channel=gen.posted_channel_id,
-            )
+            export(app, gen, "instantly", user="U2")
             wait_until(lambda: slack.uploads)
             assert slack.uploads[0].thread_ts == gen.parent_ts
             # A billing notice to the admins, found through the workspace row's org id.
@@ -201,35 +211,8 @@ def test_a_rotating_token_workspace_writes_rewrites_exports_and_sees_its_home(cl
                     )
                 )
             gen = generations(engine)[0]
-            claude.enqueue_tool_input(
-                json.dumps({"subject_a": "Short", "subject_b": "Shorter", "body": "Hi.\n\nBye."})
-            )
-            app.act(
-                {
-                    "action_id": K.REWRITE_ACTION,
-                    "block_id": "b",
-                    "type": "overflow",
-                    "selected_option": {
-                        "text": {"type": "plain_text", "text": "Shorter"},
-                        "value": f"shorter|{gen.id}|2",
-                    },
-                },
-                user="U1",
-                channel=gen.posted_channel_id,
-            )
-            app.act(
-                {
-                    "action_id": K.EXPORT_ACTION,
-                    "block_id": "b",
-                    "type": "static_select",
-                    "selected_option": {
-                        "text": {"type": "plain_text", "text": "CSV"},
-                        "value": f"{gen.id}:generic",
-                    },
-                },
-                user="U1",
-                channel=gen.posted_channel_id,
-            )
+            ask_for_a_shorter_email_2(app, claude, gen)
+            export(app, gen, "generic", user="U1")
             wait_until(lambda: slack.uploads)
             wait_until(lambda: "Edited by <@U1>" in all_text(slack.calls_to("chat.update")))
             wait_until(lambda: len(slack.calls_to("views.publish")) >= 2)
@@ -248,19 +231,7 @@ def test_an_export_into_a_channel_the_app_left_joins_it_first(make_app, slack, c
     # Removed from the channel since (and the process restarted: nothing remembered).
     slack.add_channel(gen.posted_channel_id, is_member=False)
     app.services.memberships = Memberships()
-    app.act(
-        {
-            "action_id": K.EXPORT_ACTION,
-            "block_id": "b",
-            "type": "static_select",
-            "selected_option": {
-                "text": {"type": "plain_text", "text": "CSV"},
-                "value": f"{gen.id}:generic",
-            },
-        },
-        user="U1",
-        channel=gen.posted_channel_id,
-    )
+    export(app, gen, "generic", user="U1")
     # The file's bytes arrive before the upload is completed into the channel: wait for that.
     wait_until(lambda: slack.calls_to("files.completeUploadExternal"))
     joins = [c for c in slack.calls_to("conversations.join") if c.ok]
