@@ -7,6 +7,7 @@ from slack_sdk import WebClient
 
 from bot.domain.rewrites import RewriteRequest, Rewrites
 from bot.flows.rewrite import ThreadRewriter
+from bot.flows.sending import DraftSender
 from bot.slack.services import Services
 
 
@@ -19,6 +20,13 @@ class UseCases:
             cap=settings.rewrites_per_sequence,
         )
         self._rewriter = ThreadRewriter(services, rewrites)
+        self._sender = DraftSender(services)
 
     def rewrite(self, client: WebClient, request: RewriteRequest) -> None:
         self._rewriter.rewrite(client, request)
+
+    def send_draft(self, client: WebClient, draft_id: str) -> None:
+        self._sender.send(client, draft_id)
+
+    def close(self) -> None:
+        self._sender.close()

@@ -66,6 +66,7 @@ def build_services(
         after_ack=after_ack_pool(settings),
         redis=client,
         budget=SlackBudget.on(client),
+        cipher=TokenCipher(settings.encryption_key) if settings.encryption_key else None,
     )
     services.work = UseCases(services)
     services.forms = FormOpener(
