@@ -60,10 +60,17 @@ def draft_for(engine: Engine, generation_id: str, tool: str) -> DraftRow | None:
 
 
 def claim_draft(
-    engine: Engine, generation_id: str, team_id: str, tool: str, requested_by: str
+    engine: Engine,
+    generation_id: str,
+    team_id: str,
+    tool: str,
+    requested_by: str,
+    *,
+    timezone: str,
 ) -> tuple[DraftRow, bool]:
     """(the draft, True) when this call claimed it; (the existing one, False) otherwise. The
-    unique (generation, tool) constraint decides between two clicks at once."""
+    unique (generation, tool) constraint decides between two clicks at once. `timezone`: the
+    requester's, kept for the sending window of every attempt."""
     now = utcnow()
     try:
         with transaction(engine) as conn:
@@ -75,6 +82,7 @@ def claim_draft(
                     tool=tool,
                     requested_by=requested_by,
                     status=DraftStatus.QUEUED,
+                    progress={"timezone": timezone, "record": None},
                     created_at=now,
                     updated_at=now,
                 )
