@@ -96,6 +96,11 @@ def claim_draft(
     return claimed, True
 
 
+def _campaign_of(progress: dict) -> str | None:
+    """The tool's campaign id in a stored state ({"timezone", "record": Progress fields})."""
+    return (progress.get("record") or {}).get("campaign_id")
+
+
 def _move(engine: Engine, draft_id: str, allowed: tuple[str, ...], **values) -> bool:
     with transaction(engine) as conn:
         return bool(
@@ -134,7 +139,7 @@ def save_progress(engine: Engine, draft_id: str, progress: dict) -> None:
         draft_id,
         (DraftStatus.RUNNING,),
         progress=progress,
-        campaign_id=progress.get("campaign_id"),
+        campaign_id=_campaign_of(progress),
     )
 
 
@@ -146,7 +151,7 @@ def finish_draft(engine: Engine, draft_id: str, *, url: str, progress: dict) -> 
         status=DraftStatus.CREATED,
         url=url,
         progress=progress,
-        campaign_id=progress.get("campaign_id"),
+        campaign_id=_campaign_of(progress),
         error=None,
     )
 
@@ -156,7 +161,7 @@ def stop_draft(
 ) -> None:
     values: dict = {"status": DraftStatus.STOPPED, "error": error[:2000], "url": url}
     if progress is not None:
-        values.update(progress=progress, campaign_id=progress.get("campaign_id"))
+        values.update(progress=progress, campaign_id=_campaign_of(progress))
     _move(engine, draft_id, (DraftStatus.RUNNING, DraftStatus.QUEUED), **values)
 
 
