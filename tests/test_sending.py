@@ -56,7 +56,7 @@ TOOLS = [
     Tool("instantly", "Instantly", "/api/v2/campaigns"),
     Tool("smartlead", "Smartlead", r"/api/v1/campaigns/\d+/sequences"),
     Tool("lemlist", "lemlist", r"/api/sequences/[^/]+/steps"),
-    Tool("apollo", "Apollo", "/api/v1/emailer_steps"),
+    Tool("apollo", "Apollo", "/api/v1/emailer_campaigns"),
 ]
 BY_KEY = {t.key: t for t in TOOLS}
 
