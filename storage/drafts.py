@@ -165,5 +165,19 @@ def stop_draft(
     _move(engine, draft_id, (DraftStatus.RUNNING, DraftStatus.QUEUED), **values)
 
 
+def abandoned_drafts(engine: Engine, *, now: datetime | None = None) -> list[str]:
+    """Drafts queued or running with no word from their job for STALE_AFTER: a process died."""
+    cutoff = (now or utcnow()) - STALE_AFTER
+    with reading(engine) as conn:
+        return list(
+            conn.execute(
+                select(D.c.id).where(
+                    D.c.status.in_((DraftStatus.QUEUED, DraftStatus.RUNNING)),
+                    D.c.updated_at < cutoff,
+                )
+            ).scalars()
+        )
+
+
 def erase_drafts(conn: Connection, team_id: str) -> int:
     return conn.execute(delete(D).where(D.c.team_id == team_id)).rowcount

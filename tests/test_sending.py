@@ -20,9 +20,15 @@ from sqlalchemy import select, update
 from bot.slack import constants as K
 from storage.approvals import decisions
 from storage.db import reading, transaction
-from storage.drafts import draft_for
+from storage.drafts import STALE_AFTER, draft_for
 from storage.generations import get_generation
-from storage.models import DraftStatus, Generation, SequencerConnection
+from storage.models import (
+    DraftStatus,
+    Generation,
+    SequencerConnection,
+    SequencerDraft,
+    utcnow,
+)
 from storage.settings import settings_history
 from testkit.fakes.apollo import FakeApollo
 from testkit.fakes.instantly import FakeInstantly
@@ -356,3 +362,26 @@ def test_a_user_group_approves_when_the_admin_picked_one(
     in_thread(slack, world, "Approved for sending by <@U2>")
     send(app, world, "lemlist")
     in_thread(slack, world, "Draft campaign created in lemlist")
+
+
+def test_a_draft_a_dead_process_left_running_is_resumed_at_start_up_without_duplicates(
+    start, tools, slack, claude, sqlite_engine
+):
+    app = start()
+    connect(app, slack, tools, "smartlead")
+    world = finished(app, slack, claude, sqlite_engine)
+    fake = tools["smartlead"]
+    fake.refuse_next("POST", r"/api/v1/campaigns/\d+/sequences", 422, {"message": "Try later"})
+    send(app, world, "smartlead")
+    in_thread(slack, world, "Try later")
+    # As if the process had died mid-run a while ago: running, silent past STALE_AFTER.
+    table = SequencerDraft.__table__
+    with transaction(sqlite_engine) as conn:
+        conn.execute(
+            update(table).values(status=DraftStatus.RUNNING, updated_at=utcnow() - STALE_AFTER * 2)
+        )
+
+    assert app.services.work.resume_drafts() == 1  # what `coldcopy serve` does at start-up
+    in_thread(slack, world, "Draft campaign created in Smartlead")
+    assert len(fake.campaigns) == 1
+    assert len(fake.requests_to("POST", "/api/v1/campaigns/create")) == 1

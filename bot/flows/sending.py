@@ -6,6 +6,7 @@ thread gets the draft's link, or what stopped it with a Resume button."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
@@ -18,7 +19,15 @@ from bot.slack.block_kit import Message
 from bot.slack.sending_blocks import draft_link_message, draft_stopped_message, tool_label
 from bot.slack.services import Services
 from storage.connections import connection_key
-from storage.drafts import finish_draft, get_draft, save_progress, start_draft, stop_draft
+from storage.drafts import (
+    abandoned_drafts,
+    finish_draft,
+    get_draft,
+    requeue_draft,
+    save_progress,
+    start_draft,
+    stop_draft,
+)
 from storage.generations import GenerationRow, get_generation
 
 log = logging.getLogger(__name__)
@@ -29,18 +38,34 @@ DEFAULT_TIMEZONE = "UTC"
 
 
 class DraftSender:
-    """Runs draft jobs on threads of this process, each after its click was acknowledged."""
+    """Runs draft jobs after their click was acknowledged: on the PostgreSQL job queue that
+    `coldcopy worker` runs, when the wiring hands one over (`hand_on`), else on threads of this
+    process (the embedded mode, which picks up abandoned drafts at start-up)."""
 
     def __init__(self, services: Services, threads: int = SENDING_THREADS):
         self.services = services
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
+        self.hand_on: Callable[[str], None] | None = None
 
-    def send(self, client: WebClient, draft_id: str) -> None:
-        self.pool.submit(self._run, client, draft_id)
+    def send(self, draft_id: str) -> None:
+        if self.hand_on is not None:
+            self.hand_on(draft_id)
+        else:
+            self.pool.submit(self._run, draft_id)
 
-    def _run(self, client: WebClient, draft_id: str) -> None:
+    def resume_abandoned(self) -> int:
+        """Drafts a dead process left queued or running (silent past STALE_AFTER) start again;
+        their progress records make them continue, not start over."""
+        resumed = 0
+        for draft_id in abandoned_drafts(self.services.engine):
+            if requeue_draft(self.services.engine, draft_id):
+                self.send(draft_id)
+                resumed += 1
+        return resumed
+
+    def _run(self, draft_id: str) -> None:
         try:
-            run_draft(self.services, client, draft_id)
+            run_draft(self.services, draft_id)
         except Exception:
             log.exception("draft job failed", extra={"kind": "send"})
 
@@ -59,7 +84,7 @@ def _state(timezone: str, progress: Progress | None) -> dict:
     return {"timezone": timezone, "record": asdict(progress) if progress else None}
 
 
-def run_draft(services: Services, client: WebClient, draft_id: str) -> None:
+def run_draft(services: Services, draft_id: str) -> None:
     """Create (or finish) the claimed draft `draft_id` in its tool; only one attempt at a time
     gets past `start_draft`."""
     engine = services.engine
@@ -69,6 +94,7 @@ def run_draft(services: Services, client: WebClient, draft_id: str) -> None:
     gen = get_generation(engine, draft.generation_id) if draft else None
     if draft is None or gen is None:
         return
+    client = services.slack.client(gen.team_id, gen.enterprise_id)
     state = draft.progress or {}
     timezone = state.get("timezone") or DEFAULT_TIMEZONE
     record = Progress(**state["record"]) if state.get("record") else None

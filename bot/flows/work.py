@@ -25,8 +25,14 @@ class UseCases:
     def rewrite(self, client: WebClient, request: RewriteRequest) -> None:
         self._rewriter.rewrite(client, request)
 
-    def send_draft(self, client: WebClient, draft_id: str) -> None:
-        self._sender.send(client, draft_id)
+    def send_draft(self, draft_id: str) -> None:
+        self._sender.send(draft_id)
+
+    def hand_drafts_to(self, defer) -> None:
+        self._sender.hand_on = defer
+
+    def resume_drafts(self) -> int:
+        return self._sender.resume_abandoned()
 
     def close(self) -> None:
         self._sender.close()

@@ -91,6 +91,7 @@ def start_dispatcher(services: Services, clock: Clock = SYSTEM_CLOCK) -> Dispatc
     settings = services.settings
     if settings.uses_job_queue:
         dispatcher: Dispatcher = QueueDispatcher(settings, services.engine)
+        services.work.hand_drafts_to(dispatcher.queue.defer_draft)
     else:
         dispatcher = InProcessPool(services, settings.job_threads, clock)
     services.submissions = Submissions(

@@ -4,6 +4,7 @@ module-level function that a test can import and call with a context of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,8 +40,14 @@ class Work(Protocol):
     def rewrite(self, client: WebClient, request: RewriteRequest) -> None:
         """Rewrite one email in its thread, telling the user when it cannot."""
 
-    def send_draft(self, client: WebClient, draft_id: str) -> None:
+    def send_draft(self, draft_id: str) -> None:
         """Create (or resume) a claimed draft in its sending tool, after the ack."""
+
+    def hand_drafts_to(self, defer: Callable[[str], None]) -> None:
+        """From now on, draft jobs go to `defer` (the job queue) instead of this process."""
+
+    def resume_drafts(self) -> int:
+        """Start again the drafts a dead process abandoned; how many."""
 
     def close(self) -> None:
         """Take no more work."""

@@ -115,7 +115,7 @@ def send_to(action: dict, client: WebClient, context: BoltContext, services, ans
     if not claimed:
         _existing(draft, answer)
         return
-    services.work.send_draft(client, draft.id)
+    services.work.send_draft(draft.id)
 
 
 @answering("resume the draft")
@@ -130,7 +130,7 @@ def resume_send(action: dict, client: WebClient, context: BoltContext, services,
     if not requeue_draft(services.engine, draft.id):
         _existing(get_draft(services.engine, draft.id) or draft, answer)
         return
-    services.work.send_draft(client, draft.id)
+    services.work.send_draft(draft.id)
 
 
 # --- approval ---------------------------------------------------------------------------------
