@@ -385,3 +385,15 @@ def test_a_draft_a_dead_process_left_running_is_resumed_at_start_up_without_dupl
     in_thread(slack, world, "Draft campaign created in Smartlead")
     assert len(fake.campaigns) == 1
     assert len(fake.requests_to("POST", "/api/v1/campaigns/create")) == 1
+
+
+def test_the_sending_tools_open_over_the_workspace_settings(start, slack, sqlite_engine):
+    app = start()
+    before = len(slack.calls_to("views.open"))
+    app.slash("settings", user="UADMIN")
+    settings = slack.wait_for("views.open", count=before + 1)[-1].params["view"]
+    action = {"action_id": K.CONNECTIONS_ACTION, "block_id": "b", "type": "button", "value": "t"}
+    app.act(action, user="UADMIN", view={"id": "VSETTINGS", **settings})
+    pushed = slack.wait_for("views.push")[-1].params["view"]
+    assert pushed["callback_id"] == K.CONNECTIONS_VIEW
+    assert slack.violations == []

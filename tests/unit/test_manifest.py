@@ -37,6 +37,7 @@ SCOPE_OF_METHOD = {
     "views_open": None,
     "auth_test": None,  # the start-up check of SLACK_BOT_TOKEN needs no scope
     "views_update": None,
+    "views_push": None,
     "views_publish": None,
     "chat_getPermalink": None,
 }

@@ -210,11 +210,19 @@ def _tools_view(services: Services, client: WebClient, team_id: str) -> dict:
 
 
 @answering("open the sending tools")
-def open_tools(client: WebClient, context: BoltContext, services, answer: Answer):
+def open_tools(body: dict, client: WebClient, context: BoltContext, services, answer: Answer):
+    """From the Home tab a modal; from the Workspace settings modal, pushed over it."""
     if not services.people.is_admin(client, context.team_id, context.user_id):
         answer.say(ADMINS_ONLY)
         return
-    answer.show(_tools_view(services, client, context.team_id), fallback=ADMINS_ONLY)
+    view = _tools_view(services, client, context.team_id)
+    if (body.get("view") or {}).get("type") == "modal" and answer.trigger_fresh():
+        try:
+            client.views_push(trigger_id=body["trigger_id"], view=view)
+            return
+        except SlackApiError as exc:
+            count_slack_error("views.push", exc)
+    answer.show(view, fallback=ADMINS_ONLY)
 
 
 def check_tools(ack: Ack, view: dict) -> None:
