@@ -1,5 +1,5 @@
-"""`python -m bench [ack|quota|writer|stream|limiter|profile|burst|crash ...]`: run the benchmarks
-(all of them by default), print one table (figure, value, target, met?) and write it to
+"""`python -m bench [ack|quota|writer|stream|limiter|profile|burst|crash|send ...]`: run the
+benchmarks (all of them by default), print one table (figure, value, target, met?) and write it to
 bench/README.md with the date, the machine and the command behind each figure.
 
 Each part's latest figures are kept in bench/results.json, so running one part refreshes its
@@ -454,6 +454,37 @@ def run_rush(args) -> tuple[list[Row], dict]:
     return rows, result
 
 
+def run_send(args) -> tuple[list[Row], dict]:
+    from bench import send_bench as sb
+
+    result = sb.measure()
+    cmd = f"`{PY} -m bench send` (bench/send_bench.py)"
+    ms = f"{result['latency_s'] * 1000:.0f} ms"
+    rows = [
+        Row(
+            f'send: {name}, "Send to…" on a 7-email sequence -> draft link in the thread '
+            f"(fake at {ms} a call)",
+            f"{s['seconds']:.2f} s ({s['calls']} calls)",
+            f"<= {sb.TARGET_CLICK_TO_LINK_S:g} s",
+            s["seconds"] <= sb.TARGET_CLICK_TO_LINK_S,
+            cmd,
+        )
+        for name, s in result["sends"].items()
+    ]
+    leads = result["leads"]
+    rows.append(
+        Row(
+            f"send: {sb.LEADS:,} leads to Instantly (fake at {ms} a call)",
+            f"{leads['leads_added']:,} added in {leads['lead_requests']} requests, "
+            f"{leads['seconds']:.2f} s",
+            f"<= {sb.TARGET_LEAD_REQUESTS} requests",
+            leads["lead_requests"] <= sb.TARGET_LEAD_REQUESTS and leads["leads_added"] == sb.LEADS,
+            cmd,
+        )
+    )
+    return rows, result
+
+
 # CI's run: does each benchmark still work, and does the quota hold under contention?
 SMOKE_PARTS = ("limiter", "quota")
 SMOKE_PER_THREAD = 20
@@ -469,6 +500,7 @@ PARTS: dict[str, Callable] = {
     "crash": run_crash,
     "cpu": run_cpu,
     "rush": run_rush,
+    "send": run_send,
 }
 
 

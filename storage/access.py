@@ -4,6 +4,7 @@ generation through `load_generation`, which checks the workspace and the person.
 | what                                              | who                                    |
 |---------------------------------------------------|----------------------------------------|
 | edit the brief, regenerate, try again, rewrite    | the sequence's owner, or an admin      |
+| send to a tool, ask for its approval              | the sequence's owner, or an admin      |
 | export, give feedback                             | anyone in the workspace                |
 
 A generation of another workspace, an id that is not one, and an erased brief all read as
@@ -37,9 +38,10 @@ class Act(StrEnum):
     REWRITE = "rewrite"
     EXPORT = "export"
     FEEDBACK = "rate"
+    SEND = "send"
 
 
-OWNER_OR_ADMIN = frozenset({Act.EDIT_BRIEF, Act.REGENERATE, Act.RETRY, Act.REWRITE})
+OWNER_OR_ADMIN = frozenset({Act.EDIT_BRIEF, Act.REGENERATE, Act.RETRY, Act.REWRITE, Act.SEND})
 ANYONE_IN_THE_WORKSPACE = frozenset({Act.EXPORT, Act.FEEDBACK})
 assert set(Act) == OWNER_OR_ADMIN | ANYONE_IN_THE_WORKSPACE, "every act has a rule"
 

@@ -10,12 +10,14 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Connection, select
 from sqlalchemy import update as sa_update
 
-from storage.models import slack_bots, slack_installations
+from storage.models import SequencerConnection, slack_bots, slack_installations
 
 # Every column of Slack's installation tables that holds a credential.
 TOKEN_COLUMNS = {
     slack_installations: ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token"),
     slack_bots: ("bot_token", "bot_refresh_token"),
+    # The workspaces' API keys for the sending tools (storage/connections.py).
+    SequencerConnection.__table__: ("api_key",),
 }
 # Every Fernet token starts with its version byte 0x80, base64url-encoded.
 FERNET_PREFIX = "gAAAAA"

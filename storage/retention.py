@@ -10,7 +10,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, literal, or_, select
 from sqlalchemy import update as sa_update
 
+from storage.approvals import erase_approvals
+from storage.connections import erase_connections
 from storage.db import transaction
+from storage.drafts import erase_drafts
 from storage.models import (
     EmailRewrite,
     Generation,
@@ -75,5 +78,9 @@ def forget_workspace(engine: Engine, team_id: str) -> Erased | None:
         ).rowcount
         conn.execute(sa_update(R).where(R.c.team_id == team_id).values(change=None, previous=None))
         erase_settings(conn, team_id)
+        # Keys to the sending tools, drafts' records and approvals go with the workspace.
+        erase_connections(conn, team_id)
+        erase_drafts(conn, team_id)
+        erase_approvals(conn, team_id)
         conn.execute(sa_update(W).where(W.c.team_id == team_id).values(name=None))
     return Erased(installations=installations, bots=bots, generations=generations)

@@ -15,6 +15,7 @@ from bot.flows.sweeper import sweep
 from bot.runtime.queue import QueueDispatcher
 from bot.runtime.wiring import build_services
 from storage.db import make_engine, reading
+from storage.drafts import claim_draft
 from storage.ledger import reserve_generation
 from storage.migrate import upgrade
 from storage.quota import QuotaPolicy
@@ -82,3 +83,20 @@ def test_the_sweeper_hands_on_only_queued_generations_whose_job_is_missing(pg, p
     assert sweep(services, dispatcher, queued_for=timedelta(0)) == 1
     assert sorted(jobs(pg)) == sorted([(waiting, "todo", False), (lost, "todo", False)])
     assert sweep(services, dispatcher, queued_for=timedelta(0)) == 0  # both wait now
+
+
+def test_a_draft_job_waits_in_the_queue_once_however_often_it_is_handed_on(pg, postgres_url):
+    services = build_services(make_settings(database_url=postgres_url), engine=pg)
+    dispatcher = QueueDispatcher(services.settings, services.engine)
+    generation_id = accepted(pg, "a")
+    draft, claimed = claim_draft(pg, generation_id, "T1", "instantly", "U1", timezone="UTC")
+    assert claimed
+    # What serve does in the scale-out mode: the draft goes to the queue `coldcopy worker` runs.
+    services.work.hand_drafts_to(dispatcher.queue.defer_draft)
+    services.work.send_draft(draft.id)
+    services.work.send_draft(draft.id)
+    with reading(pg) as conn:
+        rows = conn.execute(
+            text("SELECT task_name, args->>'draft_id', status FROM procrastinate_jobs")
+        ).all()
+    assert [tuple(r) for r in rows] == [("coldcopy.create_draft", draft.id, "todo")]

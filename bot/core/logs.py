@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
 CONTEXT_KEYS = ("team_id", "generation_id", "user_id", "slack_error", "kind", "event_id")
+# A credential in a URL's query string (Smartlead takes its key as ?api_key=...; httpx2 logs
+# every request's URL at INFO, and an error's text may carry the URL too).
+SECRET_IN_QUERY = re.compile(r"((?:api_key|access_token|apikey)=)[^&\s\"'<>]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    return SECRET_IN_QUERY.sub(r"\1[redacted]", text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,7 +36,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
 
 
 class NoRequestBodies(logging.Filter):

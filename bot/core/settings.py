@@ -59,6 +59,10 @@ PURPOSE: dict[str, str] = {
     "COLDCOPY_LOG_LEVEL": "the log level (DEBUG, INFO, WARNING, ERROR)",
     "COLDCOPY_ENCRYPTION_KEY": "the Fernet key(s) that encrypt Slack tokens at rest, newest first",
     "COLDCOPY_RETENTION_DAYS": "days after which briefs and sequences are deleted",
+    "COLDCOPY_INSTANTLY_URL": "the Instantly API base URL (draft campaigns)",
+    "COLDCOPY_SMARTLEAD_URL": "the Smartlead API base URL (draft campaigns)",
+    "COLDCOPY_LEMLIST_URL": "the lemlist API base URL (draft campaigns)",
+    "COLDCOPY_APOLLO_URL": "the Apollo API base URL (draft sequences)",
 }
 
 # Values never echoed back in an error message: they may hold a password or a key.
@@ -146,6 +150,17 @@ class Settings(BaseSettings):
     )
     encryption_key: str | None = _env("COLDCOPY_ENCRYPTION_KEY", default=None)
     retention_days: int = _env("COLDCOPY_RETENTION_DAYS", default=90, ge=1)
+
+    # The sending tools' APIs (bot/sequencers/): the real services unless a test points them
+    # at its fakes. Each default is the tool's own BASE_URL.
+    instantly_url: str = _env("COLDCOPY_INSTANTLY_URL", default="https://api.instantly.ai")
+    smartlead_url: str = _env("COLDCOPY_SMARTLEAD_URL", default="https://server.smartlead.ai")
+    lemlist_url: str = _env("COLDCOPY_LEMLIST_URL", default="https://api.lemlist.com")
+    apollo_url: str = _env("COLDCOPY_APOLLO_URL", default="https://api.apollo.io")
+
+    def sequencer_url(self, tool: str) -> str:
+        """The base URL of a sending tool's API, by its key ("instantly", ...)."""
+        return getattr(self, f"{tool}_url")
 
     @field_validator("database_url")
     @classmethod

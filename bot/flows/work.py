@@ -7,6 +7,7 @@ from slack_sdk import WebClient
 
 from bot.domain.rewrites import RewriteRequest, Rewrites
 from bot.flows.rewrite import ThreadRewriter
+from bot.flows.sending import DraftSender
 from bot.slack.services import Services
 
 
@@ -19,6 +20,19 @@ class UseCases:
             cap=settings.rewrites_per_sequence,
         )
         self._rewriter = ThreadRewriter(services, rewrites)
+        self._sender = DraftSender(services)
 
     def rewrite(self, client: WebClient, request: RewriteRequest) -> None:
         self._rewriter.rewrite(client, request)
+
+    def send_draft(self, draft_id: str) -> None:
+        self._sender.send(draft_id)
+
+    def hand_drafts_to(self, defer) -> None:
+        self._sender.hand_on = defer
+
+    def resume_drafts(self) -> int:
+        return self._sender.resume_abandoned()
+
+    def close(self) -> None:
+        self._sender.close()

@@ -202,8 +202,8 @@ def _rotate_key(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print(
-        f"Re-encrypted {done.tokens} Slack tokens in {done.rows} rows with the first key of "
-        "COLDCOPY_ENCRYPTION_KEY. The keys after it can now be removed."
+        f"Re-encrypted {done.tokens} Slack tokens (and sending-tool API keys) in {done.rows} rows "
+        "with the first key of COLDCOPY_ENCRYPTION_KEY. The keys after it can now be removed."
     )
     return 0
 

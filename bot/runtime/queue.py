@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 QUEUE = "generations"
 TASK = "coldcopy.run_generation"
+# A draft campaign in a sending tool (bot/flows/sending.py), on the same queue and workers.
+DRAFT_TASK = "coldcopy.create_draft"
 CONNECT_TIMEOUT_SECONDS = 5
 
 
@@ -37,16 +39,24 @@ def lock_of(generation_id: str) -> str:
     return f"generation:{generation_id}"
 
 
-def queue_app(connector, perform: Callable | None = None) -> procrastinate.App:
-    """The Procrastinate app with the generation task. Only a worker passes `perform` (the
-    job itself, given Procrastinate's job context); a process that only defers never runs it."""
+def queue_app(
+    connector, perform: Callable | None = None, perform_draft: Callable | None = None
+) -> procrastinate.App:
+    """The Procrastinate app with the generation and draft tasks. Only a worker passes
+    `perform` and `perform_draft` (the jobs themselves, given Procrastinate's job context); a
+    process that only defers never runs them."""
     app = procrastinate.App(connector=connector)
     app.task(name=TASK, queue=QUEUE, pass_context=True)(perform or _not_here)
+    app.task(name=DRAFT_TASK, queue=QUEUE, pass_context=True)(perform_draft or _no_draft_here)
     return app
 
 
 def _not_here(context, generation_id: str) -> None:
     raise RuntimeError("generation jobs run inside `coldcopy worker`")
+
+
+def _no_draft_here(context, draft_id: str) -> None:
+    raise RuntimeError("draft jobs run inside `coldcopy worker`")
 
 
 class JobQueue:
@@ -79,6 +89,14 @@ class JobQueue:
             # AlreadyEnqueued: its job is already waiting for a worker. The job manager
             # itself, not the task's deferrer, which renders the job for two log lines (one
             # of them debug) on every call.
+            self.app.job_manager.defer_job(job, connection=connection)
+
+    def defer_draft(self, draft_id: str) -> None:
+        """A draft job for any worker; one waiting job per draft (a second click is a no-op)."""
+        job = self.app.configure_task(DRAFT_TASK, queueing_lock=f"draft:{draft_id}").make_new_job(
+            draft_id=draft_id
+        )
+        with self._connection() as connection, contextlib.suppress(AlreadyEnqueued):
             self.app.job_manager.defer_job(job, connection=connection)
 
     def waiting(self, generation_ids: list[str]) -> set[str]:

@@ -111,6 +111,9 @@ def start_serving_process(
             resumed = resume_local_orphans(services, dispatcher)
             if resumed:
                 log.info("resuming %d generations left unfinished", resumed)
+            drafts = services.work.resume_drafts()
+            if drafts:
+                log.info("resuming %d drafts left unfinished", drafts)
         app = build_app(services)
     except BaseException:
         dispatcher.shutdown(grace=0)

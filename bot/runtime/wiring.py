@@ -66,6 +66,7 @@ def build_services(
         after_ack=after_ack_pool(settings),
         redis=client,
         budget=SlackBudget.on(client),
+        cipher=TokenCipher(settings.encryption_key) if settings.encryption_key else None,
     )
     services.work = UseCases(services)
     services.forms = FormOpener(
@@ -90,6 +91,7 @@ def start_dispatcher(services: Services, clock: Clock = SYSTEM_CLOCK) -> Dispatc
     settings = services.settings
     if settings.uses_job_queue:
         dispatcher: Dispatcher = QueueDispatcher(settings, services.engine)
+        services.work.hand_drafts_to(dispatcher.queue.defer_draft)
     else:
         dispatcher = InProcessPool(services, settings.job_threads, clock)
     services.submissions = Submissions(

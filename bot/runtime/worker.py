@@ -25,6 +25,7 @@ from bot.core.settings import Settings, StartupError
 from bot.flows.generation import run_generation
 from bot.flows.leases import LeaseKeeper
 from bot.flows.pool import drain
+from bot.flows.sending import run_draft
 from bot.flows.sweeper import Announcer, Sweeper
 from bot.runtime.queue import QUEUE, QueueDispatcher, conninfo, queue_app
 from bot.runtime.wiring import build_services
@@ -53,6 +54,12 @@ def perform(context: JobContext, generation_id: str) -> None:
         run_generation(state.services, state.keeper, generation_id)
     except TryLater as busy:
         state.dispatcher.dispatch(generation_id, delay=busy.delay)
+
+
+def perform_draft(context: JobContext, draft_id: str) -> None:
+    """The job: create (or finish) one claimed draft in its sending tool."""
+    state: WorkerState = context.additional_context[STATE]
+    run_draft(state.services, draft_id)
 
 
 def run_worker(settings: Settings, concurrency: int | None = None) -> int:
@@ -89,6 +96,7 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> int:
             kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
         ),
         perform,
+        perform_draft,
     )
     log.info("coldcopy worker running up to %d generations at once", concurrency)
     try:

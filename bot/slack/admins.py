@@ -23,6 +23,7 @@ ADMIN_CACHE_SECONDS = 300
 class Person:
     is_admin: bool
     locale: str | None
+    tz: str | None = None  # the IANA zone of the person's Slack clock
 
 
 # Unknown means member: never show the whole workspace's figures by mistake.
@@ -68,6 +69,7 @@ class AdminDirectory:
                 user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")
             ),
             locale=user.get("locale"),
+            tz=user.get("tz"),
         )
         with self._lock:
             self._cache[(team_id, user_id)] = person

@@ -30,6 +30,8 @@ BOT_SCOPES = (
     "users:read",
     "im:write",
     "files:write",
+    # Approvers may be one user group: usergroups.list for the settings, .users.list to check.
+    "usergroups:read",
 )
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"

@@ -34,6 +34,7 @@ from bot.slack.block_kit import (
     split_paragraphs,
     truncate,
 )
+from bot.slack.sending_blocks import send_menu
 from bot.writing.brief import Brief
 from bot.writing.export_formats import EXPORT_FORMATS
 from bot.writing.prompt import SEQUENCE_LENGTH
@@ -95,7 +96,7 @@ def parent_message(
     if progress.note:
         blocks.append(ContextBlock(elements=[mrkdwn(progress.note)]))
     if progress.finished and generation_id:
-        blocks.append(ActionsBlock(elements=[export_menu(generation_id)]))
+        blocks.append(ActionsBlock(elements=[export_menu(generation_id), send_menu(generation_id)]))
         blocks.append(sequence_controls(generation_id))
     text = truncate(
         f"Cold email sequence for {escape(brief.company)} ({escape(brief.job_title)})",

@@ -42,6 +42,19 @@ FEEDBACK_ACTION = "coldcopy_feedback"
 REGENERATE_ACTION = "coldcopy_regenerate"
 EDIT_BRIEF_ACTION = "coldcopy_edit_brief"
 REWRITE_VIEW = "coldcopy_rewrite"
+# Sending to a tool (bot/slack/sending_blocks.py): the menu on a finished sequence, Resume after a
+# partial failure, approval, and the admins' "Sending tools" modal.
+SEND_ACTION = "coldcopy_send"
+RESUME_SEND_ACTION = "coldcopy_resume_send"
+REQUEST_APPROVAL_ACTION = "coldcopy_request_approval"
+APPROVE_ACTION = "coldcopy_approve"
+REQUEST_CHANGES_ACTION = "coldcopy_request_changes"
+CONNECTIONS_ACTION = "coldcopy_sending_tools"
+DISCONNECT_ACTION = "coldcopy_disconnect"
+CONNECTIONS_VIEW = "coldcopy_sending_tools"
+CONNECT_TOOL_BLOCK = "connect_tool"
+CONNECT_KEY_BLOCK = "connect_key"
+APPROVAL_BLOCK = "approval"
 REWRITE_BLOCK = "change"
 
 # Errors that mean "this conversation won't take our message" rather than a transient failure.

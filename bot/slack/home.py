@@ -189,6 +189,10 @@ def _for_admins(admin: AdminHome) -> list[Block]:
     buttons.append(
         ButtonElement(text="Workspace settings", action_id=K.SETTINGS_ACTION, value="settings")
     )
+    # API keys of the sending tools and the approval rule, in their own modal.
+    buttons.append(
+        ButtonElement(text="Sending tools", action_id=K.CONNECTIONS_ACTION, value="tools")
+    )
     blocks.append(ActionsBlock(elements=buttons))
     return blocks
 

@@ -11,7 +11,9 @@ import json
 from dataclasses import dataclass
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextBlock,
     InputBlock,
     MarkdownTextObject,
@@ -247,6 +249,14 @@ def settings_view(defaults: WorkspaceDefaults) -> dict:
                 optional=True,
             )
         )
+    # The sending tools' keys and the approval rule have their own modal, pushed over this one.
+    blocks.append(
+        ActionsBlock(
+            elements=[
+                ButtonElement(text="Sending tools…", action_id=K.CONNECTIONS_ACTION, value="t")
+            ]
+        )
+    )
     view = View(
         type="modal",
         callback_id=K.SETTINGS_VIEW,

@@ -4,6 +4,7 @@ module-level function that a test can import and call with a context of its own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +26,7 @@ from bot.slack.membership import Memberships
 from bot.slack.permalinks import Permalinks
 from bot.writing.writer import Writer
 from storage.access import Act, NotYours, load_generation
+from storage.encryption import TokenCipher
 from storage.generations import GenerationRow
 from storage.quota import QuotaPolicy
 
@@ -37,6 +39,18 @@ class Work(Protocol):
 
     def rewrite(self, client: WebClient, request: RewriteRequest) -> None:
         """Rewrite one email in its thread, telling the user when it cannot."""
+
+    def send_draft(self, draft_id: str) -> None:
+        """Create (or resume) a claimed draft in its sending tool, after the ack."""
+
+    def hand_drafts_to(self, defer: Callable[[str], None]) -> None:
+        """From now on, draft jobs go to `defer` (the job queue) instead of this process."""
+
+    def resume_drafts(self) -> int:
+        """Start again the drafts a dead process abandoned; how many."""
+
+    def close(self) -> None:
+        """Take no more work."""
 
 
 class FormOpening(Protocol):
@@ -66,6 +80,9 @@ class Services:
     # bounded backlog; its form has `forms`.
     after_ack: BoundedPool
     redis: redis.Redis | None = None
+    # Encrypts the workspaces' keys to the sending tools (None: COLDCOPY_ENCRYPTION_KEY unset,
+    # and no tool can be connected).
+    cipher: TokenCipher | None = None
     # Slack's per-workspace rate tiers, shared by every process (on Redis when there is one).
     budget: SlackBudget = field(default_factory=SlackBudget)
     # The public channels this process has joined lately.
@@ -99,6 +116,7 @@ class Services:
 
     def close(self) -> None:
         self.forms.close()
+        self.work.close()
         self.engine.dispose()
         if self.redis is not None:
             self.redis.close()

@@ -38,6 +38,7 @@ from .slack_installs import (
 from .slack_objects import FakeChannel, FakeUser, Upload
 from .slack_record import ScriptsAndRecords, _Script
 from .slack_rules import RateTiers, ResponseUrls, Triggers
+from .slack_usergroups import UsergroupMethods
 from .slack_wire import (
     Call,
     _Answer,
@@ -68,7 +69,7 @@ TOKENLESS_METHODS = {"oauth.v2.access", "oauth.access", "oauth.v2.exchange"}
 FORM_ONLY_METHODS = {"files.getUploadURLExternal"}
 
 
-class FakeSlack(ScriptsAndRecords, ChatMethods, WorkspaceMethods):
+class FakeSlack(ScriptsAndRecords, ChatMethods, WorkspaceMethods, UsergroupMethods):
     """The Slack Web API on 127.0.0.1, started by `with FakeSlack() as slack:`.
 
     Channels and users not configured with add_channel/add_user behave as follows: an unknown
@@ -523,6 +524,8 @@ class FakeSlack(ScriptsAndRecords, ChatMethods, WorkspaceMethods):
             "views.publish": self._views_publish,
             "users.info": self._users_info,
             "users.list": self._users_list,
+            "usergroups.list": self._usergroups_list,
+            "usergroups.users.list": self._usergroups_users_list,
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
             "conversations.open": self._conversations_open,

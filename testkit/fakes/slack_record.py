@@ -24,6 +24,8 @@ NEEDED_SCOPE = {
     "chat.stopStream": "chat:write",
     "chat.delete": "chat:write",
     "users.info": "users:read",
+    "usergroups.list": "usergroups:read",
+    "usergroups.users.list": "usergroups:read",
     "conversations.join": "channels:join",
     "conversations.info": "channels:read",
     "conversations.open": "im:write",

@@ -65,6 +65,8 @@ METHOD_TIERS: dict[str, Tier] = {
     "views.publish": TIER_4,
     "users.info": TIER_4,
     "users.list": TIER_2,
+    "usergroups.list": TIER_2,
+    "usergroups.users.list": TIER_2,
     "team.info": TIER_3,
     "conversations.info": TIER_3,
     "conversations.join": TIER_3,

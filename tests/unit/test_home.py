@@ -124,6 +124,7 @@ def test_an_admin_also_sees_usage_by_person_tokens_cost_billing_and_settings():
         K.EXPORT_ACTION,
         K.UPGRADE_ACTION,
         K.SETTINGS_ACTION,
+        K.CONNECTIONS_ACTION,
     ]
     assert _view_problems(view) == []
 
@@ -144,7 +145,7 @@ def test_a_paying_workspace_offers_manage_billing_instead_of_upgrade():
 def test_without_billing_admins_still_get_the_settings_button():
     admin = AdminHome(usage=workspace(), defaults=WorkspaceDefaults(), billing_enabled=False)
     ids = action_ids(home_view(member_state(admin=admin)))
-    assert ids[-1] == K.SETTINGS_ACTION
+    assert ids[-2:] == [K.SETTINGS_ACTION, K.CONNECTIONS_ACTION]
     assert K.UPGRADE_ACTION not in ids and K.MANAGE_BILLING_ACTION not in ids
 
 

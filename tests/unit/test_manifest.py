@@ -30,10 +30,14 @@ SCOPE_OF_METHOD = {
     "conversations_open": "im:write",
     "users_info": "users:read",
     "users_list": "users:read",
+    # https://docs.slack.dev/reference/methods/usergroups.list and usergroups.users.list
+    "usergroups_list": "usergroups:read",
+    "usergroups_users_list": "usergroups:read",
     "files_upload_v2": "files:write",
     "views_open": None,
     "auth_test": None,  # the start-up check of SLACK_BOT_TOKEN needs no scope
     "views_update": None,
+    "views_push": None,
     "views_publish": None,
     "chat_getPermalink": None,
 }

@@ -8,7 +8,7 @@ from slack_bolt import App
 
 from bot.slack import constants as K
 from bot.slack.answers import acknowledge
-from bot.slack.listeners import actions, commands, events, home, sequence, views
+from bot.slack.listeners import actions, commands, events, home, sending, sequence, views
 
 # Clicks and menu choices: acked at once, the work done after the ack.
 ACTIONS = {
@@ -24,6 +24,13 @@ ACTIONS = {
     K.FEEDBACK_ACTION: sequence.feedback,
     K.REGENERATE_ACTION: sequence.regenerate,
     K.EDIT_BRIEF_ACTION: sequence.edit_brief,
+    K.SEND_ACTION: sending.send_to,
+    K.RESUME_SEND_ACTION: sending.resume_send,
+    K.REQUEST_APPROVAL_ACTION: sending.request_approval,
+    K.APPROVE_ACTION: sending.approve,
+    K.REQUEST_CHANGES_ACTION: sending.request_changes,
+    K.CONNECTIONS_ACTION: sending.open_tools,
+    K.DISCONNECT_ACTION: sending.disconnect,
 }
 # The bot events the app subscribes to (manifest.yml lists the same).
 EVENTS = {
@@ -40,6 +47,7 @@ def register(app: App) -> None:
     app.view(K.SETTINGS_VIEW)(
         ack=views.check_workspace_settings, lazy=[views.save_workspace_settings]
     )
+    app.view(K.CONNECTIONS_VIEW)(ack=sending.check_tools, lazy=[sending.save_tools])
     app.view(K.REWRITE_VIEW)(ack=sequence.check_rewrite, lazy=[sequence.rewrite_submitted])
     for action_id, work in ACTIONS.items():
         app.action(action_id)(ack=acknowledge, lazy=[work])
