@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet
 from helpers import BRIEF, generations, open_form
 from sqlalchemy import select, update
 
+from bot.flows.sweeper import Sweeper
 from bot.slack import constants as K
 from storage.approvals import decisions
 from storage.db import reading, transaction
@@ -364,7 +365,7 @@ def test_a_user_group_approves_when_the_admin_picked_one(
     in_thread(slack, world, "Draft campaign created in lemlist")
 
 
-def test_a_draft_a_dead_process_left_running_is_resumed_at_start_up_without_duplicates(
+def test_a_draft_a_dead_process_left_running_is_resumed_by_the_sweeper_without_duplicates(
     start, tools, slack, claude, sqlite_engine
 ):
     app = start()
@@ -381,7 +382,7 @@ def test_a_draft_a_dead_process_left_running_is_resumed_at_start_up_without_dupl
             update(table).values(status=DraftStatus.RUNNING, updated_at=utcnow() - STALE_AFTER * 2)
         )
 
-    assert app.services.work.resume_drafts() == 1  # what `coldcopy serve` does at start-up
+    Sweeper(app.services, app.dispatcher).run_once()  # what every serve process does, often
     in_thread(slack, world, "Draft campaign created in Smartlead")
     assert len(fake.campaigns) == 1
     assert len(fake.requests_to("POST", "/api/v1/campaigns/create")) == 1

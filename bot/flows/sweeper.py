@@ -189,7 +189,8 @@ class Sweeper(Periodic):
     """Runs `sweep` every few seconds: a dead process's generations are taken over within one
     lease plus one interval. It also announces the generations no worker has started in a
     sixth of `COLDCOPY_STUCK_AFTER` (30 s by default): with every worker down, nobody else
-    would tell their users where they stand before they are told it failed. Once an hour it
+    would tell their users where they stand before they are told it failed. Draft campaigns
+    left silent by a dead process start again. Once an hour it
     deletes what the retention period no longer allows to keep."""
 
     name = "sweeper"
@@ -211,7 +212,19 @@ class Sweeper(Periodic):
         sweep(self.services, self.dispatcher, clock=self.clock)
         waited = timedelta(seconds=self.services.settings.stuck_after / STUCK_NOTICE_FRACTION)
         announce_waiting(self.services, self.owner, waited=waited, clock=self.clock)
+        self.resume_drafts()
         self.retain()
+
+    def resume_drafts(self) -> None:
+        """Draft campaigns a dead process left silent are started again (on the job queue when
+        there is one): nobody who chose "Send to..." waits for a restart to hear back."""
+        try:
+            resumed = self.services.work.resume_drafts()
+        except Exception:
+            log.exception("resuming abandoned drafts failed")
+            return
+        if resumed:
+            log.info("resuming %d drafts a stopped process left unfinished", resumed)
 
     def retain(self) -> None:
         """Delete expired briefs and sequences, at most once per `RETENTION_EVERY`."""
