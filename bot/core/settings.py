@@ -57,7 +57,10 @@ PURPOSE: dict[str, str] = {
     "STRIPE_API_BASE": "the Stripe API base URL",
     "COLDCOPY_PUBLIC_URL": "where this app is reachable, for Checkout return URLs",
     "COLDCOPY_LOG_LEVEL": "the log level (DEBUG, INFO, WARNING, ERROR)",
-    "COLDCOPY_ENCRYPTION_KEY": "the Fernet key(s) that encrypt Slack tokens at rest, newest first",
+    "COLDCOPY_ENCRYPTION_KEY": (
+        "the Fernet key(s) that encrypt Slack tokens and sending tools' API keys at rest, "
+        "newest first"
+    ),
     "COLDCOPY_RETENTION_DAYS": "days after which briefs and sequences are deleted",
     "COLDCOPY_INSTANTLY_URL": "the Instantly API base URL (draft campaigns)",
     "COLDCOPY_SMARTLEAD_URL": "the Smartlead API base URL (draft campaigns)",
