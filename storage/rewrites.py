@@ -126,15 +126,19 @@ def finish_rewrite(
     *,
     model: str,
     tokens: TokenUsage,
-) -> dict:
+) -> dict | None:
     """Put the rewritten email into the sequence and keep the one it replaced; returns the
-    new version as stored (with its reply's message and who edited it)."""
+    new version as stored (with its reply's message and who edited it). None, and nothing
+    written, when the rewrite was stopped meanwhile (its workspace erased)."""
     now = utcnow()
     with transaction(engine) as conn:
-        rewrite = conn.execute(select(R).where(R.c.id == rewrite_id)).one()
+        of_rewrite = select(R.c.generation_id).where(R.c.id == rewrite_id).scalar_subquery()
         sequence = conn.execute(
-            select(G.c.sequence).where(G.c.id == rewrite.generation_id).with_for_update()
-        ).scalar_one()
+            select(G.c.sequence).where(G.c.id == of_rewrite).with_for_update()
+        ).scalar_one_or_none()
+        rewrite = conn.execute(select(R).where(R.c.id == rewrite_id)).first()
+        if rewrite is None or rewrite.status != RewriteStatus.RUNNING or not sequence:
+            return None
         previous = sequence[rewrite.step - 1]
         latest = {
             **email,
@@ -170,7 +174,8 @@ def fail_rewrite(
     with transaction(engine) as conn:
         conn.execute(
             sa_update(R)
-            .where(R.c.id == rewrite_id)
+            # A rewrite stopped by an erasure keeps its reason.
+            .where(R.c.id == rewrite_id, R.c.status == RewriteStatus.RUNNING)
             .values(
                 status=RewriteStatus.FAILED,
                 error=error[:500],

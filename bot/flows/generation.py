@@ -39,6 +39,7 @@ from bot.slack.thread import SequenceThread
 from bot.writing.brief import Brief
 from bot.writing.events import BodyDelta, WriterError, WriterStopped, WriterSummary
 from bot.writing.prompt import SEQUENCE_LENGTH
+from storage.erasure import was_erased
 from storage.generations import (
     BeingAnnounced,
     Claimed,
@@ -317,7 +318,12 @@ def _model_failed(run: GenerationRun, exc: WriterError) -> None:
 
 
 def _released_meanwhile(run: GenerationRun, exc: Exception) -> None:
-    # The user has the emails and was not billed; nothing more to do.
+    # Erased meanwhile (nothing was written back, nothing more is posted), or the user has the
+    # emails and was not billed; nothing more to do.
+    if was_erased(run.services.engine, run.gen.id):
+        log.info("generation stopped: its workspace was erased", extra=run.context)
+        run.abandon()
+        return
     log.error("generation finished after it was released", extra=run.context)
 
 

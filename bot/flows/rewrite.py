@@ -150,6 +150,11 @@ class ThreadRewriter:
         latest = finish_rewrite(
             self.engine, rewrite_id, rewritten.as_dict(), model=summary.model, tokens=summary.tokens
         )
+        if latest is None:
+            # The workspace was erased meanwhile: close the preview, write and post nothing.
+            live.remove()
+            log.info("rewrite stopped: its workspace was erased", extra={"generation_id": gen.id})
+            return
         message = email_message(request.step, rewritten, gen.id, edited_by=request.user_id)
         reply_ts = current.get("ts")
         updated = reply_ts is not None and update_message(

@@ -4,6 +4,7 @@ generations (this process's pool in the embedded mode, the PostgreSQL job queue 
 
 from __future__ import annotations
 
+from limits import parse_many
 from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy import Engine
 
@@ -67,6 +68,7 @@ def build_services(
         redis=client,
         budget=SlackBudget.on(client),
     )
+    services.feedback_limiter = services.limiter.with_limits(parse_many(settings.feedback_rate))
     services.work = UseCases(services)
     services.forms = FormOpener(
         services,

@@ -21,6 +21,7 @@ from bot.writing.export import export_sequence
 from bot.writing.export_formats import FORMATS_BY_KEY, GENERIC_CSV
 from storage.access import Act, NotYours
 from storage.models import GenerationStatus
+from storage.presses import first_press
 
 log = logging.getLogger(__name__)
 
@@ -109,5 +110,9 @@ def retry(action: dict, client: WebClient, respond: Respond, context: BoltContex
         reply(respond, GONE)
         return
     if gen.status != GenerationStatus.FAILED:
+        return
+    # A double click is one press (in the database, whether or not Redis is there); the key
+    # below makes a failed sequence's Try again one new sequence whoever clicks.
+    if first_press(services.engine, gen.id, context.user_id, "retry") is None:
         return
     resubmit(services, gen, context, respond, key=f"retry:{gen.id}")
