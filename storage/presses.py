@@ -39,7 +39,9 @@ def first_press(
                 pressed_at=now,
             )
             .on_conflict_do_nothing()
-        ).rowcount
+            # RETURNING, not rowcount: psycopg reports a row for an ignored insert.
+            .returning(P.c.bucket)
+        ).first()
         # A double click across a bucket's edge: the press just before it, in the last one.
         just_before = conn.execute(
             select(P.c.bucket).where(
@@ -54,4 +56,4 @@ def first_press(
         conn.execute(
             delete(P).where(P.c.pressed_at < literal(now - timedelta(hours=1), UTCDateTime()))
         )
-    return bucket if inserted and just_before is None else None
+    return bucket if inserted is not None and just_before is None else None
