@@ -4,19 +4,23 @@ databases, the Slack side over signed HTTP against the fakes."""
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.fernet import Fernet
-from helpers import coldcopy
+from helpers import BRIEF, all_text, coldcopy, generations, open_form, used
 from sqlalchemy import insert, select
 
+from bot.slack import constants as K
 from bot.writing.events import SequenceEmail
 from storage.db import reading, transaction
 from storage.encryption import TokenCipher, unreadable_tokens
 from storage.erasure import ERASED, forget_user_tokens
+from storage.feedback import votes_for
 from storage.generations import claim_generation, get_generation, save_progress
 from storage.ledger import (
     CommitRefused,
@@ -31,9 +35,11 @@ from storage.presses import first_press
 from storage.quota import QuotaPolicy
 from storage.retention import erase_expired_briefs, forget_workspace
 from storage.rewrites import finish_rewrite, start_rewrite
-from storage.settings import save_settings, settings_history
+from storage.settings import read_settings, save_settings, settings_history
 from storage.tokens import TokenUsage
 from testkit.fakes.anthropic import sample_sequence
+from testkit.harness import SignedSlackClient
+from testkit.waiting import wait_until
 
 POLICY = QuotaPolicy(free=5, pro=200)
 W = Workspace.__table__
@@ -262,3 +268,113 @@ def test_worker_exits_2_naming_the_key_when_tokens_do_not_decrypt(tmp_path, post
     )
     assert result.returncode == 2, result.stderr
     assert_one_line_naming_the_key(result.stderr)
+
+
+# --- over HTTP: a member, another workspace, and erasure while work runs ----------------------
+
+
+def finished_sequence(app, slack, claude, engine, user: str = "U1"):
+    """A sequence written by `user` in C1, finished: its generation row."""
+    claude.enqueue_sequence()
+    app.submit(open_form(app, slack, user=user), BRIEF, user=user)
+    wait_until(lambda: any(g.status == "succeeded" for g in generations(engine)))
+    gen = get_generation(engine, generations(engine)[0].id)
+    wait_until(lambda: all(e.get("ts") for e in get_generation(engine, gen.id).sequence))
+    wait_until(
+        lambda: ":white_check_mark:" in str(slack.message(gen.posted_channel_id, gen.parent_ts))
+    )
+    return get_generation(engine, gen.id)
+
+
+def vote(app, gen, step: str, user: str = "U2", channel: str | None = None):
+    action = {
+        "type": "feedback_buttons",
+        "action_id": K.FEEDBACK_ACTION,
+        "block_id": "b",
+        "value": f"positive|{gen.id}|{step}",
+    }
+    return app.act(action, user=user, channel=channel or gen.posted_channel_id)
+
+
+def test_feedback_outside_the_sequence_is_ignored_without_a_traceback(
+    make_app, slack, claude, sqlite_engine, caplog
+):
+    app = make_app()
+    gen = finished_sequence(app, slack, claude, sqlite_engine)
+    caplog.set_level(logging.INFO)
+    for step in ("50", "999", "123456", "99999999999", "0", "-1", "07", "8"):
+        assert vote(app, gen, step).status == 200
+    vote(app, gen, "7", user="U1")
+    wait_until(lambda: votes_for(sqlite_engine, gen.id))
+    assert votes_for(sqlite_engine, gen.id) == {(7, "U1"): "positive"}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_feedback_votes_are_rate_limited_per_user(make_app, slack, claude, sqlite_engine):
+    app = make_app(feedback_rate="2/minute")
+    gen = finished_sequence(app, slack, claude, sqlite_engine)
+    for step in (1, 2):
+        vote(app, gen, str(step))
+        wait_until(lambda s=step: (s, "U2") in votes_for(sqlite_engine, gen.id))
+    vote(app, gen, "3")
+    vote(app, gen, "3", user="U1")  # another person is not held back by U2's limit
+    wait_until(lambda: (3, "U1") in votes_for(sqlite_engine, gen.id))
+    assert (3, "U2") not in votes_for(sqlite_engine, gen.id)
+
+
+def test_another_member_exports_and_rates_only_where_the_sequence_was_posted(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app()
+    gen = finished_sequence(app, slack, claude, sqlite_engine)
+    value = f"{gen.id}:generic"
+    # From a conversation that does not show the thread: nothing, as if there were no such.
+    app.choose(K.EXPORT_ACTION, value, label="CSV", user="U2", channel="CELSEWHERE")
+    answer = slack.wait_for("response_url")[-1].params
+    assert "no longer available" in answer["text"]
+    vote(app, gen, "1", channel="CELSEWHERE")
+    # In the thread's own conversation, anyone in the workspace may.
+    vote(app, gen, "2")
+    app.choose(K.EXPORT_ACTION, value, label="CSV", user="U2", channel=gen.posted_channel_id)
+    wait_until(lambda: slack.uploads and (2, "U2") in votes_for(sqlite_engine, gen.id))
+    assert len(slack.uploads) == 1 and (1, "U2") not in votes_for(sqlite_engine, gen.id)
+    assert BRIEF["problem"] not in all_text(slack.calls_to("chat.postEphemeral"))
+
+
+def test_a_double_regenerate_across_two_processes_without_redis_costs_one_unit(
+    make_app, slack, claude, sqlite_engine
+):
+    first, second = make_app(), make_app()
+    gen = finished_sequence(first, slack, claude, sqlite_engine)
+    claude.enqueue_sequence()
+    claude.enqueue_sequence()
+    first.click(K.REGENERATE_ACTION, gen.id, channel=gen.posted_channel_id)
+    second.click(K.REGENERATE_ACTION, gen.id, channel=gen.posted_channel_id)
+    wait_until(lambda: len([g for g in generations(sqlite_engine) if g.status == "succeeded"]) == 2)
+    assert len(generations(sqlite_engine)) == 2 and used(sqlite_engine) == 2
+
+
+def test_regenerate_and_edit_brief_from_another_workspace_find_nothing(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app()
+    gen = finished_sequence(app, slack, claude, sqlite_engine)
+    intruder = SignedSlackClient(app.url, app.verifier.signing_secret, "T0002", slack=slack)
+    intruder.click(K.REGENERATE_ACTION, gen.id, user="U1", channel=gen.posted_channel_id)
+    intruder.click(K.EDIT_BRIEF_ACTION, gen.id, user="U1", channel=gen.posted_channel_id)
+    answers = slack.wait_for("response_url", count=2)
+    assert all("no longer available" in a.params["text"] for a in answers[-2:])
+    assert len(generations(sqlite_engine)) == 1 and len(slack.calls_to("views.open")) == 1
+    assert BRIEF["problem"] not in all_text(slack.calls_to("response_url"))
+
+
+def test_a_member_forging_a_settings_submission_changes_nothing(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app()
+    app.slash("settings", user="UADMIN")
+    view = slack.wait_for("views.open")[-1].params["view"]
+    app.submit(view, {"product": "Hijacked by a member"}, user="U1")
+    shown = slack.wait_for("views.update")[-1].params["view"]
+    assert "Only workspace admins and owners" in json.dumps(shown)
+    assert read_settings(sqlite_engine, "T0001")["product"] is None

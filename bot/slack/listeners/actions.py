@@ -64,13 +64,14 @@ def export(action: dict, client: WebClient, context, services: Services, answer:
         if fmt is None:
             answer.say("That export format is no longer offered. Pick another one.")
             return
-    if not services.dedup.first_time(f"export:{generation_id}:{fmt.key}", EXPORT_DEDUP_SECONDS):
-        return  # a double click: the first upload is on its way
-    answer.working(f"Exporting the sequence as {fmt.label}…")
+    # Who may comes first: a refused click must not use up the next one's de-duplication.
     gen = services.generation(client, context, generation_id, Act.EXPORT)
     if not gen or isinstance(gen, NotYours) or not gen.sequence:
         answer.say("That sequence is no longer available to export.")
         return
+    if not services.dedup.first_time(f"export:{generation_id}:{fmt.key}", EXPORT_DEDUP_SECONDS):
+        return  # a double click: the first upload is on its way
+    answer.working(f"Exporting the sequence as {fmt.label}…")
     channel = gen.posted_channel_id or gen.channel_id
     refused = services.memberships.join(client, services.budget, context.team_id, channel)
     if refused is not None:
