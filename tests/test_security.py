@@ -12,8 +12,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.fernet import Fernet
-from helpers import BRIEF, all_text, coldcopy, generations, open_form, used
-from sqlalchemy import insert, select
+from helpers import (
+    BRIEF,
+    all_text,
+    coldcopy,
+    email_steps,
+    generations,
+    install,
+    oauth_overrides,
+    open_form,
+    used,
+)
+from sqlalchemy import insert, select, update
 
 from bot.slack import constants as K
 from bot.writing.events import SequenceEmail
@@ -37,7 +47,9 @@ from storage.retention import erase_expired_briefs, forget_workspace
 from storage.rewrites import finish_rewrite, start_rewrite
 from storage.settings import read_settings, save_settings, settings_history
 from storage.tokens import TokenUsage
+from storage.workspaces import ensure_workspace
 from testkit.fakes.anthropic import sample_sequence
+from testkit.fakes.stripe import FakeStripe
 from testkit.harness import SignedSlackClient
 from testkit.waiting import wait_until
 
@@ -378,3 +390,75 @@ def test_a_member_forging_a_settings_submission_changes_nothing(
     shown = slack.wait_for("views.update")[-1].params["view"]
     assert "Only workspace admins and owners" in json.dumps(shown)
     assert read_settings(sqlite_engine, "T0001")["product"] is None
+
+
+def test_a_member_cannot_open_the_billing_portal_of_a_paying_workspace(
+    make_app, slack, claude, sqlite_engine
+):
+    with FakeStripe() as stripe:
+        app = make_app(
+            stripe_secret_key=stripe.api_key,
+            stripe_price_id="price_pro_monthly",
+            stripe_webhook_secret="whsec_test",
+            stripe_api_base=stripe.base_url,
+            public_url="https://coldcopy.example",
+        )
+        stripe.customers["cus_paying"] = {"id": "cus_paying", "object": "customer"}
+        with transaction(sqlite_engine) as conn:
+            ensure_workspace(conn, "T0001")
+            conn.execute(
+                update(W)
+                .where(W.c.team_id == "T0001")
+                .values(plan="pro", stripe_customer_id="cus_paying")
+            )
+        app.slash("upgrade", user="U1")
+        app.click(K.MANAGE_BILLING_ACTION, "portal", user="U1")
+        answers = slack.wait_for("response_url", count=2)
+        assert all("Only workspace admins and owners" in all_text([a]) for a in answers)
+        assert stripe.portal_sessions == {}
+        app.slash("upgrade", user="UADMIN")  # the same path opens it for an admin
+        wait_until(lambda: stripe.portal_sessions)
+
+
+def test_uninstalling_while_a_sequence_is_written_stops_it_and_nothing_is_written_back(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app(**oauth_overrides())
+    install(app)
+    reply = claude.enqueue_sequence(tokens_per_second=150)
+    app.submit(open_form(app, slack), BRIEF)
+    wait_until(lambda: len(email_steps(slack)) >= 2)
+    assert app.event({"type": "app_uninstalled"}, event_id="EvUninstall").status == 200
+    wait_until(lambda: generations(sqlite_engine)[0].status == "failed")
+    posted = len(email_steps(slack))
+    assert reply.finished.wait(60)
+    # The live draft is closed and removed: the last thing the stopped run does.
+    wait_until(lambda: slack.calls_to("chat.delete"))
+    gen = generations(sqlite_engine)[0]
+    assert (gen.error, gen.brief, gen.sequence, gen.quota_state) == (ERASED, None, None, "released")
+    assert used(sqlite_engine) == 0
+    # At most the email already on its way when the erasure landed; no notice, no ending.
+    assert len(email_steps(slack)) <= posted + 1 < 7
+    said = all_text(slack.calls)
+    assert "Something went wrong" not in said and ":white_check_mark:" not in said
+
+
+def test_revoking_a_users_token_keeps_the_workspace_installed(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app(**oauth_overrides())
+    install(app)
+    with reading(sqlite_engine) as conn:
+        installer = conn.execute(select(slack_installations.c.user_id)).scalar_one()
+    revoked = {"type": "tokens_revoked", "tokens": {"oauth": [installer]}}
+    assert app.event(revoked, event_id="EvRevoked").status == 200
+    wait_until(lambda: _user_token(sqlite_engine) is None)
+    # The bot still answers: the form opens with its token.
+    open_form(app, slack)
+    with reading(sqlite_engine) as conn:
+        assert conn.execute(select(slack_bots.c.bot_token)).scalar_one() is not None
+
+
+def _user_token(engine):
+    with reading(engine) as conn:
+        return conn.execute(select(slack_installations.c.user_token)).scalar_one()
