@@ -169,20 +169,23 @@ def fail_rewrite(
     *,
     model: str | None = None,
     tokens: TokenUsage | None = None,
-) -> None:
-    """The email stays as it was; what the attempt cost still counts."""
+) -> bool:
+    """The email stays as it was; what the attempt cost still counts. False when the rewrite
+    was already stopped (its workspace erased): then nobody is told anything."""
     with transaction(engine) as conn:
-        conn.execute(
-            sa_update(R)
-            # A rewrite stopped by an erasure keeps its reason.
-            .where(R.c.id == rewrite_id, R.c.status == RewriteStatus.RUNNING)
-            .values(
-                status=RewriteStatus.FAILED,
-                error=error[:500],
-                model=model,
-                finished_at=utcnow(),
-                **(tokens or TokenUsage()).columns(),
-            )
+        return bool(
+            conn.execute(
+                sa_update(R)
+                # A rewrite stopped by an erasure keeps its reason.
+                .where(R.c.id == rewrite_id, R.c.status == RewriteStatus.RUNNING)
+                .values(
+                    status=RewriteStatus.FAILED,
+                    error=error[:500],
+                    model=model,
+                    finished_at=utcnow(),
+                    **(tokens or TokenUsage()).columns(),
+                )
+            ).rowcount
         )
 
 

@@ -49,7 +49,7 @@ from storage.models import EmailRewrite, Workspace, slack_bots, slack_installati
 from storage.presses import first_press
 from storage.quota import QuotaPolicy
 from storage.retention import erase_expired_briefs, forget_workspace
-from storage.rewrites import finish_rewrite, rewrite_history, start_rewrite
+from storage.rewrites import fail_rewrite, finish_rewrite, rewrite_history, start_rewrite
 from storage.settings import read_settings, save_settings, settings_history
 from storage.tokens import TokenUsage
 from storage.workspaces import ensure_workspace
@@ -142,6 +142,12 @@ def test_forgetting_during_a_rewrite_fails_it_and_its_result_is_never_written(en
     email = {**stored_sequence()[1], "body": "Written back?"}
     assert finish_rewrite(engine, started.rewrite_id, email, model="m", tokens=TokenUsage()) is None
     assert get_generation(engine, generation_id).sequence is None
+    # A failure after it (the model gave up) neither overwrites why it stopped nor tells anyone.
+    assert not fail_rewrite(engine, started.rewrite_id, "timeout")
+    with reading(engine) as conn:
+        assert (
+            conn.execute(select(R.c.error).where(R.c.id == started.rewrite_id)).scalar() == ERASED
+        )
 
 
 def seed_installation(engine, *, user_token: str | None, key: str | None = None) -> None:

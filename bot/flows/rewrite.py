@@ -179,7 +179,7 @@ class ThreadRewriter:
         error: WriterError | None,
     ) -> None:
         usage = error.usage if error is not None else None
-        fail_rewrite(
+        failed = fail_rewrite(
             self.engine,
             rewrite_id,
             kind,
@@ -187,6 +187,8 @@ class ThreadRewriter:
             tokens=usage.tokens if usage else None,
         )
         live.remove()
+        if not failed:
+            return  # stopped by an erasure of its workspace: no notice
         text = UNCHANGED.format(step=request.step)
         self._tell(client, gen, request, f"{text} {detail}".strip())
 
