@@ -62,6 +62,8 @@ class Erased:
     installations: int
     bots: int
     generations: int
+    # Queued or running when it was erased: failed, their units given back.
+    stopped: int = 0
 
 
 def forget_workspace(engine: Engine, team_id: str, *, now: datetime | None = None) -> Erased | None:
@@ -85,8 +87,8 @@ def forget_workspace(engine: Engine, team_id: str, *, now: datetime | None = Non
             .where(G.c.team_id == team_id)
             .values(brief=None, sequence=None, error=None, updated_at=now)
         ).rowcount
-        stop_in_flight(conn, team_id, now=now)
+        stopped = stop_in_flight(conn, team_id, now=now)
         conn.execute(sa_update(R).where(R.c.team_id == team_id).values(change=None, previous=None))
         erase_settings(conn, team_id)
         conn.execute(sa_update(W).where(W.c.team_id == team_id).values(name=None))
-    return Erased(installations=installations, bots=bots, generations=generations)
+    return Erased(installations, bots, generations, stopped)
