@@ -162,6 +162,13 @@ def finish_rewrite(
     return latest
 
 
+def still_running(engine: Engine, rewrite_id: str) -> bool:
+    """False once the rewrite was stopped (its workspace erased): its stream should close."""
+    with reading(engine) as conn:
+        status = conn.execute(select(R.c.status).where(R.c.id == rewrite_id)).scalar_one_or_none()
+    return status == RewriteStatus.RUNNING
+
+
 def fail_rewrite(
     engine: Engine,
     rewrite_id: str,

@@ -516,3 +516,34 @@ def test_a_request_signed_with_another_secret_or_replayed_late_is_refused(make_a
     assert app.signed_post(body, signature="v0=" + "0" * 64).status == 401
     assert app.signed_post(body, timestamp=int(time.time()) - 3600).status == 401
     assert slack.calls_to("chat.postMessage") == []
+
+
+def test_erasing_during_a_rewrite_closes_its_live_reply_and_writes_nothing_back(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app()
+    gen = finished_sequence(app, slack, claude, sqlite_engine)
+    shorter = {"subject_a": "Short", "subject_b": "Shorter", "body": "Hi [FirstName], " * 60}
+    reply = claude.enqueue_tool_input(json.dumps(shorter), tokens_per_second=40, chunk_chars=4)
+    streams = len(slack.calls_to("chat.startStream"))
+    deleted = len(slack.calls_to("chat.delete"))
+    overflow = {
+        "type": "overflow",
+        "action_id": K.REWRITE_ACTION,
+        "block_id": "b",
+        "selected_option": {
+            "text": {"type": "plain_text", "text": "Shorter"},
+            "value": f"shorter|{gen.id}|2",
+        },
+    }
+    app.act(overflow, user="U1", channel=gen.posted_channel_id)
+    wait_until(lambda: len(slack.calls_to("chat.startStream")) > streams)
+    assert app.event({"type": "app_uninstalled"}, event_id="EvGone").status == 200
+    # The preview is closed and removed while the model is still writing.
+    wait_until(lambda: len(slack.calls_to("chat.delete")) > deleted)
+    assert not reply.finished.is_set()
+    (rewrite,) = rewrite_history(sqlite_engine, gen.id)
+    assert (rewrite.status, rewrite.error) == ("failed", ERASED)
+    assert get_generation(sqlite_engine, gen.id).sequence is None
+    assert "Edited by" not in all_text(slack.calls_to("chat.update"))
+    assert "couldn't rewrite" not in all_text(slack.calls_to("chat.postEphemeral"))

@@ -6,6 +6,7 @@ it was and tells the user so."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 
 from slack_sdk import WebClient
@@ -35,9 +36,13 @@ from storage.rewrites import (
     fail_rewrite,
     finish_rewrite,
     record_replies,
+    still_running,
 )
 
 log = logging.getLogger(__name__)
+
+# How often a streaming rewrite asks whether it was stopped (its workspace erased).
+ERASURE_CHECK_SECONDS = 1.0
 
 UNCHANGED = "I couldn't rewrite email {step}, so it is unchanged."
 # The writer's own messages speak of a whole sequence; a rewrite is one email.
@@ -129,7 +134,14 @@ class ThreadRewriter:
         try:
             brief = Brief(**(gen.brief or {}))
             sequence = [SequenceEmail.from_dict(email) for email in gen.sequence]
+            checked = time.monotonic()
             for item in self.writer.rewrite_email(brief, sequence, request.step, request.change):
+                if time.monotonic() - checked >= ERASURE_CHECK_SECONDS:
+                    checked = time.monotonic()
+                    if not still_running(self.engine, rewrite_id):
+                        # Its workspace was erased: close the preview now; nothing more is said.
+                        live.remove()
+                        return
                 if isinstance(item, BodyDelta):
                     live.add(heading + escape_markdown(item.text), urgent=bool(heading))
                     heading = ""
