@@ -436,7 +436,7 @@ def test_uninstalling_while_a_sequence_is_written_stops_it_and_nothing_is_writte
 ):
     app = make_app(**oauth_overrides())
     install(app)
-    reply = claude.enqueue_sequence(tokens_per_second=150)
+    reply = claude.enqueue_sequence(tokens_per_second=60)
     app.submit(open_form(app, slack), BRIEF)
     wait_until(lambda: len(email_steps(slack)) >= 2)
     assert app.event({"type": "app_uninstalled"}, event_id="EvUninstall").status == 200

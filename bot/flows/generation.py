@@ -189,7 +189,7 @@ class GenerationRun:
             for email in self.progress
         ]
         self._poster = EmailPoster(self._post_email, name=f"poster-{self.gen.id[:8]}")
-        drafting = False
+        drafting = opening_checked = False
         for item in self.services.writer.write_sequence(brief, written=written, stop=self.lost):
             if isinstance(item, WriterSummary):
                 self.summary = item
@@ -198,6 +198,11 @@ class GenerationRun:
                 raise LeaseLost
             self._poster.check()
             if isinstance(item, BodyDelta):
+                if not opening_checked:
+                    # The draft is a new reply: only while the lease is still ours (a stopped
+                    # or erased run posts nothing new, its token may be gone).
+                    self._record()
+                    opening_checked = True
                 self.thread.draft(item)
                 if not drafting and self.thread.draft_ts():  # once, when the draft exists
                     self._record()
