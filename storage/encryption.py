@@ -93,6 +93,27 @@ def _reseal(conn: Connection, cipher: TokenCipher, *, only_plaintext: bool) -> R
     return Resealed(rows=rows, tokens=tokens)
 
 
+def unreadable_tokens(conn: Connection, cipher: TokenCipher | None, *, sample: int = 50) -> int:
+    """Of the newest `sample` rows of each installation table, how many hold a token the
+    configured keys cannot read (any encrypted token, with no key at all): checked at start-up,
+    so a wrong COLDCOPY_ENCRYPTION_KEY stops the process instead of every request failing."""
+    unreadable = 0
+    for table, columns in TOKEN_COLUMNS.items():
+        newest = select(*(table.c[c] for c in columns)).order_by(table.c.id.desc()).limit(sample)
+        for row in conn.execute(newest):
+            for value in row:
+                if value is None or is_plaintext(value):
+                    continue
+                try:
+                    if cipher is None:
+                        raise KeyMismatch("no key")
+                    cipher.decrypt(value)
+                except KeyMismatch:
+                    unreadable += 1
+                    break
+    return unreadable
+
+
 def seal_plaintext_tokens(conn: Connection, cipher: TokenCipher) -> Resealed:
     """Encrypt every token still stored in plain text (rows written before encryption)."""
     return _reseal(conn, cipher, only_plaintext=True)

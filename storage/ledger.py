@@ -243,7 +243,7 @@ def _reserved(generation_id: str, row, policy: QuotaPolicy, now: datetime) -> Re
     )
 
 
-def _give_back(conn: Connection, team_id: str, period_start: datetime, now: datetime) -> None:
+def give_back_unit(conn: Connection, team_id: str, period_start: datetime, now: datetime) -> None:
     # Only a unit of the same period goes back: after a rollover the old unit is already gone.
     conn.execute(
         sa_update(W)
@@ -277,7 +277,7 @@ def release_generation(
         ).first()
         if row is None:
             return False
-        _give_back(conn, row.team_id, row.period_start, now)
+        give_back_unit(conn, row.team_id, row.period_start, now)
         return True
 
 
@@ -296,7 +296,7 @@ def withdraw_generation(engine: Engine, generation_id: str, *, now: datetime | N
         ).first()
         if row is None:
             return False
-        _give_back(conn, row.team_id, row.period_start, now)
+        give_back_unit(conn, row.team_id, row.period_start, now)
         return True
 
 

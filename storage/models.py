@@ -256,6 +256,21 @@ class EmailFeedback(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
 
 
+class ButtonPress(SQLModel, table=True):
+    """One person's press of Regenerate or Try again on one sequence within a short time
+    bucket: the first insert wins, so a double click makes one new sequence without Redis."""
+
+    __tablename__ = "button_presses"
+
+    generation_id: str = Field(sa_column=Column(String(36), primary_key=True))
+    user_id: str = Field(sa_column=Column(String(32), primary_key=True))
+    action: str = Field(sa_column=Column(String(16), primary_key=True))
+    bucket: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    pressed_at: datetime = Field(
+        default_factory=utcnow, sa_column=_tz_column(nullable=False, index=True)
+    )
+
+
 class StripeEvent(SQLModel, table=True):
     __tablename__ = "stripe_events"
 

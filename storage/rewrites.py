@@ -126,15 +126,19 @@ def finish_rewrite(
     *,
     model: str,
     tokens: TokenUsage,
-) -> dict:
+) -> dict | None:
     """Put the rewritten email into the sequence and keep the one it replaced; returns the
-    new version as stored (with its reply's message and who edited it)."""
+    new version as stored (with its reply's message and who edited it). None, and nothing
+    written, when the rewrite was stopped meanwhile (its workspace erased)."""
     now = utcnow()
     with transaction(engine) as conn:
-        rewrite = conn.execute(select(R).where(R.c.id == rewrite_id)).one()
+        of_rewrite = select(R.c.generation_id).where(R.c.id == rewrite_id).scalar_subquery()
         sequence = conn.execute(
-            select(G.c.sequence).where(G.c.id == rewrite.generation_id).with_for_update()
-        ).scalar_one()
+            select(G.c.sequence).where(G.c.id == of_rewrite).with_for_update()
+        ).scalar_one_or_none()
+        rewrite = conn.execute(select(R).where(R.c.id == rewrite_id)).first()
+        if rewrite is None or rewrite.status != RewriteStatus.RUNNING or not sequence:
+            return None
         previous = sequence[rewrite.step - 1]
         latest = {
             **email,
@@ -158,6 +162,13 @@ def finish_rewrite(
     return latest
 
 
+def still_running(engine: Engine, rewrite_id: str) -> bool:
+    """False once the rewrite was stopped (its workspace erased): its stream should close."""
+    with reading(engine) as conn:
+        status = conn.execute(select(R.c.status).where(R.c.id == rewrite_id)).scalar_one_or_none()
+    return status == RewriteStatus.RUNNING
+
+
 def fail_rewrite(
     engine: Engine,
     rewrite_id: str,
@@ -165,19 +176,23 @@ def fail_rewrite(
     *,
     model: str | None = None,
     tokens: TokenUsage | None = None,
-) -> None:
-    """The email stays as it was; what the attempt cost still counts."""
+) -> bool:
+    """The email stays as it was; what the attempt cost still counts. False when the rewrite
+    was already stopped (its workspace erased): then nobody is told anything."""
     with transaction(engine) as conn:
-        conn.execute(
-            sa_update(R)
-            .where(R.c.id == rewrite_id)
-            .values(
-                status=RewriteStatus.FAILED,
-                error=error[:500],
-                model=model,
-                finished_at=utcnow(),
-                **(tokens or TokenUsage()).columns(),
-            )
+        return bool(
+            conn.execute(
+                sa_update(R)
+                # A rewrite stopped by an erasure keeps its reason.
+                .where(R.c.id == rewrite_id, R.c.status == RewriteStatus.RUNNING)
+                .values(
+                    status=RewriteStatus.FAILED,
+                    error=error[:500],
+                    model=model,
+                    finished_at=utcnow(),
+                    **(tokens or TokenUsage()).columns(),
+                )
+            ).rowcount
         )
 
 

@@ -37,6 +37,7 @@ PURPOSE: dict[str, str] = {
     "COLDCOPY_USER_RATE": "how often one user may generate, in limits notation",
     "COLDCOPY_WORKSPACE_RATE": "how often one workspace may generate, in limits notation",
     "COLDCOPY_REWRITE_RATE": "how often one user may rewrite an email, in limits notation",
+    "COLDCOPY_FEEDBACK_RATE": "how often one user may vote on emails, in limits notation",
     "COLDCOPY_REWRITES_PER_SEQUENCE": "how many times the emails of one sequence may be rewritten",
     "COLDCOPY_JOB_THREADS": "generations run at once by the in-process worker pool",
     "COLDCOPY_JOB_QUEUE": "where generations run: auto, inline (in this process) or postgres",
@@ -126,6 +127,7 @@ class Settings(BaseSettings):
     user_rate: str = _env("COLDCOPY_USER_RATE", default="2/minute")
     workspace_rate: str = _env("COLDCOPY_WORKSPACE_RATE", default="30/hour")
     rewrite_rate: str = _env("COLDCOPY_REWRITE_RATE", default="10/minute")
+    feedback_rate: str = _env("COLDCOPY_FEEDBACK_RATE", default="30/minute")
     rewrites_per_sequence: int = _env("COLDCOPY_REWRITES_PER_SEQUENCE", default=20, ge=0)
 
     # Generations wait on the model, not the CPU: a process holds many at once (under 1 MiB
@@ -215,7 +217,7 @@ class Settings(BaseSettings):
             ) from exc
         return value
 
-    @field_validator("user_rate", "workspace_rate", "rewrite_rate")
+    @field_validator("user_rate", "workspace_rate", "rewrite_rate", "feedback_rate")
     @classmethod
     def _rate_notation(cls, value: str) -> str:
         try:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from bot.domain.limits import RateLimited, RateLimiter
 from bot.writing.events import SequenceEmail
+from bot.writing.prompt import SEQUENCE_LENGTH
 from storage.generations import GenerationRow
 from storage.rewrites import (
     NotRewritable,
@@ -79,6 +80,21 @@ _NAMED_EMAIL = re.compile(
     re.IGNORECASE,
 )
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+# An email's number as our controls send it: ASCII digits, no sign, no leading zero.
+_STEP = re.compile(r"[1-9][0-9]?")
+# Control characters (but tab and newline) have no place in what a person asks the model.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def email_step(value: object) -> int | None:
+    """The email number in a payload's value, 1 to the sequence's length; None for anything
+    else (a forged 99999999999, "-1", "³"), so no value from Slack reaches the database or an
+    index unchecked."""
+    text = str(value) if isinstance(value, int | str) else ""
+    if not _STEP.fullmatch(text):
+        return None
+    step = int(text)
+    return step if step <= SEQUENCE_LENGTH else None
 
 
 def named_email(text: str) -> int | None:
@@ -86,7 +102,7 @@ def named_email(text: str) -> int | None:
     match = _NAMED_EMAIL.search(text)
     if match is None:
         return None
-    return int(match.group(1) or match.group(2))
+    return email_step(match.group(1) or match.group(2))
 
 
 def mention_request(text: str) -> str:
@@ -105,7 +121,8 @@ class Rewrites:
     def admit(
         self, *, team_id: str, user_id: str, generation_id: str, step: int, change: str
     ) -> RewriteStarted | RewriteCapReached | NotRewritable | RateLimited:
-        change = change.strip()
+        # A forged submission is bound by none of the modal's limits: checked here, for all.
+        change = _CONTROL.sub(" ", change or "").strip()
         if not change:
             return NotRewritable("Tell me how to change the email.")
         if len(change) > MAX_CHANGE_CHARS:

@@ -11,6 +11,7 @@ from bot.slack.services import Services
 from bot.slack.thread import SequenceThread
 from bot.writing.brief import Brief
 from bot.writing.events import WriterSummary
+from storage.erasure import was_erased
 from storage.generations import GenerationRow
 from storage.ledger import Delivery, record_usage, release_generation
 from storage.models import GenerationStatus
@@ -57,6 +58,11 @@ def fail_generation(
     record_spent(services, gen.id, usage)
     if released:
         GENERATIONS.labels(status=GenerationStatus.FAILED).inc()
+    elif was_erased(services.engine, gen.id):
+        # Its workspace was erased: no notice (its token is gone, and so is its brief).
+        if thread is not None:
+            thread.abandon()
+        return
     try:
         if thread is None:
             thread = thread_for(services, gen, posted=len(gen.sequence or []))

@@ -40,6 +40,7 @@ from bot.slack.thread import SequenceThread
 from bot.writing.brief import Brief
 from bot.writing.events import BodyDelta, WriterError, WriterStopped, WriterSummary
 from bot.writing.prompt import SEQUENCE_LENGTH
+from storage.erasure import was_erased
 from storage.generations import (
     BeingAnnounced,
     Claimed,
@@ -189,7 +190,7 @@ class GenerationRun:
             for email in self.progress
         ]
         self._poster = EmailPoster(self._post_email, name=f"poster-{self.gen.id[:8]}")
-        drafting = False
+        drafting = opening_checked = False
         for item in self.services.writer.write_sequence(brief, written=written, stop=self.lost):
             if isinstance(item, WriterSummary):
                 self.summary = item
@@ -198,6 +199,11 @@ class GenerationRun:
                 raise LeaseLost
             self._poster.check()
             if isinstance(item, BodyDelta):
+                if not opening_checked:
+                    # The draft is a new reply: only while the lease is still ours (a stopped
+                    # or erased run posts nothing new, its token may be gone).
+                    self._record()
+                    opening_checked = True
                 self.thread.draft(item)
                 if not drafting and self.thread.draft_ts():  # once, when the draft exists
                     self._record()
@@ -318,7 +324,12 @@ def _model_failed(run: GenerationRun, exc: WriterError) -> None:
 
 
 def _released_meanwhile(run: GenerationRun, exc: Exception) -> None:
-    # The user has the emails and was not billed; nothing more to do.
+    # Erased meanwhile (nothing was written back, nothing more is posted), or the user has the
+    # emails and was not billed; nothing more to do.
+    if was_erased(run.services.engine, run.gen.id):
+        log.info("generation stopped: its workspace was erased", extra=run.context)
+        run.abandon()
+        return
     log.error("generation finished after it was released", extra=run.context)
 
 

@@ -6,6 +6,7 @@ it was and tells the user so."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 
 from slack_sdk import WebClient
@@ -35,9 +36,13 @@ from storage.rewrites import (
     fail_rewrite,
     finish_rewrite,
     record_replies,
+    still_running,
 )
 
 log = logging.getLogger(__name__)
+
+# How often a streaming rewrite asks whether it was stopped (its workspace erased).
+ERASURE_CHECK_SECONDS = 1.0
 
 UNCHANGED = "I couldn't rewrite email {step}, so it is unchanged."
 # The writer's own messages speak of a whole sequence; a rewrite is one email.
@@ -129,7 +134,14 @@ class ThreadRewriter:
         try:
             brief = Brief(**(gen.brief or {}))
             sequence = [SequenceEmail.from_dict(email) for email in gen.sequence]
+            checked = time.monotonic()
             for item in self.writer.rewrite_email(brief, sequence, request.step, request.change):
+                if time.monotonic() - checked >= ERASURE_CHECK_SECONDS:
+                    checked = time.monotonic()
+                    if not still_running(self.engine, rewrite_id):
+                        # Its workspace was erased: close the preview now; nothing more is said.
+                        live.remove()
+                        return
                 if isinstance(item, BodyDelta):
                     live.add(heading + escape_markdown(item.text), urgent=bool(heading))
                     heading = ""
@@ -150,6 +162,11 @@ class ThreadRewriter:
         latest = finish_rewrite(
             self.engine, rewrite_id, rewritten.as_dict(), model=summary.model, tokens=summary.tokens
         )
+        if latest is None:
+            # The workspace was erased meanwhile: close the preview, write and post nothing.
+            live.remove()
+            log.info("rewrite stopped: its workspace was erased", extra={"generation_id": gen.id})
+            return
         message = email_message(request.step, rewritten, gen.id, edited_by=request.user_id)
         reply_ts = current.get("ts")
         updated = reply_ts is not None and update_message(
@@ -174,7 +191,7 @@ class ThreadRewriter:
         error: WriterError | None,
     ) -> None:
         usage = error.usage if error is not None else None
-        fail_rewrite(
+        failed = fail_rewrite(
             self.engine,
             rewrite_id,
             kind,
@@ -182,6 +199,8 @@ class ThreadRewriter:
             tokens=usage.tokens if usage else None,
         )
         live.remove()
+        if not failed:
+            return  # stopped by an erasure of its workspace: no notice
         text = UNCHANGED.format(step=request.step)
         self._tell(client, gen, request, f"{text} {detail}".strip())
 

@@ -222,7 +222,8 @@ def _forget(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"Erased workspace {args.team}: {erased.installations} installation and "
         f"{erased.bots} bot token rows, the briefs and sequences of {erased.generations} "
-        f"generations, and its name. Kept: plan, usage counts, tokens used and cost."
+        f"generations, and its name; stopped {erased.stopped} queued or running (their units "
+        "given back). Kept: plan, usage counts, tokens used and cost."
     )
     return 0
 

@@ -17,8 +17,8 @@ from bot.flows.sweeper import Sweeper, resume_local_orphans
 from bot.runtime.wiring import build_services, start_dispatcher
 from bot.slack.app import build_app, verify_slack_token
 from bot.slack.services import Services
-from storage.db import UNAVAILABLE_ERRORS, make_engine, transaction
-from storage.encryption import TokenCipher, seal_plaintext_tokens
+from storage.db import UNAVAILABLE_ERRORS, make_engine, reading, transaction
+from storage.encryption import TokenCipher, seal_plaintext_tokens, unreadable_tokens
 from storage.migrate import pending, upgrade
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,23 @@ def prepare_database(settings: Settings, engine) -> None:
         raise StartupError(database_problem(exc, settings.database_url)) from None
 
 
+def check_token_keys(settings: Settings, engine) -> None:
+    """A StartupError when stored Slack tokens do not decrypt with the configured keys (checked
+    on a bounded sample of the newest rows): `serve`, `socket` and `worker` exit 2 at once."""
+    cipher = TokenCipher(settings.encryption_key) if settings.encryption_key else None
+    try:
+        with reading(engine) as conn:
+            unreadable = unreadable_tokens(conn, cipher)
+    except UNAVAILABLE_ERRORS as exc:
+        raise StartupError(database_problem(exc, settings.database_url)) from None
+    if unreadable:
+        raise StartupError(
+            f"stored Slack tokens ({unreadable} of the newest installation rows) do not decrypt "
+            "with COLDCOPY_ENCRYPTION_KEY: set it to the key they were encrypted with (a new "
+            "key first, the old ones after it, comma-separated)"
+        )
+
+
 def check_before_serving(settings: Settings) -> AuthorizeResult | None:
     """Once, before any process serves (in gunicorn's master, or before Socket Mode connects):
     the database (migrations, tokens sealed) and the Slack token, each failure a StartupError
@@ -62,6 +79,7 @@ def check_before_serving(settings: Settings) -> AuthorizeResult | None:
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         prepare_database(settings, engine)
+        check_token_keys(settings, engine)
         return None if settings.oauth_enabled else verify_slack_token(settings)
     finally:
         engine.dispose()

@@ -4,6 +4,7 @@ generations (this process's pool in the embedded mode, the PostgreSQL job queue 
 
 from __future__ import annotations
 
+from limits import parse_many
 from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy import Engine
 
@@ -68,6 +69,7 @@ def build_services(
         budget=SlackBudget.on(client),
         cipher=TokenCipher(settings.encryption_key) if settings.encryption_key else None,
     )
+    services.feedback_limiter = services.limiter.with_limits(parse_many(settings.feedback_rate))
     services.work = UseCases(services)
     services.forms = FormOpener(
         services,

@@ -28,6 +28,7 @@ from bot.flows.pool import drain
 from bot.flows.sending import run_draft
 from bot.flows.sweeper import Announcer, Sweeper
 from bot.runtime.queue import QUEUE, QueueDispatcher, conninfo, queue_app
+from bot.runtime.serving import check_token_keys
 from bot.runtime.wiring import build_services
 from bot.slack.services import Services
 from storage.db import make_engine
@@ -72,6 +73,11 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> int:
     if pending(engine):
         engine.dispose()
         raise StartupError("the database has pending migrations: run `coldcopy migrate` first")
+    try:
+        check_token_keys(settings, engine)
+    except StartupError:
+        engine.dispose()
+        raise
     services = build_services(settings, engine=engine)
     state = WorkerState(
         services,

@@ -20,6 +20,7 @@ from bot.slack.services import Services
 from bot.slack.wording import ADMINS_ONLY
 from bot.writing.brief import DEFAULT_LANGUAGE
 from bot.writing.defaults import WorkspaceDefaults, form_prefill
+from storage.access import Act
 from storage.form_reads import read_form
 from storage.settings import read_settings
 
@@ -58,7 +59,7 @@ def too_late(deadline: float, respond: Respond, context: BoltContext) -> bool:
 
 def settings_modal(services: Services, client: WebClient, context: BoltContext) -> dict | None:
     """The workspace settings for an admin; None for anyone else (they are told who can)."""
-    if not services.people.is_admin(client, context.team_id, context.user_id):
+    if not services.may(client, context, Act.SETTINGS):
         return None
     return settings_view(WorkspaceDefaults(**read_settings(services.engine, context.team_id)))
 

@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.block_elements import ConversationSelectElement
 from slack_sdk.models.views import View
 
-from bot.domain.rewrites import MAX_CHANGE_CHARS
+from bot.domain.rewrites import MAX_CHANGE_CHARS, email_step
 from bot.slack import constants as K
 from bot.slack.account_messages import upgrade_blocks
 from bot.slack.block_kit import escape
@@ -381,7 +381,8 @@ def read_rewrite(view: dict) -> tuple[RewriteTarget | None, str]:
     change = (values.get(K.REWRITE_BLOCK, {}).get(K.REWRITE_BLOCK) or {}).get("value") or ""
     try:
         meta = json.loads(view.get("private_metadata") or "{}")
-        target = RewriteTarget(str(meta["generation_id"]), int(meta["step"]))
-    except (ValueError, KeyError, TypeError):
+        step = email_step(meta["step"])
+        target = RewriteTarget(str(meta["generation_id"]), step) if step else None
+    except (ValueError, KeyError, TypeError, AttributeError):
         target = None
     return target, change

@@ -25,7 +25,7 @@ from bot.slack.clients import SlackClients
 from bot.slack.membership import Memberships
 from bot.slack.permalinks import Permalinks
 from bot.writing.writer import Writer
-from storage.access import Act, NotYours, load_generation
+from storage.access import Act, NotYours, load_generation, may
 from storage.encryption import TokenCipher
 from storage.generations import GenerationRow
 from storage.quota import QuotaPolicy
@@ -90,6 +90,8 @@ class Services:
     # Admin flags and locales from users.info, shared by the listeners and the Home tab.
     people: AdminDirectory = field(default_factory=AdminDirectory)
     permalinks: Permalinks = field(default_factory=Permalinks)
+    # Feedback votes per user (COLDCOPY_FEEDBACK_RATE), on the same storage as `limiter`.
+    feedback_limiter: RateLimiter = field(init=False)
     # Set by the wiring once the use cases above Slack exist (they need these services).
     submissions: Submissions = field(init=False)
     work: Work = field(init=False)
@@ -106,6 +108,16 @@ class Services:
             team_id=context.team_id,
             user_id=context.user_id,
             act=act,
+            is_admin=lambda: self.people.is_admin(client, context.team_id, context.user_id),
+            channel_id=context.channel_id,
+        )
+
+    def may(self, client: WebClient, context: BoltContext, act: Act) -> bool:
+        """Whether the person behind `context` may do a workspace act (billing, settings):
+        the same table (storage/access.py)."""
+        return may(
+            act,
+            is_owner=False,
             is_admin=lambda: self.people.is_admin(client, context.team_id, context.user_id),
         )
 

@@ -36,8 +36,8 @@ ACTIONS = {
 EVENTS = {
     "app_home_opened": home.show_home,
     "app_mention": sequence.mentioned,
-    "app_uninstalled": events.forget_workspace,
-    "tokens_revoked": events.forget_workspace,
+    "app_uninstalled": events.app_uninstalled,
+    "tokens_revoked": events.tokens_revoked,
 }
 
 

@@ -21,6 +21,7 @@ from bot.writing.export import export_sequence
 from bot.writing.export_formats import FORMATS_BY_KEY, GENERIC_CSV
 from storage.access import Act, NotYours
 from storage.models import GenerationStatus
+from storage.presses import first_press
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,14 @@ def export(action: dict, client: WebClient, context, services: Services, answer:
         if fmt is None:
             answer.say("That export format is no longer offered. Pick another one.")
             return
-    if not services.dedup.first_time(f"export:{generation_id}:{fmt.key}", EXPORT_DEDUP_SECONDS):
-        return  # a double click: the first upload is on its way
-    answer.working(f"Exporting the sequence as {fmt.label}…")
+    # Who may comes first: a refused click must not use up the next one's de-duplication.
     gen = services.generation(client, context, generation_id, Act.EXPORT)
     if not gen or isinstance(gen, NotYours) or not gen.sequence:
         answer.say("That sequence is no longer available to export.")
         return
+    if not services.dedup.first_time(f"export:{generation_id}:{fmt.key}", EXPORT_DEDUP_SECONDS):
+        return  # a double click: the first upload is on its way
+    answer.working(f"Exporting the sequence as {fmt.label}…")
     channel = gen.posted_channel_id or gen.channel_id
     refused = services.memberships.join(client, services.budget, context.team_id, channel)
     if refused is not None:
@@ -109,5 +111,9 @@ def retry(action: dict, client: WebClient, respond: Respond, context: BoltContex
         reply(respond, GONE)
         return
     if gen.status != GenerationStatus.FAILED:
+        return
+    # A double click is one press (in the database, whether or not Redis is there); the key
+    # below makes a failed sequence's Try again one new sequence whoever clicks.
+    if first_press(services.engine, gen.id, context.user_id, "retry") is None:
         return
     resubmit(services, gen, context, respond, key=f"retry:{gen.id}")

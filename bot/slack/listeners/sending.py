@@ -212,7 +212,7 @@ def _tools_view(services: Services, client: WebClient, team_id: str) -> dict:
 @answering("open the sending tools")
 def open_tools(body: dict, client: WebClient, context: BoltContext, services, answer: Answer):
     """From the Home tab a modal; from the Workspace settings modal, pushed over it."""
-    if not services.people.is_admin(client, context.team_id, context.user_id):
+    if not services.may(client, context, Act.SETTINGS):
         answer.say(ADMINS_ONLY)
         return
     view = _tools_view(services, client, context.team_id)
@@ -245,7 +245,7 @@ def check_tools(ack: Ack, view: dict) -> None:
 def save_tools(view: dict, client: WebClient, context: BoltContext) -> None:
     """An admin's key (checked with a cheap authenticated call first) and approval rule."""
     services = services_of(context)
-    if not services.people.is_admin(client, context.team_id, context.user_id):
+    if not services.may(client, context, Act.SETTINGS):
         lines = [ADMINS_ONLY]
     else:
         sub = read_tools_submission(view)
@@ -287,7 +287,7 @@ def _connect(services: Services, context: BoltContext, tool: str, api_key: str) 
 
 @answering("remove the key")
 def disconnect(action: dict, body: dict, client: WebClient, context, services, answer: Answer):
-    if not services.people.is_admin(client, context.team_id, context.user_id):
+    if not services.may(client, context, Act.SETTINGS):
         answer.say(ADMINS_ONLY)
         return
     tool = action.get("value") or ""

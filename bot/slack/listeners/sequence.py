@@ -10,7 +10,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.core.metrics import count_slack_error
-from bot.domain.rewrites import RewriteRequest, mention_request, named_email
+from bot.domain.limits import RateLimited
+from bot.domain.rewrites import RewriteRequest, email_step, mention_request, named_email
 from bot.slack import constants as K
 from bot.slack.answers import answering, reply
 from bot.slack.modal import RewriteTarget, brief_view, read_rewrite, rewrite_view
@@ -19,6 +20,7 @@ from bot.slack.services import Services, services_of
 from bot.slack.wording import GONE, not_yours
 from storage.access import Act, NotYours
 from storage.feedback import record_feedback
+from storage.presses import first_press
 from storage.rewrites import generation_for_thread
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,6 @@ log = logging.getLogger(__name__)
 EVENT_DEDUP_SECONDS = 3600
 # A mention that is not a rewrite request gets its how-to once per person per this long.
 HELP_EVERY_SECONDS = 600
-REGENERATE_DEDUP_SECONDS = 10
 WHICH_EMAIL = (
     "Which email should I rewrite? Name it, for example: "
     "“@ColdCopy make email 3 shorter, mention our free trial”."
@@ -48,9 +49,10 @@ def parse_value(value: str, parts: int) -> list[str] | None:
 def rewrite_quick(action: dict, client: WebClient, context: BoltContext, services: Services):
     """A quick choice from an email's menu (Shorter, Warmer, ...)."""
     pieces = parse_value((action.get("selected_option") or {}).get("value", ""), 3)
-    if pieces is None or not pieces[2].isdigit():
+    step = email_step(pieces[2]) if pieces else None
+    if pieces is None or step is None:
         return
-    key, generation_id, step = pieces[0], pieces[1], int(pieces[2])
+    key, generation_id = pieces[0], pieces[1]
     request = RewriteRequest(context.team_id, context.user_id, generation_id, step, quick=key)
     services.work.rewrite(client, request)
 
@@ -59,12 +61,12 @@ def rewrite_quick(action: dict, client: WebClient, context: BoltContext, service
 def rewrite_own(body: dict, action: dict, client: WebClient, respond: Respond):
     """ "Your own instruction…": a modal asking how the email should change."""
     pieces = parse_value(action.get("value", ""), 2)
-    if pieces is None or not pieces[1].isdigit():
+    step = email_step(pieces[1]) if pieces else None
+    if pieces is None or step is None:
         return
     try:
         client.views_open(
-            trigger_id=body["trigger_id"],
-            view=rewrite_view(RewriteTarget(pieces[0], int(pieces[1]))),
+            trigger_id=body["trigger_id"], view=rewrite_view(RewriteTarget(pieces[0], step))
         )
     except SlackApiError as exc:
         count_slack_error("views.open", exc)
@@ -75,11 +77,18 @@ def rewrite_own(body: dict, action: dict, client: WebClient, respond: Respond):
 def feedback(action: dict, client: WebClient, context: BoltContext, services: Services):
     """A thumbs up or down on one email; voting again replaces the vote."""
     pieces = parse_value(action.get("value", ""), 3)
-    if pieces is None or not pieces[2].isdigit() or pieces[0] not in ("positive", "negative"):
+    step = email_step(pieces[2]) if pieces else None
+    if pieces is None or step is None or pieces[0] not in ("positive", "negative"):
+        log.info("a feedback value our buttons never send", extra={"team_id": context.team_id})
         return
-    vote, generation_id, step = pieces[0], pieces[1], int(pieces[2])
+    vote, generation_id = pieces[0], pieces[1]
     gen = services.generation(client, context, generation_id, Act.FEEDBACK)
-    if gen is None or isinstance(gen, NotYours):
+    if gen is None or isinstance(gen, NotYours) or step > len(gen.sequence or []):
+        return
+    # Its own windows (a "feedback:" scope), failing open like every limit.
+    limited = services.feedback_limiter.check(f"feedback:{context.team_id}", context.user_id)
+    if isinstance(limited, RateLimited):
+        log.info("feedback votes rate limited", extra={"team_id": context.team_id})
         return
     record_feedback(
         services.engine,
@@ -101,12 +110,12 @@ def regenerate(action: dict, client: WebClient, respond: Respond, context: BoltC
     if gen is None or not gen.brief:
         reply(respond, GONE)
         return
-    # A double click is one new sequence; a later click is another, on purpose.
-    if not services.dedup.first_time(
-        f"regenerate:{gen.id}:{context.user_id}", REGENERATE_DEDUP_SECONDS
-    ):
+    # A double click is one new sequence; a later click is another, on purpose. Decided in the
+    # database (Redis may be away): the person's press in its ten-second bucket.
+    bucket = first_press(services.engine, gen.id, context.user_id, "regenerate")
+    if bucket is None:
         return
-    key = f"regenerate:{gen.id}:{action.get('action_ts') or ''}"
+    key = f"regenerate:{gen.id}:{context.user_id}:{bucket}"
     resubmit(services, gen, context, respond, key=key, verb="Regenerating")
 
 

@@ -28,6 +28,7 @@ from bot.slack.services import services_of
 from bot.slack.wording import ADMINS_ONLY
 from bot.writing.brief import BRIEF_FIELDS, BriefErrors
 from bot.writing.defaults import validate_defaults
+from storage.access import Act
 from storage.db import UNAVAILABLE_ERRORS
 from storage.ledger import DuplicateRequest
 from storage.quota import QuotaExhausted
@@ -103,7 +104,8 @@ def save_workspace_settings(view: dict, client: WebClient, context: BoltContext)
     """An admin's workspace settings, saved with who changed what; the modal says how it went
     and the admin's Home tab shows them."""
     services = services_of(context)
-    admin = services.people.is_admin(client, context.team_id, context.user_id)
+    # The modal's submission is the one that counts: a forged one from a member is refused.
+    admin = services.may(client, context, Act.SETTINGS)
     if not admin:
         outcome = ADMINS_ONLY
     else:
