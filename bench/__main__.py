@@ -1,4 +1,4 @@
-"""`python -m bench [ack|quota|writer|stream|limiter|profile|burst|crash|send ...]`: run the
+"""`python -m bench [ack|quota|writer|stream|limiter|profile|burst|crash|send|leads ...]`: run the
 benchmarks (all of them by default), print one table (figure, value, target, met?) and write it to
 bench/README.md with the date, the machine and the command behind each figure.
 
@@ -485,6 +485,36 @@ def run_send(args) -> tuple[list[Row], dict]:
     return rows, result
 
 
+def run_leads(args) -> tuple[list[Row], dict]:
+    from bench import leads_bench as lb
+
+    f = lb.measure(args.leads)
+    lb.print_report(f)
+    flag = "" if args.leads == lb.LEADS else f" --leads {args.leads}"
+    cmd = f"`{PY} -m bench leads{flag}` (bench/leads_bench.py)"
+    rows = [
+        Row(
+            f"leads: {f['leads']:,} leads at model cap {f['model_cap']} ({f['list_slots']} "
+            f"slots for the list), one lead {f['lead_s']:.2f} s: wall time vs ideal (waves of "
+            "the cap x one lead)",
+            f"{f['wall_s']:.1f} s vs {f['ideal_s']:.1f} s ({f['wall_ratio']:.2f}x); vs the "
+            f"list's share {f['ideal_share_s']:.1f} s ({f['wall_ratio_share']:.2f}x)",
+            f"<= {lb.TARGET_WALL_RATIO}x",
+            f["meets_wall"],
+            cmd,
+        ),
+        Row(
+            "leads: a lone sequence's first email during the list vs alone",
+            f"{f['during_first_email_s']:.2f} s vs {f['lone_first_email_s']:.2f} s "
+            f"({f['first_email_ratio']:.2f}x)",
+            f"<= {lb.TARGET_FIRST_EMAIL_RATIO}x",
+            f["meets_first_email"] and f["sequence_during_list"],
+            cmd,
+        ),
+    ]
+    return rows, f
+
+
 # CI's run: does each benchmark still work, and does the quota hold under contention?
 SMOKE_PARTS = ("limiter", "quota")
 SMOKE_PER_THREAD = 20
@@ -501,6 +531,7 @@ PARTS: dict[str, Callable] = {
     "cpu": run_cpu,
     "rush": run_rush,
     "send": run_send,
+    "leads": run_leads,
 }
 
 
@@ -627,6 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quota-per-thread", type=int, default=None)
     parser.add_argument("--profile-submissions", type=int, default=None)
     parser.add_argument("--burst", type=int, default=None, help="burst: submissions at once")
+    parser.add_argument("--leads", type=int, default=None, help="leads: leads in the list")
     parser.add_argument(
         "--no-record",
         action="store_true",
@@ -647,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     args.quota_per_thread = args.quota_per_thread or quota_bench.DEFAULT_PER_THREAD
     args.profile_submissions = args.profile_submissions or profile_ack.SUBMISSIONS
     args.burst = args.burst or burst_bench.BURST
+    args.leads = args.leads or 1000
     chosen = args.parts or list(PARTS)
     results = load_results()
     results["machine"] = machine()

@@ -3,7 +3,8 @@ generation through `load_generation`, which checks the workspace and the person.
 
 | what                                              | who                                    |
 |---------------------------------------------------|----------------------------------------|
-| edit the brief, regenerate, try again, rewrite    | the sequence's owner, or an admin      |
+| edit the brief, regenerate, try again, rewrite,   | the sequence's owner, or an admin      |
+| personalise for a lead list (start, cancel)       |                                        |
 | send to a tool, ask for its approval              | the sequence's owner, or an admin      |
 | export, give feedback                             | its owner; anyone else in the workspace|
 |                                                   | only in the conversation it was posted |
@@ -42,12 +43,15 @@ class Act(StrEnum):
     EXPORT = "export"
     FEEDBACK = "rate"
     SEND = "send"
+    PERSONALISE = "personalise a lead list for"
     # The workspace's own acts: no sequence involved.
     BILLING_PORTAL = "manage the billing of"
     SETTINGS = "change the settings of"
 
 
-OWNER_OR_ADMIN = frozenset({Act.EDIT_BRIEF, Act.REGENERATE, Act.RETRY, Act.REWRITE, Act.SEND})
+OWNER_OR_ADMIN = frozenset(
+    {Act.EDIT_BRIEF, Act.REGENERATE, Act.RETRY, Act.REWRITE, Act.SEND, Act.PERSONALISE}
+)
 ANYONE_IN_THE_WORKSPACE = frozenset({Act.EXPORT, Act.FEEDBACK})
 ADMINS_ONLY = frozenset({Act.BILLING_PORTAL, Act.SETTINGS})
 assert set(Act) == OWNER_OR_ADMIN | ANYONE_IN_THE_WORKSPACE | ADMINS_ONLY, "every act has a rule"

@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from storage.db import reading, transaction
-from storage.models import SendingPolicy, SequenceApproval, WorkspaceSettingsChange, utcnow
+from storage.models import WorkspaceSettingsChange, utcnow
+from storage.sending_models import SendingPolicy, SequenceApproval
 from storage.workspaces import ensure_workspace, lock_workspace
 
 P = SendingPolicy.__table__

@@ -11,7 +11,8 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from storage.db import reading, transaction
 from storage.encryption import TokenCipher
-from storage.models import SequencerConnection, WorkspaceSettingsChange, utcnow
+from storage.models import WorkspaceSettingsChange, utcnow
+from storage.sending_models import SequencerConnection
 from storage.workspaces import ensure_workspace, lock_workspace
 
 K = SequencerConnection.__table__

@@ -12,7 +12,8 @@ from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import reading, transaction
-from storage.models import DraftStatus, SequencerDraft, utcnow
+from storage.models import utcnow
+from storage.sending_models import DraftStatus, SequencerDraft
 
 D = SequencerDraft.__table__
 # A draft "running" this long without a word from its worker was left by a process that died:

@@ -10,7 +10,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Connection, select
 from sqlalchemy import update as sa_update
 
-from storage.models import SequencerConnection, slack_bots, slack_installations
+from storage.models import slack_bots, slack_installations
+from storage.sending_models import SequencerConnection
 
 # Every column of Slack's installation tables that holds a credential.
 TOKEN_COLUMNS = {

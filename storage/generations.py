@@ -10,9 +10,11 @@ from sqlalchemy import Engine, and_, case, func, literal, or_, select
 from sqlalchemy import update as sa_update
 
 from storage.db import reading, transaction
+from storage.lead_models import LeadListJob, LeadListStatus
 from storage.models import Generation, GenerationStatus, UTCDateTime, utcnow
 
 G = Generation.__table__
+LL = LeadListJob.__table__
 # The advisory lock that serialises claims on PostgreSQL (any constant of our own).
 CLAIM_LOCK_KEY = 0x436F6C64
 
@@ -114,6 +116,12 @@ def claim_generation(
                 .select_from(G)
                 .where(G.c.status == GenerationStatus.RUNNING, G.c.lease_expires_at >= at)
             ).scalar_one()
+            # Running lead lists' model slots count too (their share: storage/lead_leases.py).
+            running += conn.execute(
+                select(func.coalesce(func.sum(LL.c.slots), 0)).where(
+                    LL.c.status == LeadListStatus.RUNNING, LL.c.lease_expires_at >= at
+                )
+            ).scalar_one()
             if running >= running_cap:
                 return ModelsBusy()
         row = conn.execute(
@@ -148,8 +156,7 @@ def claim_generation(
 def _while_held(
     engine: Engine, generation_id: str, owner: str, now: datetime | None = None, **values
 ) -> bool:
-    """Update the generation only while `owner` holds its lease; False once it does not
-    (taken over by another process, handed back, or finished)."""
+    """Update the generation while `owner` holds its lease; False once taken over or ended."""
     with transaction(engine) as conn:
         return bool(
             conn.execute(
@@ -174,8 +181,9 @@ def renew_lease(
 ) -> bool:
     """Extend this process's lease; False when it no longer holds it."""
     now = now or utcnow()
-    expires = now + timedelta(seconds=lease_seconds)
-    return _while_held(engine, generation_id, owner, now, lease_expires_at=expires)
+    return _while_held(
+        engine, generation_id, owner, now, lease_expires_at=now + timedelta(seconds=lease_seconds)
+    )
 
 
 def save_progress(engine: Engine, generation_id: str, *, owner: str, emails: list) -> bool:
@@ -185,8 +193,7 @@ def save_progress(engine: Engine, generation_id: str, *, owner: str, emails: lis
 
 
 def record_brief(engine: Engine, generation_id: str, *, owner: str, brief: dict) -> bool:
-    """Store the brief exactly as the model gets it. False when this process no longer holds
-    the lease."""
+    """Store the brief exactly as the model gets it; False once the lease is not ours."""
     return _while_held(engine, generation_id, owner, brief=brief)
 
 
@@ -206,8 +213,7 @@ def hand_back(
 
 
 def expire_leases(engine: Engine, owners: list[str], *, now: datetime | None = None) -> int:
-    """End the leases of processes known to be dead, so their generations are taken over now
-    rather than when the leases would have run out."""
+    """End the leases of dead processes: their generations are taken over now, not later."""
     if not owners:
         return 0
     now = now or utcnow()

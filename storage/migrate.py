@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from storage.encryption import TokenCipher, seal_plaintext_tokens
-from storage.models import metadata
+from storage.schema import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

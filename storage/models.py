@@ -1,6 +1,8 @@
-"""The database schema: workspaces (plan and quota), their settings and its history,
-generations, rewrites of one email and feedback on each, processed Stripe events, and Slack's
-own installation and OAuth-state tables, all in one metadata for Alembic."""
+"""The core of the database schema: workspaces (plan and quota), their settings and its
+history, generations, rewrites of one email and feedback on each, button presses, processed
+Stripe events, and Slack's own installation and OAuth-state tables. The lead lists' tables
+(storage/lead_models.py) and the sending tools' (storage/sending_models.py) join the same
+metadata; storage/schema.py gathers all of them for Alembic."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import (
     JSON,
-    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -22,7 +23,6 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -52,7 +52,7 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _tz_column(**kwargs: Any) -> Column:
+def tz_column(**kwargs: Any) -> Column:
     return Column(UTCDateTime(), **kwargs)
 
 
@@ -83,19 +83,19 @@ class Workspace(SQLModel, table=True):
     enterprise_id: str | None = Field(default=None, max_length=32)
     name: str | None = Field(default=None, max_length=200)
     plan: str = Field(default=Plan.FREE, max_length=16)
-    period_start: datetime = Field(sa_column=_tz_column(nullable=False))
-    period_end: datetime = Field(sa_column=_tz_column(nullable=False))
+    period_start: datetime = Field(sa_column=tz_column(nullable=False))
+    period_end: datetime = Field(sa_column=tz_column(nullable=False))
     # Units reserved or committed in the current period; the quota gate is `used < limit`.
     used: int = Field(default=0)
     stripe_customer_id: str | None = Field(default=None, max_length=64, unique=True)
     stripe_subscription_id: str | None = Field(default=None, max_length=64)
     subscription_status: str | None = Field(default=None, max_length=32)
     # Stripe's creation time of the last billing event applied: older events arrive late.
-    billing_event_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    billing_event_at: datetime | None = Field(default=None, sa_column=tz_column(nullable=True))
     # While a subscription is past_due, pro access lasts until this time.
-    grace_until: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    grace_until: datetime | None = Field(default=None, sa_column=tz_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(nullable=False))
 
 
 # What a workspace's admins set for every brief; the column sizes are the brief's field limits.
@@ -124,7 +124,7 @@ class WorkspaceSettings(SQLModel, table=True):
     about_us: str | None = Field(default=None, max_length=500)
     never_use: str | None = Field(default=None, max_length=500)
     updated_by: str = Field(max_length=32)
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(nullable=False))
 
 
 class WorkspaceSettingsChange(SQLModel, table=True):
@@ -137,7 +137,7 @@ class WorkspaceSettingsChange(SQLModel, table=True):
         sa_column=Column(String(32), ForeignKey("workspaces.team_id"), nullable=False, index=True)
     )
     changed_by: str = Field(max_length=32)
-    changed_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    changed_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(nullable=False))
     changes: dict = Field(sa_column=Column(JSON, nullable=False))
 
 
@@ -168,7 +168,7 @@ class Generation(SQLModel, table=True):
     quota_state: str = Field(default=QuotaState.RESERVED, max_length=16)
     # The period start of the workspace when the unit was reserved: a release after a
     # rollover must not give back a unit of the new period.
-    period_start: datetime = Field(sa_column=_tz_column(nullable=False))
+    period_start: datetime = Field(sa_column=tz_column(nullable=False))
     brief: dict | None = Field(
         default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
     )
@@ -189,12 +189,12 @@ class Generation(SQLModel, table=True):
     # The process running this generation holds a lease it renews while it works; once the
     # lease has expired, any process may take the generation over and resume it.
     lease_owner: str | None = Field(default=None, max_length=80)
-    lease_expires_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    lease_expires_at: datetime | None = Field(default=None, sa_column=tz_column(nullable=True))
     takeovers: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
-    started_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
-    finished_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=tz_column(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=tz_column(nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(nullable=False))
 
 
 class RewriteStatus:
@@ -232,8 +232,8 @@ class EmailRewrite(SQLModel, table=True):
         default=Decimal(0), sa_column=Column(Numeric(12, 6), nullable=False, default=0)
     )
     error: str | None = Field(default=None, max_length=500)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
-    finished_at: datetime | None = Field(default=None, sa_column=_tz_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=tz_column(nullable=True))
 
 
 class FeedbackVote:
@@ -253,7 +253,7 @@ class EmailFeedback(SQLModel, table=True):
     user_id: str = Field(sa_column=Column(String(32), primary_key=True))
     team_id: str = Field(max_length=32, index=True)
     vote: str = Field(max_length=8)
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(nullable=False))
 
 
 class ButtonPress(SQLModel, table=True):
@@ -267,7 +267,7 @@ class ButtonPress(SQLModel, table=True):
     action: str = Field(sa_column=Column(String(16), primary_key=True))
     bucket: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     pressed_at: datetime = Field(
-        default_factory=utcnow, sa_column=_tz_column(nullable=False, index=True)
+        default_factory=utcnow, sa_column=tz_column(nullable=False, index=True)
     )
 
 
@@ -277,94 +277,8 @@ class StripeEvent(SQLModel, table=True):
     event_id: str = Field(primary_key=True, max_length=255)
     type: str = Field(max_length=100)
     team_id: str | None = Field(default=None, max_length=32)
-    event_created_at: datetime = Field(sa_column=_tz_column(nullable=False))
-    processed_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
-
-
-class SequencerConnection(SQLModel, table=True):
-    """A workspace's API key for one sending tool, Fernet-encrypted like the Slack tokens; only
-    its last four characters are ever shown again."""
-
-    __tablename__ = "sequencer_connections"
-    __table_args__ = (UniqueConstraint("team_id", "tool", name="uq_sequencer_connections_tool"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    team_id: str = Field(
-        sa_column=Column(String(32), ForeignKey("workspaces.team_id"), nullable=False)
-    )
-    tool: str = Field(max_length=16)
-    api_key: str = Field(sa_column=Column(Text, nullable=False))
-    last4: str = Field(max_length=4)
-    added_by: str = Field(max_length=32)
-    added_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
-
-
-class DraftStatus:
-    QUEUED = "queued"
-    RUNNING = "running"
-    CREATED = "created"
-    STOPPED = "stopped"  # the attempt failed; `progress` says how far it got
-
-
-class SequencerDraft(SQLModel, table=True):
-    """The one draft campaign a sequence has in one tool: claimed before anything is sent, so a
-    second click finds it, and holding the progress record a resumed attempt continues from."""
-
-    __tablename__ = "sequencer_drafts"
-    __table_args__ = (
-        UniqueConstraint("generation_id", "tool", name="uq_sequencer_drafts_generation_tool"),
-    )
-
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
-    generation_id: str = Field(
-        sa_column=Column(String(36), ForeignKey("generations.id"), nullable=False)
-    )
-    team_id: str = Field(max_length=32, index=True)
-    tool: str = Field(max_length=16)
-    requested_by: str = Field(max_length=32)
-    status: str = Field(default=DraftStatus.QUEUED, max_length=16)
-    campaign_id: str | None = Field(default=None, max_length=64)
-    url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    progress: dict | None = Field(
-        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
-    )
-    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
-
-
-class SendingPolicy(SQLModel, table=True):
-    """Whether a workspace wants a sequence approved before it goes to a tool, and by whom:
-    its admins, or the members of one Slack user group."""
-
-    __tablename__ = "sending_policies"
-
-    team_id: str = Field(
-        sa_column=Column(String(32), ForeignKey("workspaces.team_id"), primary_key=True)
-    )
-    require_approval: bool = Field(
-        default=False, sa_column=Column(Boolean, nullable=False, server_default="0")
-    )
-    approver_group: str | None = Field(default=None, max_length=32)
-    updated_by: str = Field(max_length=32)
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
-
-
-class SequenceApproval(SQLModel, table=True):
-    """One approval decision (requested, approved, changes requested) on a sequence, with who
-    and when, and a digest of the emails it was about: a rewrite since needs a new approval."""
-
-    __tablename__ = "sequence_approvals"
-
-    id: int | None = Field(default=None, primary_key=True)
-    generation_id: str = Field(
-        sa_column=Column(String(36), ForeignKey("generations.id"), nullable=False, index=True)
-    )
-    team_id: str = Field(max_length=32)
-    decision: str = Field(max_length=24)
-    user_id: str = Field(max_length=32)
-    sequence_digest: str = Field(max_length=64)
-    decided_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    event_created_at: datetime = Field(sa_column=tz_column(nullable=False))
+    processed_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(nullable=False))
 
 
 # Slack's installation and OAuth state tables live in our metadata so Alembic creates them.

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Engine, bindparam, select
 
 from storage.db import reading
+from storage.lead_lists import LeadPolicy
 from storage.models import Plan, Workspace, utcnow
 from storage.workspaces import month_window
 
@@ -21,10 +22,16 @@ READ_QUOTA = select(W.c.plan, W.c.used, W.c.period_end, W.c.grace_until).where(
 
 @dataclass(frozen=True)
 class QuotaPolicy:
-    """Sequences per workspace per billing period, by plan."""
+    """Sequences per workspace per billing period, by plan; and leads per calendar month."""
 
     free: int
     pro: int
+    free_leads: int = 25
+    pro_leads: int = 2000
+
+    @property
+    def leads(self) -> LeadPolicy:
+        return LeadPolicy(free=self.free_leads, pro=self.pro_leads)
 
     def limit_at(self, plan: str, grace_until: datetime | None, now: datetime) -> int:
         """A pro plan counts while its grace period (after a failed payment) lasts."""

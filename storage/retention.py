@@ -16,6 +16,7 @@ from storage.connections import erase_connections
 from storage.db import transaction
 from storage.drafts import erase_drafts
 from storage.erasure import stop_in_flight
+from storage.lead_lists import erase_lead_data
 from storage.models import (
     EmailRewrite,
     Generation,
@@ -50,6 +51,7 @@ def erase_expired_briefs(
         )
         # Who changed the settings from what to what holds their texts ("about us") too.
         conn.execute(delete(C).where(C.c.changed_at < cutoff))
+        erase_lead_data(conn, before=cutoff)  # the prospects of lists that old, too
         return conn.execute(
             sa_update(G)
             .where(
@@ -97,5 +99,6 @@ def forget_workspace(engine: Engine, team_id: str, *, now: datetime | None = Non
         erase_connections(conn, team_id)
         erase_drafts(conn, team_id)
         erase_approvals(conn, team_id)
+        erase_lead_data(conn, team_id=team_id)
         conn.execute(sa_update(W).where(W.c.team_id == team_id).values(name=None))
     return Erased(installations, bots, generations, stopped)

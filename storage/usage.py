@@ -12,6 +12,8 @@ from sqlalchemy import Engine, and_, func, literal, select
 
 from storage.db import reading
 from storage.feedback import FeedbackCounts, feedback_counts
+from storage.lead_lists import leads_standing
+from storage.lead_results import lead_usage
 from storage.models import (
     Generation,
     GenerationStatus,
@@ -45,6 +47,11 @@ class WorkspaceUsage:
     subscription_status: str | None = None
     name: str | None = None
     stripe_customer_id: str | None = None
+    # Lead lists: leads reserved or written this calendar month, the month's allowance, and
+    # what writing them cost (also counted in `tokens`).
+    leads_used: int = 0
+    leads_limit: int = 0
+    lead_tokens: TokenUsage = field(default_factory=TokenUsage)
 
     @property
     def remaining(self) -> int:
@@ -83,6 +90,7 @@ def workspace_usage(
                 limit=policy.free,
                 resets_at=end,
                 in_flight=0,
+                leads_limit=policy.free_leads,
             )
         limit = policy.limit_at(ws.plan, ws.grace_until, now)
         if ws.period_end <= now:
@@ -128,6 +136,8 @@ def workspace_usage(
         cache_read=int(totals[3]),
         cost_usd=Decimal(str(totals[4])).quantize(Decimal("0.000001")),
     )
+    _, leads_used, leads_limit = leads_standing(engine, policy.leads, team_id, now=now)
+    _, lead_tokens = lead_usage(engine, team_id, month_window(now)[0])
     return WorkspaceUsage(
         team_id=team_id,
         plan=ws.plan,
@@ -136,11 +146,14 @@ def workspace_usage(
         resets_at=resets_at,
         in_flight=in_flight,
         per_user=per_user,
-        tokens=sequences + rewrite_tokens(engine, team_id, period_start, resets_at),
+        tokens=sequences + rewrite_tokens(engine, team_id, period_start, resets_at) + lead_tokens,
         feedback=feedback_counts(engine, team_id, period_start),
         subscription_status=ws.subscription_status,
         name=ws.name,
         stripe_customer_id=ws.stripe_customer_id,
+        leads_used=leads_used,
+        leads_limit=leads_limit,
+        lead_tokens=lead_tokens,
     )
 
 

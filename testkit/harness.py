@@ -216,6 +216,10 @@ class SignedSlackClient:
                         else None,
                     }
                 }
+            elif element["type"] == "file_input":
+                # The files the member picked, as file objects (FakeSlack.add_user_file).
+                files = values.get(block_id) or []
+                state[block_id] = {action_id: {"type": "file_input", "files": files}}
             elif element["type"] == "conversations_select":
                 picked = values.get("channel", channel)
                 state[block_id] = {

@@ -23,13 +23,8 @@ from storage.approvals import decisions
 from storage.db import reading, transaction
 from storage.drafts import STALE_AFTER, draft_for
 from storage.generations import get_generation
-from storage.models import (
-    DraftStatus,
-    Generation,
-    SequencerConnection,
-    SequencerDraft,
-    utcnow,
-)
+from storage.models import Generation, utcnow
+from storage.sending_models import DraftStatus, SequencerConnection, SequencerDraft
 from storage.settings import settings_history
 from testkit.fakes.apollo import FakeApollo
 from testkit.fakes.instantly import FakeInstantly
@@ -306,8 +301,11 @@ def test_only_an_approved_sequence_is_sent_and_a_rewrite_needs_approval_again(
     assert "requires approval" in last_answer(slack, before + 1)
     assert tools["instantly"].campaigns == {}
 
+    before = answers(slack)
     click_in_thread(app, world, K.REQUEST_APPROVAL_ACTION, "U1")
     in_thread(slack, world, "<@U1> asks a workspace admin to approve")
+    # The requester's own answer first, so the next answer counted is the approver's.
+    assert "Approval requested" in last_answer(slack, before + 1)
     before = answers(slack)
     click_in_thread(app, world, K.APPROVE_ACTION, "U2")  # not an admin
     assert "Only a workspace admin can decide" in last_answer(slack, before + 1)
@@ -346,11 +344,14 @@ def test_a_user_group_approves_when_the_admin_picked_one(
     connect(app, slack, tools, "lemlist", approval="group:S0REVIEW")
     world = finished(app, slack, claude, sqlite_engine)
 
+    before = answers(slack)
     click_in_thread(app, world, K.REQUEST_APPROVAL_ACTION, "U1")
     in_thread(slack, world, "<!subteam^S0REVIEW> to approve")
     wait_until(
         lambda: any(c.params.get("channel") == "U2" for c in slack.calls_to("chat.postMessage"))
     )
+    # The requester's own answer first, so the next answer counted is the approver's.
+    assert "Approval requested" in last_answer(slack, before + 1)
     before = answers(slack)
     click_in_thread(app, world, K.APPROVE_ACTION, "UADMIN")  # an admin, but not in the group
     assert "Only <!subteam^S0REVIEW> can decide" in last_answer(slack, before + 1)

@@ -14,8 +14,9 @@ from storage.connections import connection_key, connections, save_connection
 from storage.db import reading, transaction
 from storage.drafts import claim_draft
 from storage.encryption import TokenCipher, rotate_tokens
-from storage.models import Generation, SequencerConnection, SequencerDraft, utcnow
+from storage.models import Generation, utcnow
 from storage.retention import forget_workspace
+from storage.sending_models import SequencerConnection, SequencerDraft
 from storage.workspaces import ensure_workspace
 from testkit.fakes.anthropic import sample_sequence
 

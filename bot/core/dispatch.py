@@ -23,6 +23,11 @@ class Dispatcher(Protocol):
         hand the rest back to the queue so another process resumes them."""
 
 
+# Job ids of lead lists carry this prefix: both runtimes hand them on like generations, and
+# bot/flows/jobs.py runs each as what it is.
+LEAD_LIST = "lead-list:"
+
+
 class TryLater(Exception):
     """The work could not start or go on for now (the model's cap, the model asking us to slow
     down, its parent message being posted elsewhere); run it again after `delay` seconds."""

@@ -13,7 +13,9 @@ from limits import parse_many
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Mode = Literal["serve", "socket", "worker", "migrate", "usage", "rotate-key", "forget"]
+Mode = Literal[
+    "serve", "socket", "worker", "migrate", "usage", "rotate-key", "forget", "write", "personalise"
+]
 
 # A current Sonnet-class model from the installed SDK's model list (not one it marks deprecated).
 DEFAULT_MODEL = "claude-sonnet-5-5"
@@ -126,6 +128,12 @@ class Settings(BaseSettings):
     pro_quota: int = _env("COLDCOPY_PRO_QUOTA", default=200, ge=0)
     user_rate: str = _env("COLDCOPY_USER_RATE", default="2/minute")
     workspace_rate: str = _env("COLDCOPY_WORKSPACE_RATE", default="30/hour")
+    # Leads personalised per workspace per calendar month, by plan (lead lists' own allowance).
+    free_leads: int = _env("COLDCOPY_FREE_LEADS", default=25, ge=0)
+    pro_leads: int = _env("COLDCOPY_PRO_LEADS", default=2000, ge=0)
+    # The part of the model cap lead lists may hold together; the rest stays for sequences, and
+    # a running list gives slots back while sequences wait for one (storage/lead_leases.py).
+    lead_share: float = _env("COLDCOPY_LEAD_SHARE", default=0.9, gt=0, le=1)
     rewrite_rate: str = _env("COLDCOPY_REWRITE_RATE", default="10/minute")
     feedback_rate: str = _env("COLDCOPY_FEEDBACK_RATE", default="30/minute")
     rewrites_per_sequence: int = _env("COLDCOPY_REWRITES_PER_SEQUENCE", default=20, ge=0)
@@ -275,6 +283,8 @@ class Settings(BaseSettings):
                     "SLACK_CLIENT_SECRET (multi-workspace OAuth) are required: "
                     "ColdCopy needs a way to talk to Slack"
                 )
+            need("ANTHROPIC_API_KEY", self.anthropic_api_key)
+        if mode in ("write", "personalise"):
             need("ANTHROPIC_API_KEY", self.anthropic_api_key)
         if (
             mode in ("serve", "socket", "worker", "rotate-key")

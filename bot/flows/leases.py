@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 
@@ -16,6 +17,9 @@ from bot.core.clock import SYSTEM_CLOCK, Clock
 from storage.generations import renew_lease
 
 log = logging.getLogger(__name__)
+
+# How a lease is renewed: (engine, id, owner=, lease_seconds=, now=) -> still held.
+Renew = Callable[..., bool]
 
 
 def owner_name() -> str:
@@ -43,6 +47,7 @@ class LeaseKeeper:
         self.seconds = lease_seconds
         self.clock = clock
         self._held: dict[str, threading.Event] = {}
+        self._renewers: dict[str, Renew] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         # Set when this process stops: each generation hands itself back at its next email.
@@ -53,16 +58,19 @@ class LeaseKeeper:
         self._thread.start()
         return self
 
-    def hold(self, generation_id: str) -> threading.Event:
-        """Start renewing `generation_id`'s lease; the event is set once the lease is lost."""
+    def hold(self, generation_id: str, renew: Renew = renew_lease) -> threading.Event:
+        """Start renewing `generation_id`'s lease (with `renew`: a lead list's is renewed on
+        its own table); the event is set once the lease is lost."""
         lost = threading.Event()
         with self._lock:
             self._held[generation_id] = lost
+            self._renewers[generation_id] = renew
         return lost
 
     def drop(self, generation_id: str) -> None:
         with self._lock:
             self._held.pop(generation_id, None)
+            self._renewers.pop(generation_id, None)
 
     def held(self) -> list[str]:
         with self._lock:
@@ -84,7 +92,9 @@ class LeaseKeeper:
         """One pass: renew every lease held, marking lost those another process has taken."""
         for generation_id in self.held():
             try:
-                kept = renew_lease(
+                with self._lock:
+                    renew = self._renewers.get(generation_id, renew_lease)
+                kept = renew(
                     self.engine,
                     generation_id,
                     owner=self.owner,

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bot.core.clock import SYSTEM_CLOCK, Clock
 from bot.core.dispatch import TryLater
-from bot.flows.generation import run_generation
+from bot.flows.jobs import run_job
 from bot.flows.leases import LeaseKeeper
 from bot.flows.sweeper import Announcer
 from bot.slack.services import Services
@@ -50,7 +50,7 @@ class InProcessPool:
     def _run(self, generation_id: str) -> None:
         retry: float | None = None
         try:
-            run_generation(self.services, self.keeper, generation_id)
+            run_job(self.services, self.keeper, generation_id)
         except TryLater as busy:
             retry = busy.delay
         except Exception:

@@ -15,7 +15,7 @@ import threading
 from datetime import timedelta
 
 from bot.core.clock import SYSTEM_CLOCK, Clock
-from bot.core.dispatch import Dispatcher
+from bot.core.dispatch import LEAD_LIST, Dispatcher
 from bot.flows.endings import fail_generation, thread_for
 from bot.flows.leases import owner_name
 from bot.slack.blocks import Progress
@@ -30,6 +30,7 @@ from storage.generations import (
     take_announcements,
     touch_queued,
 )
+from storage.lead_leases import expire_list_leases, list_owners, orphaned_lead_lists
 from storage.models import GenerationStatus
 from storage.retention import erase_expired_briefs
 
@@ -87,6 +88,23 @@ def sweep(
             handled += 1
         except Exception:
             log.exception("could not hand a generation on", extra=context)
+    return handled + sweep_lead_lists(services, dispatcher, clock=clock)
+
+
+def sweep_lead_lists(services: Services, dispatcher: Dispatcher, *, clock: Clock) -> int:
+    """Hand on the lead lists nobody runs: a dead process's (its lease ran out) and queued
+    ones whose job is not waiting; whoever claims one writes only the leads not yet saved."""
+    jobs = [LEAD_LIST + i for i in orphaned_lead_lists(services.engine, now=clock.now())]
+    waiting = dispatcher.waiting(jobs)
+    handled = 0
+    for job_id in jobs:
+        if job_id in waiting:
+            continue
+        try:
+            dispatcher.dispatch(job_id)
+            handled += 1
+        except Exception:
+            log.exception("could not hand a lead list on", extra={"list_id": job_id})
     return handled
 
 
@@ -132,12 +150,13 @@ def resume_local_orphans(services: Services, dispatcher: Dispatcher) -> int:
     resumes its own orphans at once)."""
     host = socket.gethostname()
     dead = []
-    for owner in running_owners(services.engine):
+    for owner in {*running_owners(services.engine), *list_owners(services.engine)}:
         name, _, rest = owner.partition(":")
         pid = rest.partition(":")[0]
         if name == host and pid.isdigit() and not _alive(int(pid)):
             dead.append(owner)
     expire_leases(services.engine, dead)
+    expire_list_leases(services.engine, dead)
     return sweep(services, dispatcher, queued_for=timedelta(0))
 
 

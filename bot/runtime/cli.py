@@ -1,7 +1,10 @@
-"""The `coldcopy` command: serve, socket, worker, migrate, usage, rotate-key and forget.
+"""The `coldcopy` command: serve, socket, worker, migrate, usage, rotate-key, forget, and
+write and personalise (bot/runtime/terminal.py).
 
 Every start-up failure ends the same way: exit status 2 and one message on stderr naming
-the problem and what to do, never a traceback."""
+the problem and what to do, never a traceback. Each command's module is imported when that
+command runs: `serve` sets PROMETHEUS_MULTIPROC_DIR before anything imports the metrics, or
+its worker processes would each count alone."""
 
 from __future__ import annotations
 
@@ -66,12 +69,21 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "rotate-key",
-        help="re-encrypt every stored Slack token with the first COLDCOPY_ENCRYPTION_KEY",
+        help="re-encrypt every stored Slack token and tool API key with the first "
+        "COLDCOPY_ENCRYPTION_KEY",
     )
     forget = commands.add_parser(
         "forget", help="erase a workspace's tokens, briefs and sequences (usage stays)"
     )
     forget.add_argument("--team", required=True, help="the team id (T...) to erase")
+    write = commands.add_parser("write", help="write a sequence from a brief file and print it")
+    write.add_argument("--brief", required=True, help="the brief, a TOML file (examples/)")
+    personalise = commands.add_parser(
+        "personalise", help="write a personal opening for every lead of a CSV file"
+    )
+    personalise.add_argument("leads", help="the lead list, a CSV file with an email column")
+    personalise.add_argument("--brief", required=True, help="the brief, a TOML file")
+    personalise.add_argument("--out", help="where to write the lead CSV (default: stdout)")
     return parser
 
 
@@ -100,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "usage": _usage,
         "rotate-key": _rotate_key,
         "forget": _forget,
+        "write": _write,
+        "personalise": _personalise,
     }[args.command]
     try:
         return handler(settings, args) or 0
@@ -127,6 +141,18 @@ def _operator_engine(settings: Settings):
         engine.dispose()
         raise
     return engine
+
+
+def _write(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.runtime.terminal import run_write
+
+    return run_write(settings, args)
+
+
+def _personalise(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.runtime.terminal import run_personalise
+
+    return run_personalise(settings, args)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -235,7 +261,12 @@ def _usage(settings: Settings, args: argparse.Namespace) -> int:
 
     engine = _operator_engine(settings)
     try:
-        policy = QuotaPolicy(free=settings.free_quota, pro=settings.pro_quota)
+        policy = QuotaPolicy(
+            free=settings.free_quota,
+            pro=settings.pro_quota,
+            free_leads=settings.free_leads,
+            pro_leads=settings.pro_leads,
+        )
         teams = [args.team] if args.team else all_team_ids(engine)
         rows = [workspace_usage(engine, policy, team) for team in teams]
     finally:
@@ -247,16 +278,18 @@ def _usage(settings: Settings, args: argparse.Namespace) -> int:
         print("No workspaces yet.")
         return 0
     header = (
-        f"{'team':<12} {'plan':<5} {'used':>9} {'in flight':>9} {'tokens':>10} {'cost':>10} "
-        f"{'feedback +/-':>12}  resets"
+        f"{'team':<12} {'plan':<5} {'used':>9} {'in flight':>9} {'leads':>11} {'tokens':>10} "
+        f"{'cost':>10} {'lead cost':>10} {'feedback +/-':>12}  resets"
     )
     print(header)
     for u in rows:
         tokens = u.tokens.input + u.tokens.output
         votes = f"{u.feedback.positive}/{u.feedback.negative}"
+        leads = f"{u.leads_used}/{u.leads_limit}"
         print(
             f"{u.team_id:<12} {u.plan:<5} {f'{u.used}/{u.limit}':>9} {u.in_flight:>9} "
-            f"{tokens:>10} {f'${u.tokens.cost_usd:.4f}':>10} {votes:>12}  {u.resets_at:%Y-%m-%d}"
+            f"{leads:>11} {tokens:>10} {f'${u.tokens.cost_usd:.4f}':>10} "
+            f"{f'${u.lead_tokens.cost_usd:.4f}':>10} {votes:>12}  {u.resets_at:%Y-%m-%d}"
         )
     return 0
 
@@ -275,6 +308,7 @@ def _usage_json(u) -> dict:
         **u.tokens.as_dict(),
         "feedback": {"positive": u.feedback.positive, "negative": u.feedback.negative},
         "subscription_status": u.subscription_status,
+        "leads": {"used": u.leads_used, "limit": u.leads_limit, **u.lead_tokens.as_dict()},
     }
 
 

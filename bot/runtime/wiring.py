@@ -10,9 +10,10 @@ from sqlalchemy import Engine
 
 from bot.core.backlog import BoundedPool
 from bot.core.clock import SYSTEM_CLOCK, Clock
-from bot.core.dispatch import Dispatcher, hand_on
+from bot.core.dispatch import LEAD_LIST, Dispatcher, hand_on
 from bot.core.settings import Settings
 from bot.domain.billing import Billing
+from bot.domain.lead_lists import LeadLists
 from bot.domain.limits import Deduplicator, RateLimiter, connect_redis
 from bot.domain.submission import Submissions
 from bot.flows.pool import InProcessPool
@@ -58,7 +59,12 @@ def build_services(
     services = Services(
         settings=settings,
         engine=engine,
-        policy=QuotaPolicy(free=settings.free_quota, pro=settings.pro_quota),
+        policy=QuotaPolicy(
+            free=settings.free_quota,
+            pro=settings.pro_quota,
+            free_leads=settings.free_leads,
+            pro_leads=settings.pro_leads,
+        ),
         limiter=RateLimiter.from_settings(settings, client),
         dedup=Deduplicator.from_settings(settings, client),
         writer=Writer.from_settings(settings),
@@ -102,5 +108,11 @@ def start_dispatcher(services: Services, clock: Clock = SYSTEM_CLOCK) -> Dispatc
         limiter=services.limiter,
         model=settings.model,
         hand_on=lambda generation_id: hand_on(dispatcher, generation_id),
+    )
+    services.lead_lists = LeadLists(
+        engine=services.engine,
+        policy=services.policy.leads,
+        limiter=services.limiter,
+        hand_on=lambda list_id: hand_on(dispatcher, LEAD_LIST + list_id),
     )
     return dispatcher

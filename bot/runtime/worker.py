@@ -22,7 +22,7 @@ from bot.core.dispatch import TryLater
 from bot.core.logs import configure_logging
 from bot.core.metrics import REGISTRY
 from bot.core.settings import Settings, StartupError
-from bot.flows.generation import run_generation
+from bot.flows.jobs import run_job
 from bot.flows.leases import LeaseKeeper
 from bot.flows.pool import drain
 from bot.flows.sending import run_draft
@@ -52,7 +52,7 @@ def perform(context: JobContext, generation_id: str) -> None:
     """The job: run (or resume) one generation; if it must wait, defer it again for later."""
     state: WorkerState = context.additional_context[STATE]
     try:
-        run_generation(state.services, state.keeper, generation_id)
+        run_job(state.services, state.keeper, generation_id)
     except TryLater as busy:
         state.dispatcher.dispatch(generation_id, delay=busy.delay)
 

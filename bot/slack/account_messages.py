@@ -107,6 +107,10 @@ def admin_status_message(usage: WorkspaceUsage, billing_enabled: bool, paying: b
         ),
         mrkdwn(f"*Model cost*\n{money(usage.tokens.cost_usd)}"),
         mrkdwn(
+            f"*Leads this month*\n{usage.leads_used:,} of {usage.leads_limit:,} · "
+            f"{usage.lead_tokens.total:,} tokens · {money(usage.lead_tokens.cost_usd)}"
+        ),
+        mrkdwn(
             f"*Feedback on emails*\n:thumbsup: {usage.feedback.positive} · "
             f":thumbsdown: {usage.feedback.negative}"
         ),
@@ -140,7 +144,8 @@ def member_status_message(usage: UserUsage) -> Message:
     noun = "sequence" if usage.used == 1 else "sequences"
     text = (
         f"You've written *{usage.used}* {noun} this period. Your workspace has "
-        f"*{ws.remaining} of {ws.limit}* left; the quota resets on {slack_date(ws.resets_at)}."
+        f"*{ws.remaining} of {ws.limit}* left; the quota resets on {slack_date(ws.resets_at)}. "
+        f"Leads personalised this month: *{ws.leads_used:,} of {ws.leads_limit:,}*."
     )
     return Message(
         text=f"You've written {usage.used} {noun} this period; {ws.remaining} left.",

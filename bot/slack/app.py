@@ -32,6 +32,7 @@ BOT_SCOPES = (
     "files:write",
     # Approvers may be one user group: usergroups.list for the settings, .users.list to check.
     "usergroups:read",
+    "files:read",
 )
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"

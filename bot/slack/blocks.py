@@ -225,6 +225,11 @@ def sequence_controls(generation_id: str) -> ActionsBlock:
         elements=[
             ButtonElement(text="Regenerate", action_id=K.REGENERATE_ACTION, value=generation_id),
             ButtonElement(text="Edit brief", action_id=K.EDIT_BRIEF_ACTION, value=generation_id),
+            ButtonElement(
+                text="Personalise for a lead list",
+                action_id=K.LEAD_LIST_ACTION,
+                value=generation_id,
+            ),
         ]
     )
 

@@ -82,3 +82,11 @@ RECEIVED_AT = "coldcopy_received_at"
 # that, the user is told to try again.
 TRIGGER_SECONDS = 3.0
 VIEWS_OPEN_MARGIN_SECONDS = 1.5
+
+# Lead lists: the button on a finished sequence, the upload modal, the confirmation and the
+# progress message's Cancel button.
+LEAD_LIST_ACTION = "coldcopy_lead_list"
+LEAD_FILE_VIEW = "coldcopy_lead_file"
+LEAD_CONFIRM_VIEW = "coldcopy_lead_confirm"
+LEAD_CANCEL_ACTION = "coldcopy_lead_cancel"
+LEAD_FILE_BLOCK = "lead_file"

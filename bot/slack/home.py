@@ -112,6 +112,7 @@ def _for_everyone(state: HomeState) -> list[Block]:
                 _md(f"*Used this period*\n{ws.used} of {ws.limit}"),
                 _md(f"*Resets*\n{slack_date(ws.resets_at)}"),
                 _md(f"*Yours this period*\n{state.usage.used} {noun}"),
+                _md(f"*Leads this month*\n{ws.leads_used:,} of {ws.leads_limit:,}"),
             ]
         ),
         DividerBlock(),
@@ -162,6 +163,10 @@ def _for_admins(admin: AdminHome) -> list[Block]:
                     f"{tokens.output:,} out · {tokens.cache_read:,} cached)"
                 ),
                 _md(f"*Model cost this period*\n{money(tokens.cost_usd)}"),
+                _md(
+                    f"*Lead lists*\n{usage.leads_used:,} of {usage.leads_limit:,} leads · "
+                    f"{usage.lead_tokens.total:,} tokens · {money(usage.lead_tokens.cost_usd)}"
+                ),
                 _md(
                     f"*Feedback on emails*\n:thumbsup: {usage.feedback.positive} · "
                     f":thumbsdown: {usage.feedback.negative}"

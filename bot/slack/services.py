@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from bot.core.backlog import BoundedPool
 from bot.core.settings import Settings
 from bot.domain.billing import Billing
+from bot.domain.lead_lists import LeadLists
 from bot.domain.limits import Deduplicator, RateLimiter
 from bot.domain.rewrites import RewriteRequest
 from bot.domain.submission import Submissions
@@ -94,6 +95,7 @@ class Services:
     feedback_limiter: RateLimiter = field(init=False)
     # Set by the wiring once the use cases above Slack exist (they need these services).
     submissions: Submissions = field(init=False)
+    lead_lists: LeadLists = field(init=False)
     work: Work = field(init=False)
     forms: FormOpening = field(init=False)
 

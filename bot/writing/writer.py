@@ -21,7 +21,10 @@ from bot.core.metrics import MODEL_TOKENS
 from bot.core.settings import DEFAULT_MODEL, Settings
 from bot.writing.brief import Brief
 from bot.writing.events import BodyDelta, SequenceEmail, WriterError, WriterSummary
+from bot.writing.lead_list import Lead
 from bot.writing.model_stream import ModelStream, skip_abandoned_attempts
+from bot.writing.personal_prompt import ListPrefix
+from bot.writing.personal_writer import OpeningWritten, write_opening
 from bot.writing.pricing import priced
 from bot.writing.prompt import (
     REWRITE_TOOL_NAME,
@@ -143,6 +146,12 @@ class Writer:
             REWRITE_TOOL_NAME,
             stop,
         )
+
+    def write_opening(self, prefix: ListPrefix, lead: Lead) -> OpeningWritten:
+        """One lead's opening of a lead list (bot/writing/personal_writer.py)."""
+        if self._client is None:
+            raise WriterError("misconfigured", "ANTHROPIC_API_KEY is not set")
+        return write_opening(self._client, self.model, prefix, lead)
 
     def _answer(
         self,

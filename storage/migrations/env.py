@@ -3,7 +3,7 @@
 from alembic import context
 
 from storage.migrate import ours
-from storage.models import metadata
+from storage.schema import metadata
 
 config = context.config
 

@@ -110,6 +110,7 @@ class SequenceReply:
     usage: FakeUsage = field(default_factory=FakeUsage)
     stop_reason: str = "tool_use"
     as_text: bool = False  # answer in a text block instead of calling the tool
+    first_token_delay: float = 0.0  # seconds between message_start and the first delta
 
     started: threading.Event = field(default_factory=threading.Event, repr=False)
     finished: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -261,6 +262,18 @@ class FakeAnthropic:
         reply = SequenceReply(text, error_after=error_after, **stream_options)
         self.enqueue(reply)
         return reply
+
+    @staticmethod
+    def opening_reply(
+        opening: str = "Your team's move to weekly releases caught my eye.",
+        subject_a: str = "Weekly releases",
+        too_little: bool = False,
+        **stream_options: Any,
+    ) -> SequenceReply:
+        """One lead's answer to the `write_opening` tool of a lead list (not queued: set it as
+        `default_reply` to answer every lead of a list alike)."""
+        answer = {"opening": opening, "subject_a": subject_a, "too_little": too_little}
+        return SequenceReply(json.dumps(answer), **stream_options)
 
     def enqueue_text(self, text: str, **stream_options: Any) -> SequenceReply:
         """Answer in words (a text block), not with the tool: what a model may do when the
@@ -420,6 +433,8 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             self._event("ping", {"type": "ping"})
+            if reply.first_token_delay and closing.wait(reply.first_token_delay):
+                return
             # Like the real API, the first delta is empty.
             self._delta("", as_text=reply.as_text)
             text = reply.tool_input[: reply.error_after]  # [:None] is all of it

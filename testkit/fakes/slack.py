@@ -50,7 +50,7 @@ from .slack_wire import (
     _Server,
     basic_auth_client_id,
 )
-from .slack_workspace import WorkspaceMethods
+from .slack_workspace import FILES_PATH, WorkspaceMethods
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -144,6 +144,7 @@ class FakeSlack(ScriptsAndRecords, ChatMethods, WorkspaceMethods, UsergroupMetho
         self._channels: dict[str, FakeChannel] = {}
         self._opened_dms: set[str] = set()
         self._uploads: dict[str, Upload] = {}
+        self._uploaded_by: dict[str, str] = {}  # file id -> the member who picked it
         self._views: dict[str, dict[str, Any]] = {}
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._ids = itertools.count(1)
@@ -340,6 +341,8 @@ class FakeSlack(ScriptsAndRecords, ChatMethods, WorkspaceMethods, UsergroupMetho
         try:
             if url.path.startswith("/upload/"):
                 self._receive_upload(request, url.path.removeprefix("/upload/"), body)
+            elif url.path.startswith(FILES_PATH):
+                self._download(request, url.path, headers)
             elif url.path.startswith("/response/"):
                 self._response_url_post(request, url.path, headers, body, arrived)
             elif url.path.startswith("/api/") and len(url.path) > len("/api/"):
@@ -531,6 +534,7 @@ class FakeSlack(ScriptsAndRecords, ChatMethods, WorkspaceMethods, UsergroupMetho
             "conversations.open": self._conversations_open,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
+            "files.info": self._files_info,
         }
 
     def _install_for(self, token: str | None) -> tuple[Install, str | None]:

@@ -12,7 +12,7 @@ from typing import Any
 
 DEFAULT_SCOPES = (
     "chat:write,chat:write.public,commands,users:read,channels:join,channels:read,"
-    "groups:read,im:write,files:write,team:read,usergroups:read"
+    "groups:read,im:write,files:write,files:read,team:read,usergroups:read"
 )
 # https://docs.slack.dev/authentication/using-token-rotation: "Without token rotation, the
 # access token never expires. With token rotation, it expires every 12 hours."

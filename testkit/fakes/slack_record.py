@@ -31,6 +31,7 @@ NEEDED_SCOPE = {
     "conversations.open": "im:write",
     "files.getUploadURLExternal": "files:write",
     "files.completeUploadExternal": "files:write",
+    "files.info": "files:read",
     "team.info": "team:read",
 }
 # What `posts()` shows of a message as it is now.

@@ -73,6 +73,7 @@ METHOD_TIERS: dict[str, Tier] = {
     "conversations.open": TIER_3,
     "files.getUploadURLExternal": TIER_4,
     "files.completeUploadExternal": TIER_4,
+    "files.info": TIER_4,  # https://docs.slack.dev/reference/methods/files.info
 }
 
 

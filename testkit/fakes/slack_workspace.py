@@ -9,7 +9,11 @@ from typing import Any
 from .slack_blocks import _view_problems
 from .slack_installs import Install, install_from_oauth
 from .slack_objects import FakeChannel, Upload, _channel_json, _user_object
-from .slack_wire import _Answer, _error, _flag, _invalid_arguments
+from .slack_wire import _Answer, _bearer_token, _error, _flag, _invalid_arguments, _send
+
+# Where url_private points for files members upload (files.slack.com/files-pri/ on Slack).
+FILES_PATH = "/files-pri/"
+SIGN_IN_PAGE = b"<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in</body></html>"
 
 
 class WorkspaceMethods:
@@ -410,6 +414,45 @@ class WorkspaceMethods:
                 upload.completed = True
                 answered.append(self._file_json(upload, install))
         return _Answer({"ok": True, "files": answered})
+
+    def add_user_file(self, content: bytes, filename: str, user: str = "U1") -> dict[str, Any]:
+        """A file a member picked in a `file_input` element: Slack uploads it and the
+        view_submission carries its object (the harness puts it in the view's state)."""
+        with self._lock:
+            file_id = f"F{next(self._ids):010d}"
+            upload = Upload(file_id, filename, len(content), content, filename, completed=True)
+            self._uploads[file_id] = upload
+            self._uploaded_by[file_id] = user
+        return {"id": file_id, "name": filename, "title": filename, "user": user}
+
+    def _files_info(self, params: dict[str, Any], install: Install) -> _Answer:
+        # https://docs.slack.dev/reference/methods/files.info: bot scope files:read; an
+        # unknown id is file_not_found. url_private is read with the token in an
+        # Authorization header (https://docs.slack.dev/messaging/working-with-files).
+        if not install.has_scope("files:read"):
+            return _error("missing_scope", needed="files:read", provided=install.scopes)
+        with self._lock:
+            upload = self._uploads.get(str(params.get("file") or ""))
+        if upload is None or not upload.completed:
+            return _error("file_not_found")
+        file = self._file_json(upload, install)
+        local = f"http://127.0.0.1:{self.port}{FILES_PATH}{install.team_id}-{upload.file_id}/"
+        file["url_private"] = file["url_private_download"] = local + upload.filename
+        file["user"] = self._uploaded_by.get(upload.file_id, file["user"])
+        return _Answer({"ok": True, "file": file})
+
+    def _download(self, request, path: str, headers: dict[str, str]) -> None:
+        """GET of a url_private: the file for a token with files:read; anything else gets
+        Slack's sign-in page with status 200 (what a client without the header sees)."""
+        file_id = path.removeprefix(FILES_PATH).split("/", 1)[0].rpartition("-")[2]
+        token = _bearer_token(headers.get("Authorization") or headers.get("authorization"))
+        install, refusal = self._install_for(token)
+        with self._lock:
+            upload = self._uploads.get(file_id)
+        if upload is None or not token or refusal or not install.has_scope("files:read"):
+            _send(request, 200, SIGN_IN_PAGE, "text/html; charset=utf-8")
+            return
+        _send(request, 200, upload.data or b"", "text/csv")
 
     def _file_json(self, upload: Upload, install: Install) -> dict[str, Any]:
         mimetype = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"

@@ -12,6 +12,8 @@ import io
 import json
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 from wsgiref.util import setup_testing_defaults
@@ -273,3 +275,11 @@ def test_every_route_the_runbook_and_health_check_name_is_served(served_by_route
     assert {"/healthz", "/readyz", "/metrics"} <= named
     unserved = sorted(r for r in named if r not in slack_routes() and not served_by_router(r))
     assert not unserved, f"named but not served: {unserved}"
+
+
+def test_the_command_line_imports_no_metrics_before_serve_chooses_how_to_count():
+    # serve sets PROMETHEUS_MULTIPROC_DIR before the metrics module is imported; had the CLI
+    # imported it first (through the writer, say), each worker process would count alone.
+    probe = "import sys, bot.runtime.cli; print('bot.core.metrics' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

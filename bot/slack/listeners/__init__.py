@@ -8,7 +8,16 @@ from slack_bolt import App
 
 from bot.slack import constants as K
 from bot.slack.answers import acknowledge
-from bot.slack.listeners import actions, commands, events, home, sending, sequence, views
+from bot.slack.listeners import (
+    actions,
+    commands,
+    events,
+    home,
+    leads,
+    sending,
+    sequence,
+    views,
+)
 
 # Clicks and menu choices: acked at once, the work done after the ack.
 ACTIONS = {
@@ -31,6 +40,8 @@ ACTIONS = {
     K.REQUEST_CHANGES_ACTION: sending.request_changes,
     K.CONNECTIONS_ACTION: sending.open_tools,
     K.DISCONNECT_ACTION: sending.disconnect,
+    K.LEAD_LIST_ACTION: leads.open_upload,
+    K.LEAD_CANCEL_ACTION: leads.cancel,
 }
 # The bot events the app subscribes to (manifest.yml lists the same).
 EVENTS = {
@@ -49,6 +60,8 @@ def register(app: App) -> None:
     )
     app.view(K.CONNECTIONS_VIEW)(ack=sending.check_tools, lazy=[sending.save_tools])
     app.view(K.REWRITE_VIEW)(ack=sequence.check_rewrite, lazy=[sequence.rewrite_submitted])
+    app.view(K.LEAD_FILE_VIEW)(ack=leads.check_upload, lazy=[leads.read_upload])
+    app.view(K.LEAD_CONFIRM_VIEW)(ack=leads.check_confirm, lazy=[leads.start_list])
     for action_id, work in ACTIONS.items():
         app.action(action_id)(ack=acknowledge, lazy=[work])
     # A URL button: Slack opens the link itself; the click only needs acknowledging.

@@ -1,6 +1,7 @@
 """Workspace lifecycle events. An uninstall, or the revocation of the bot's token, erases the
 workspace: its work in flight is stopped first, then its tokens and personal data (briefs,
-sequences, rewrite texts, the workspace settings and their history) go, in one transaction
+sequences, rewrite texts, lead lists, the workspace settings and their history, the sending
+tools' keys) go, in one transaction
 (storage/retention.py); usage and billing records stay. A revocation naming only people's own
 (user) tokens deletes those tokens and nothing else."""
 

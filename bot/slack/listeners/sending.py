@@ -38,7 +38,8 @@ from storage.approvals import sequence_digest as digest_of
 from storage.connections import connections, remove_connection, save_connection
 from storage.drafts import DraftRow, claim_draft, draft_for, get_draft, requeue_draft
 from storage.generations import GenerationRow
-from storage.models import DraftStatus, GenerationStatus
+from storage.models import GenerationStatus
+from storage.sending_models import DraftStatus
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """sequencer connections, drafts, sending policies and approvals
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-03 17:00:00
 
 New tables only: a workspace's API key per sending tool (encrypted like the Slack tokens), the
@@ -17,7 +17,7 @@ from alembic import op
 import storage.models
 
 revision: str = '0019'
-down_revision: str | None = '0017'
+down_revision: str | None = '0018'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

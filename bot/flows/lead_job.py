@@ -1,0 +1,246 @@
+"""Personalising a lead list: claim the list with a lease and its share of the model cap, write
+each lead's opening and save it the moment it arrives, show progress, and finish: the lead
+files to the thread, the leads not written given back. A process that dies loses its lease;
+whoever claims the list next writes only the leads not yet saved.
+
+The list's row and its saved answers are the source of truth (storage/lead_lists.py): a lead
+is saved once (its key), and billed as what was saved, so a takeover neither writes nor bills a
+lead twice, and loses none.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from bot.core.dispatch import LEAD_LIST, TryLater
+from bot.flows.leases import HandedBack, LeaseKeeper
+from bot.slack.lead_thread import LeadThread, lead_thread_for
+from bot.slack.services import Services
+from bot.writing.brief import Brief
+from bot.writing.events import WriterError
+from bot.writing.lead_list import LeadList, read_lead_list
+from bot.writing.personal_prompt import PersonalOpening, list_prefix
+from storage.generations import get_generation
+from storage.lead_leases import (
+    ListsBusy,
+    claim_lead_list,
+    hand_back_list,
+    renew_list_lease,
+    resize_list_slots,
+)
+from storage.lead_lists import (
+    LeadListRow,
+    finish_lead_list,
+    get_lead_list,
+    is_cancelled,
+)
+from storage.lead_models import LeadListStatus
+from storage.lead_results import LeadAnswer, save_answer, saved_answers
+
+log = logging.getLogger(__name__)
+
+# How soon a list waiting for its share of the model cap asks again.
+SLOT_WAIT = 2.0
+# How often the run looks at its lease, a cancel and a stopping process while leads are written.
+CHECK_EVERY = 0.5
+# A lead the model could not be reached for is tried again this many times, then the list fails.
+LEAD_RETRIES = 3
+RETRY_DELAY = 2.0
+MAX_TAKEOVERS = 3
+
+
+def renew(engine, job_id: str, **kwargs) -> bool:
+    return renew_list_lease(engine, job_id.removeprefix(LEAD_LIST), **kwargs)
+
+
+def run_lead_list(services: Services, keeper: LeaseKeeper, list_id: str) -> None:
+    """Claim and run (or resume) one list. Raises TryLater while lists hold their whole share
+    of the model cap. Safe to call any number of times."""
+    settings = services.settings
+    claim = claim_lead_list(
+        services.engine,
+        list_id,
+        owner=keeper.owner,
+        lease_seconds=keeper.seconds,
+        model_cap=settings.model_concurrency,
+        share=settings.lead_share,
+        now=keeper.clock.now(),
+    )
+    if isinstance(claim, ListsBusy):
+        raise TryLater(SLOT_WAIT)
+    if claim is None:
+        return
+    job_id = LEAD_LIST + list_id
+    lost = keeper.hold(job_id, renew=renew)
+    try:
+        LeadListRun(services, keeper, claim.lead_list, lost).run()
+    except HandedBack:
+        log.info("lead list handed back for resumption", extra={"list_id": list_id})
+    finally:
+        keeper.drop(job_id)
+
+
+class LeadListRun:
+    """One process's attempt at one claimed list."""
+
+    def __init__(
+        self, services: Services, keeper: LeaseKeeper, row: LeadListRow, lost: threading.Event
+    ):
+        self.services = services
+        self.keeper = keeper
+        self.row = row
+        self.lost = lost
+        self.stop = threading.Event()
+        self.context = {"list_id": row.id, "team_id": row.team_id}
+        self.thread: LeadThread = lead_thread_for(services, row)
+        self.done = 0
+        self.slots = row.slots
+        self._counting = threading.Lock()
+        # What the API said of the cached prefix, per lead: after the first lead of a list,
+        # anything but "read" means the prefix was too short for the model or changed.
+        self.cache: Counter[str] = Counter()
+
+    def run(self) -> None:
+        if self.row.takeovers > MAX_TAKEOVERS:
+            self._end(LeadListStatus.FAILED, "ColdCopy's workers stopped too often on this list.")
+            return
+        full = get_lead_list(self.services.engine, self.row.id, with_source=True)
+        leads = read_lead_list(full.source or b"")
+        gen = get_generation(self.services.engine, self.row.generation_id)
+        if not isinstance(leads, LeadList) or gen is None or not gen.brief or not gen.sequence:
+            self._end(LeadListStatus.FAILED, "This list or its sequence can no longer be read.")
+            return
+        prefix = list_prefix(Brief(**gen.brief), gen.sequence)
+        saved = saved_answers(self.services.engine, self.row.id)
+        todo = [i for i in range(len(leads.leads)) if i not in saved]
+        self.done = len(saved)
+        self.thread.started(self.done, len(leads.leads))
+        log.info("lead list: %d of %d to write", len(todo), len(leads.leads), extra=self.context)
+        outcome = self._write_all(leads, prefix, todo)
+        if outcome is not None:
+            self._end(*outcome)
+            return
+        answers = saved_answers(self.services.engine, self.row.id)
+        written = finish_lead_list(
+            self.services.engine, self.row.id, status=LeadListStatus.SUCCEEDED
+        )
+        if written is None:  # ended meanwhile (cancelled and finished by another process)
+            return
+        self.thread.deliver(leads, by_email(leads, answers), gen)
+        log.info(
+            "lead list finished: %d leads; prompt cache %s",
+            written,
+            dict(self.cache),
+            extra=self.context,
+        )
+
+    def _write_all(self, leads: LeadList, prefix, todo: list[int]) -> tuple[str, str] | None:
+        """Write every lead of `todo`, `row.slots` at once. None when all were saved, else
+        (status, message) to end the list with. Raises HandedBack when this process stops."""
+        failure: list[WriterError] = []
+        pending = iter(todo)
+        running: set[Future] = set()
+        settings = self.services.settings
+        most = max(1, int(settings.model_concurrency * settings.lead_share))
+        with ThreadPoolExecutor(most, thread_name_prefix="lead") as pool:
+
+            def refill() -> None:
+                while len(running) < max(1, self.slots) and not self.stop.is_set():
+                    index = next(pending, None)
+                    if index is None:
+                        return
+                    running.add(pool.submit(self._one, leads, prefix, index, failure))
+
+            refill()
+            last_check = time.monotonic()
+            while running:
+                finished, _ = wait(running, timeout=CHECK_EVERY, return_when=FIRST_COMPLETED)
+                running.difference_update(finished)
+                if failure or self.lost.is_set():
+                    self.stop.set()
+                elif time.monotonic() - last_check >= CHECK_EVERY:
+                    last_check = time.monotonic()
+                    if self.keeper.draining.is_set() or is_cancelled(
+                        self.services.engine, self.row.id
+                    ):
+                        self.stop.set()
+                    self._resize()
+                self.thread.progress(self.done, len(leads.leads))
+                refill()
+        if self.lost.is_set():
+            log.warning("lost the lead list's lease: another process goes on", extra=self.context)
+            raise HandedBack
+        if failure:
+            return LeadListStatus.FAILED, failure[0].user_message
+        if is_cancelled(self.services.engine, self.row.id):
+            return LeadListStatus.CANCELLED, "Cancelled."
+        if self.keeper.draining.is_set() and self.stop.is_set():
+            hand_back_list(self.services.engine, self.row.id, owner=self.keeper.owner)
+            raise HandedBack
+        return None
+
+    def _resize(self) -> None:
+        """Give model slots back while sequences wait for one; take them again after."""
+        settings = self.services.settings
+        slots = resize_list_slots(
+            self.services.engine,
+            self.row.id,
+            owner=self.keeper.owner,
+            model_cap=settings.model_concurrency,
+            share=settings.lead_share,
+        )
+        if slots is not None:
+            self.slots = slots
+
+    def _one(self, leads: LeadList, prefix, index: int, failure: list[WriterError]) -> None:
+        lead = leads.leads[index]
+        for attempt in range(LEAD_RETRIES + 1):
+            if self.stop.is_set():
+                return
+            try:
+                written = self.services.writer.write_opening(prefix, lead)
+                break
+            except WriterError as exc:
+                if exc.kind == "misconfigured" or attempt == LEAD_RETRIES:
+                    failure.append(exc)
+                    return
+                self.stop.wait(RETRY_DELAY * (attempt + 1))
+        else:
+            return
+        if self.lost.is_set():
+            return  # the new holder writes it; saving is harmless but says nothing new
+        opening = written.opening
+        answer = LeadAnswer(
+            lead_index=index,
+            email=lead.email,
+            opening=opening.opening if opening else None,
+            subject_a=opening.subject_a if opening else None,
+            too_little=opening.too_little if opening else True,
+            model=written.model,
+            tokens=written.tokens,
+        )
+        saved = save_answer(self.services.engine, self.row.id, self.row.team_id, answer)
+        with self._counting:
+            self.done += saved
+            self.cache[written.cache] += 1
+
+    def _end(self, status: str, message: str) -> None:
+        written = finish_lead_list(self.services.engine, self.row.id, status=status, error=message)
+        if written is not None:
+            self.thread.ended(status, message, written, self.row.total)
+        log.info("lead list ended (%s): %s", status, message, extra=self.context)
+
+
+def by_email(leads: LeadList, answers: dict[int, LeadAnswer]) -> dict[str, PersonalOpening]:
+    """The saved answers keyed as the lead files want them; a lead left for review has none."""
+    out: dict[str, PersonalOpening] = {}
+    for index, answer in answers.items():
+        if answer.opening and answer.subject_a and index < len(leads.leads):
+            out[leads.leads[index].email] = PersonalOpening.model_construct(
+                opening=answer.opening, subject_a=answer.subject_a, too_little=answer.too_little
+            )
+    return out

@@ -1,0 +1,166 @@
+"""A lead list in its sequence's thread: one progress message ("Personalising 340 of 1,000")
+with a Cancel button, updated at most every few seconds (chat.update is a Tier 3 method, about
+50 calls a minute per workspace: https://docs.slack.dev/reference/methods/chat.update), then
+the lead files uploaded into the thread. A list started outside Slack has no thread: the same
+calls do nothing."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.core.metrics import count_slack_error
+from bot.slack import constants as K
+from bot.slack.services import Services
+from bot.writing.lead_files import LEAD_FORMATS, lead_csv, personal_email_one, sequencer_lead_file
+from bot.writing.lead_list import LeadList
+from storage.generations import GenerationRow
+from storage.lead_leases import record_progress_message
+from storage.lead_lists import LeadListRow
+from storage.lead_models import LeadListStatus
+
+log = logging.getLogger(__name__)
+
+# Seconds between two updates of the progress message: well inside chat.update's tier.
+PROGRESS_EVERY = 3.0
+
+
+class LeadThread:
+    """What a list shows; this base shows nothing (a list run from a script or a test)."""
+
+    def started(self, done: int, total: int) -> None: ...
+
+    def progress(self, done: int, total: int) -> None: ...
+
+    def deliver(self, leads: LeadList, answers: dict, gen: GenerationRow) -> None: ...
+
+    def ended(self, status: str, message: str, written: int, total: int) -> None: ...
+
+
+def progress_text(done: int, total: int) -> str:
+    return f"Personalising {done:,} of {total:,} leads…"
+
+
+def progress_blocks(list_id: str, done: int, total: int) -> list[dict]:
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": progress_text(done, total)}},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": K.LEAD_CANCEL_ACTION,
+                    "text": {"type": "plain_text", "text": "Cancel"},
+                    "style": "danger",
+                    "value": list_id,
+                }
+            ],
+        },
+    ]
+
+
+class SlackLeadThread(LeadThread):
+    def __init__(self, client: WebClient, services: Services, row: LeadListRow, channel: str):
+        self.client = client
+        self.services = services
+        self.engine = services.engine
+        self.row = row
+        self.channel = channel
+        self.ts = row.progress_ts
+        self._last = 0.0
+        self._shown = -1
+        self._lock = threading.Lock()
+
+    def started(self, done: int, total: int) -> None:
+        if self.ts is None:
+            try:
+                answer = self.client.chat_postMessage(
+                    channel=self.channel,
+                    thread_ts=self.row.thread_ts,
+                    text=progress_text(done, total),
+                    blocks=progress_blocks(self.row.id, done, total),
+                )
+            except SlackApiError as exc:
+                count_slack_error("chat.postMessage", exc)
+                return
+            self.ts = answer["ts"]
+            record_progress_message(self.engine, self.row.id, self.channel, self.ts)
+        self.progress(done, total, force=True)
+
+    def progress(self, done: int, total: int, *, force: bool = False) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if self.ts is None or done == self._shown:
+                return
+            if not force and now - self._last < PROGRESS_EVERY:
+                return
+            self._last, self._shown = now, done
+        self._update(
+            progress_text(done, total), progress_blocks(self.row.id, done, total), skippable=True
+        )
+
+    def _update(self, text: str, blocks: list[dict] | None = None, skippable=False) -> None:
+        if self.ts is None:
+            return
+        # A progress line may be skipped when the workspace's chat.update budget is spent (the
+        # next one says more); the final line waits for a slot (bot/slack/budget.py).
+        budget = self.services.budget
+        if skippable and not budget.spend("chat.update", self.row.team_id, self.channel):
+            return
+        if not skippable:
+            budget.wait("chat.update", self.row.team_id, self.channel, up_to=10)
+        try:
+            self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            count_slack_error("chat.update", exc)
+
+    def deliver(self, leads: LeadList, answers: dict, gen: GenerationRow) -> None:
+        company = (gen.brief or {}).get("company") or "leads"
+        flagged = sum(1 for lead in leads.leads if lead.email not in answers)
+        done = f"Personalised {len(leads.leads):,} leads" + (
+            f"; {flagged:,} need review (see the needs_review column)." if flagged else "."
+        )
+        self._update(done, [{"type": "section", "text": {"type": "mrkdwn", "text": done}}])
+        files = [lead_csv(leads, answers, company)]
+        files += [sequencer_lead_file(fmt, leads, answers, company) for fmt in LEAD_FORMATS]
+        # Slack shares files only where the app is a member (a public channel it never joined).
+        self.services.memberships.join(
+            self.client, self.services.budget, self.row.team_id, self.channel
+        )
+        tags = ", ".join(f"{fmt.label}: {fmt.opening_tag}" for fmt in LEAD_FORMATS)
+        first = personal_email_one(LEAD_FORMATS[0], gen.sequence or [])
+        comment = (
+            f"{done} Put the opening in email 1 with each tool's merge tag ({tags}); "
+            f"for {LEAD_FORMATS[0].label}, email 1 reads:\n\n{first['body']}"
+        )
+        try:
+            self.client.files_upload_v2(
+                channel=self.channel,
+                thread_ts=self.row.thread_ts,
+                file_uploads=[
+                    {"content": f.content, "filename": f.filename, "title": f.title} for f in files
+                ],
+                initial_comment=comment[:3000],
+            )
+        except SlackApiError as exc:
+            count_slack_error("files.upload_v2", exc)
+            log.error("could not upload the lead files: %s", exc, extra={"list_id": self.row.id})
+
+    def ended(self, status: str, message: str, written: int, total: int) -> None:
+        what = "cancelled" if status == LeadListStatus.CANCELLED else "stopped"
+        text = (
+            f"Personalisation {what} after {written:,} of {total:,} leads. {message} "
+            f"The {total - written:,} leads not written were not counted."
+        )
+        self._update(text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+
+
+def lead_thread_for(services: Services, row: LeadListRow) -> LeadThread:
+    if row.thread_ts is None or row.channel_id is None:
+        return LeadThread()
+    client = services.slack.client(row.team_id, row.enterprise_id)
+    return SlackLeadThread(client, services, row, row.channel_id)

@@ -1,0 +1,212 @@
+"""A lead list runs as a durable job: every lead written and billed once, what was not written
+given back on cancel, and a list whose worker is killed with `kill -9` resumed by another
+worker where it stopped: none lost, none written or billed twice."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+
+from helpers import BRIEF, make_settings
+from sqlalchemy import select
+
+from bot.core.dispatch import LEAD_LIST
+from bot.flows.lead_job import run_lead_list
+from bot.flows.leases import LeaseKeeper
+from bot.runtime.queue import JobQueue
+from bot.runtime.wiring import build_services
+from bot.slack.account_messages import admin_status_message
+from storage.db import make_engine, reading
+from storage.lead_lists import LeadPolicy, create_lead_list, leads_standing, request_cancel
+from storage.lead_models import LeadListJob, LeadListStatus
+from storage.lead_results import count_written, saved_answers
+from storage.ledger import Delivery, commit_generation, reserve_generation
+from storage.migrate import upgrade
+from storage.quota import QuotaPolicy
+from storage.usage import workspace_usage
+from testkit.fakes.anthropic import FakeAnthropic, FakeUsage, sample_sequence
+from testkit.fakes.slack import FakeSlack
+from testkit.processes import Processes, children, coldcopy_env
+from testkit.waiting import wait_until
+
+L = LeadListJob.__table__
+POLICY = LeadPolicy(free=25, pro=2000)
+
+
+def lead_csv(count: int) -> bytes:
+    rows = ["Email,First Name,Company,Notes"]
+    rows += [f"lead{n}@example{n}.com,Ann{n},Company {n},Opened office {n}" for n in range(count)]
+    return ("\n".join(rows) + "\n").encode()
+
+
+def finished_sequence(engine) -> str:
+    reserved = reserve_generation(
+        engine,
+        QuotaPolicy(free=3, pro=200),
+        team_id="T1",
+        user_id="U1",
+        channel_id="C1",
+        idempotency_key="gen-1",
+        brief=dict(BRIEF),
+    )
+    emails = [{"step": n, **email} for n, email in enumerate(sample_sequence(), 1)]
+    commit_generation(engine, reserved.generation_id, Delivery(emails, "claude-test"))
+    return reserved.generation_id
+
+
+def a_list(engine, count: int) -> str:
+    made = create_lead_list(
+        engine,
+        POLICY,
+        team_id="T1",
+        user_id="U1",
+        generation_id=finished_sequence(engine),
+        leads=count,
+        source=lead_csv(count),
+        filename="leads.csv",
+        idempotency_key="list-1",
+    )
+    return made.list_id
+
+
+def status_of(engine, list_id: str) -> str:
+    with reading(engine) as conn:
+        return conn.execute(select(L.c.status).where(L.c.id == list_id)).scalar_one()
+
+
+def test_every_lead_is_written_and_billed_once(engine):
+    with FakeAnthropic() as claude:
+        # The API reports the shared prefix read from the cache after the first lead.
+        usage = FakeUsage(input_tokens=150, cache_read_input_tokens=2300)
+        claude.default_reply = claude.opening_reply(usage=usage)
+        services = build_services(
+            make_settings(database_url=str(engine.url), anthropic_base_url=claude.base_url),
+            engine=engine,
+        )
+        keeper = LeaseKeeper(engine, 15).start()
+        list_id = a_list(engine, 12)
+        run_lead_list(services, keeper, list_id)
+        keeper.stop()
+    assert status_of(engine, list_id) == LeadListStatus.SUCCEEDED
+    answers = saved_answers(engine, list_id)
+    assert sorted(answers) == list(range(12))
+    assert {a.email for a in answers.values()} == {f"lead{n}@example{n}.com" for n in range(12)}
+    assert leads_standing(engine, POLICY, "T1")[1] == 12
+    # Status, the Home tab and `coldcopy usage` read the same figures.
+    usage = workspace_usage(engine, QuotaPolicy(free=3, pro=200), "T1")
+    assert (usage.leads_used, usage.leads_limit) == (12, 25)
+    assert (usage.lead_tokens.input, usage.lead_tokens.cache_read) == (12 * 150, 12 * 2300)
+    assert usage.lead_tokens.cost_usd > 0
+    assert "12 of 25" in str(admin_status_message(usage, False, False).blocks)
+    # Every lead's request carries the same cached prefix; only the row differs.
+    prefixes = {str(r.body["messages"][0]["content"][0]) for r in claude.requests}
+    assert len(prefixes) == 1 and len(claude.requests) == 12
+
+
+def test_a_cancelled_list_stops_and_gives_back_the_leads_it_did_not_write(sqlite_engine):
+    engine = sqlite_engine
+    with FakeAnthropic() as claude:
+        claude.default_reply = claude.opening_reply(tokens_per_second=80)
+        settings = make_settings(
+            database_url=str(engine.url),
+            anthropic_base_url=claude.base_url,
+            model_concurrency=2,
+            lead_share=0.5,
+        )
+        services = build_services(settings, engine=engine)
+        keeper = LeaseKeeper(engine, 15).start()
+        list_id = a_list(engine, 20)
+        runner = threading.Thread(target=run_lead_list, args=(services, keeper, list_id))
+        runner.start()
+        wait_until(lambda: count_written(engine, list_id) >= 2, timeout=30)
+        assert request_cancel(engine, list_id)
+        runner.join(timeout=30)
+        keeper.stop()
+    written = count_written(engine, list_id)
+    assert status_of(engine, list_id) == LeadListStatus.CANCELLED
+    assert 2 <= written < 20
+    assert leads_standing(engine, POLICY, "T1")[1] == written  # the rest given back
+
+
+def test_another_worker_resumes_a_list_whose_worker_was_killed(postgres_url, redis_url, tmp_path):
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    count = 24
+    with FakeAnthropic() as claude:
+        # About one second per lead, two at once: the kill lands mid-list.
+        claude.default_reply = claude.opening_reply(tokens_per_second=60)
+        env = coldcopy_env(
+            _NoSlack(),
+            claude,
+            postgres_url,
+            REDIS_URL=redis_url,
+            COLDCOPY_WORKER_METRICS_PORT="0",
+            COLDCOPY_MODEL_CONCURRENCY="4",
+            COLDCOPY_LEAD_SHARE="0.5",
+        )
+        procs = Processes(env, tmp_path)
+        try:
+            list_id = a_list(engine, count)
+            JobQueue(make_settings(database_url=postgres_url), engine).defer(LEAD_LIST + list_id)
+            worker = procs.start("worker", name="worker-1")
+            wait_until(lambda: count_written(engine, list_id) >= 4, timeout=60)
+            pids = children(worker.pid)
+            worker.send_signal(signal.SIGKILL)
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+            before = count_written(engine, list_id)
+            assert before < count
+            procs.start("worker", name="worker-2")
+            wait_until(lambda: status_of(engine, list_id) == "succeeded", timeout=90)
+        finally:
+            procs.stop_all()
+    answers = saved_answers(engine, list_id)
+    assert sorted(answers) == list(range(count))  # none lost
+    assert leads_standing(engine, POLICY, "T1")[1] == count  # billed once each
+    with reading(engine) as conn:
+        assert conn.execute(select(L.c.takeovers).where(L.c.id == list_id)).scalar_one() == 1
+    # Only the leads in flight at the kill were asked for twice.
+    assert len(claude.requests) <= count + 2
+    engine.dispose()
+
+
+def test_a_restarted_serve_resumes_the_list_it_was_writing(tmp_path):
+    database_url = f"sqlite:///{tmp_path / 'coldcopy.db'}"
+    engine = make_engine(database_url)
+    upgrade(engine)
+    count = 16
+    with FakeAnthropic() as claude, FakeSlack() as slack:
+        claude.default_reply = claude.opening_reply(tokens_per_second=60)
+        env = coldcopy_env(
+            slack, claude, database_url, COLDCOPY_MODEL_CONCURRENCY="4", COLDCOPY_LEAD_SHARE="0.5"
+        )
+        procs = Processes(env, tmp_path, slack)
+        try:
+            list_id = a_list(engine, count)  # a queued list: serve's start-up pass runs it
+            procs.serve("serve-1")
+            wait_until(lambda: count_written(engine, list_id) >= 3, timeout=60)
+            server = procs.running[0]
+            pids = children(server.pid)
+            server.send_signal(signal.SIGKILL)
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            server.wait(timeout=10)
+            assert count_written(engine, list_id) < count
+            procs.serve("serve-2")  # the same deployment, restarted
+            wait_until(lambda: status_of(engine, list_id) == "succeeded", timeout=60)
+        finally:
+            procs.stop_all()
+    assert sorted(saved_answers(engine, list_id)) == list(range(count))
+    assert leads_standing(engine, POLICY, "T1")[1] == count
+    engine.dispose()
+
+
+class _NoSlack:
+    """A list started outside Slack posts nothing: no Slack server is needed."""
+
+    base_url = "http://127.0.0.1:9/api/"
