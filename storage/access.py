@@ -9,6 +9,7 @@ generation through `load_generation`, which checks the workspace and the person.
 | export, give feedback                             | its owner; anyone else in the workspace|
 |                                                   | only in the conversation it was posted |
 | open the billing portal, change workspace settings| workspace admins and owners            |
+| see the whole workspace's usage                   | workspace admins and owners            |
 
 A generation of another workspace, an id that is not one, an erased brief and a sequence clicked
 outside its own conversation all read as "not found": nobody learns that someone else's
@@ -47,13 +48,14 @@ class Act(StrEnum):
     # The workspace's own acts: no sequence involved.
     BILLING_PORTAL = "manage the billing of"
     SETTINGS = "change the settings of"
+    WORKSPACE_USAGE = "see the usage of"
 
 
 OWNER_OR_ADMIN = frozenset(
     {Act.EDIT_BRIEF, Act.REGENERATE, Act.RETRY, Act.REWRITE, Act.SEND, Act.PERSONALISE}
 )
 ANYONE_IN_THE_WORKSPACE = frozenset({Act.EXPORT, Act.FEEDBACK})
-ADMINS_ONLY = frozenset({Act.BILLING_PORTAL, Act.SETTINGS})
+ADMINS_ONLY = frozenset({Act.BILLING_PORTAL, Act.SETTINGS, Act.WORKSPACE_USAGE})
 assert set(Act) == OWNER_OR_ADMIN | ANYONE_IN_THE_WORKSPACE | ADMINS_ONLY, "every act has a rule"
 
 

@@ -13,7 +13,7 @@ from bot.slack.account_messages import checkout_link_message, plain_message
 from bot.slack.block_kit import Message
 from bot.slack.services import Services
 from bot.slack.wording import ASK_AN_ADMIN, BILLING_ADMINS_ONLY, STRIPE_DOWN
-from storage.access import Act, may
+from storage.access import Act
 from storage.billing import billing_account
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,7 @@ def billing_answer(
     try:
         account = billing_account(services.engine, team_id)
         if account.plan == "pro" and account.customer_id:
-            admin = lambda: services.people.is_admin(client, team_id, user_id)  # noqa: E731
-            if not may(Act.BILLING_PORTAL, is_owner=False, is_admin=admin):
+            if not services.may_in(client, team_id, user_id, Act.BILLING_PORTAL):
                 return plain_message(BILLING_ADMINS_ONLY), False
             return checkout_link_message(services.billing.portal_url(team_id), portal=True), True
         url = services.billing.checkout_url(team_id, user_id, team_name=account.name)

@@ -13,6 +13,7 @@ from bot.core.metrics import count_slack_error
 from bot.slack.home import AdminHome, HomeSequence, HomeState, home_view
 from bot.slack.services import Services
 from bot.writing.defaults import WorkspaceDefaults
+from storage.access import Act
 from storage.settings import read_settings
 from storage.usage import RecentSequence, recent_sequences, user_usage, workspace_usage
 
@@ -27,7 +28,7 @@ def home_state(services: Services, client: WebClient, team_id: str, user_id: str
         for seq in recent_sequences(services.engine, team_id, user_id, limit=RECENT_SEQUENCES)
     ]
     admin = None
-    if services.people.is_admin(client, team_id, user_id):
+    if services.may_in(client, team_id, user_id, Act.WORKSPACE_USAGE):
         admin = AdminHome(
             usage=workspace_usage(services.engine, services.policy, team_id),
             defaults=WorkspaceDefaults(**read_settings(services.engine, team_id)),

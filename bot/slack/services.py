@@ -115,12 +115,14 @@ class Services:
         )
 
     def may(self, client: WebClient, context: BoltContext, act: Act) -> bool:
-        """Whether the person behind `context` may do a workspace act (billing, settings):
-        the same table (storage/access.py)."""
+        """Whether the person behind `context` may do a workspace act (billing, settings, the
+        workspace's usage): the same table (storage/access.py)."""
+        return self.may_in(client, context.team_id, context.user_id, act)
+
+    def may_in(self, client: WebClient, team_id: str, user_id: str, act: Act) -> bool:
+        """`may` for a person named outside a request's context (the Home tab, billing)."""
         return may(
-            act,
-            is_owner=False,
-            is_admin=lambda: self.people.is_admin(client, context.team_id, context.user_id),
+            act, is_owner=False, is_admin=lambda: self.people.is_admin(client, team_id, user_id)
         )
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Services:

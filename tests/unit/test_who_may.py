@@ -25,8 +25,8 @@ def test_export_and_feedback_are_anyones(act):
     assert may(act, is_owner=False, is_admin=never_asked)
 
 
-@pytest.mark.parametrize("act", [Act.BILLING_PORTAL, Act.SETTINGS])
-def test_billing_portal_and_settings_are_admins_only(act):
+@pytest.mark.parametrize("act", [Act.BILLING_PORTAL, Act.SETTINGS, Act.WORKSPACE_USAGE])
+def test_billing_portal_settings_and_the_workspaces_usage_are_admins_only(act):
     assert act in ADMINS_ONLY
     assert may(act, is_owner=False, is_admin=lambda: True)
     assert not may(act, is_owner=True, is_admin=lambda: False)

@@ -22,6 +22,7 @@ from bot.slack.answers import answering_failures, reply
 from bot.slack.billing_answers import billing_answer
 from bot.slack.forms import BUSY, open_settings
 from bot.slack.services import Services, services_of
+from storage.access import Act
 from storage.usage import user_usage, workspace_usage
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def show_status(
     services: Services, client: WebClient, respond: Respond, context: BoltContext
 ) -> None:
     """The whole workspace's usage for admins and owners; their own for everyone else."""
-    if services.people.is_admin(client, context.team_id, context.user_id):
+    if services.may(client, context, Act.WORKSPACE_USAGE):
         usage = workspace_usage(services.engine, services.policy, context.team_id)
         paying = usage.plan == "pro" and usage.stripe_customer_id is not None
         message = admin_status_message(usage, services.billing.enabled, paying)
