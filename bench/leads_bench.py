@@ -7,19 +7,31 @@ its time from start (claiming a model slot like a job does) to its first email, 
 same sequence run alone.
 
     python -m bench.leads_bench [--leads 1000]
+    python -m bench.leads_bench --memory
+
+`--memory`: a full-size list (5,000 rows, just under 5 MB) through the same job in a fresh
+process with the database pool `serve` runs (the embedded mode: the larger one), the fake
+model at the same speed: the rise of that process's peak resident set (VmHWM) over the process
+idle with the list stored and ready. Target: at most 64 MiB. About two minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import math
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 from bench.services import fresh_postgres
 from bot.core.settings import Settings
 from bot.flows.lead_job import run_lead_list
 from bot.flows.leases import LeaseKeeper
+from bot.runtime.serving import web_pool_size
 from bot.runtime.wiring import build_services
 from bot.writing.brief import Brief
 from bot.writing.events import SequenceEmail
@@ -34,6 +46,7 @@ from storage.ledger import Delivery, commit_generation, reserve_generation
 from storage.quota import QuotaPolicy
 from testkit.briefs import SAMPLE_BRIEF
 from testkit.fakes.anthropic import FakeAnthropic, sample_sequence
+from testkit.lead_files import lead_list
 
 TOKENS_PER_SECOND = 80.0
 FIRST_TOKEN_S = 0.3
@@ -205,12 +218,128 @@ def print_report(f: dict) -> None:
     )
 
 
+TARGET_MEMORY_MIB = 64
+
+
+def measure_memory(rows: int | None = None) -> dict:
+    """A full-size list's job in a fresh process: its peak RSS rise over that idle process."""
+    with fresh_postgres("coldcopy_leads_memory") as url, FakeAnthropic() as claude:
+        claude.default_reply = claude.opening_reply(
+            opening=OPENING,
+            subject_a="Rotterdam and the second cross-dock",
+            tokens_per_second=TOKENS_PER_SECOND,
+            first_token_delay=FIRST_TOKEN_S,
+        )
+        child = subprocess.run(
+            [sys.executable, "-m", "bench.leads_bench", "--memory-child", url, claude.base_url]
+            + ([f"--rows={rows}"] if rows else []),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if child.returncode != 0:
+            raise RuntimeError(f"the measured process failed: {child.stderr[-2000:]}")
+        return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def _memory_child(url: str, model_url: str, rows: int | None = None) -> None:
+    settings = Settings(
+        _env_file=None,
+        slack_bot_token="xoxb-bench",
+        anthropic_api_key="sk-ant-bench",
+        anthropic_base_url=model_url,
+        database_url=url,
+    )
+    engine = make_engine(url, pool_size=web_pool_size(settings))
+    services = build_services(settings, engine=engine)
+    source = lead_list("utf-8")
+    if rows:  # the first `rows` leads of the full-size file
+        source = b"\r\n".join(source.split(b"\r\n")[: rows + 1]) + b"\r\n"
+    rows = len(read_lead_list(source).leads)
+    size = len(source)
+    emails = [{"step": n, **e} for n, e in enumerate(sample_sequence(), 1)]
+    gen = reserve_generation(
+        engine,
+        QuotaPolicy(free=10, pro=10),
+        team_id="T1",
+        user_id="U1",
+        channel_id="C1",
+        idempotency_key="bench-memory-gen",
+        brief=dict(SAMPLE_BRIEF),
+    )
+    commit_generation(engine, gen.generation_id, Delivery(emails, settings.model))
+    made = create_lead_list(
+        engine,
+        LeadPolicy(free=rows, pro=rows),
+        team_id="T1",
+        user_id="U1",
+        generation_id=gen.generation_id,
+        leads=rows,
+        source=source,
+        filename="full-size.csv",
+        idempotency_key="bench-memory-list",
+    )
+    del source
+    keeper = LeaseKeeper(engine, settings.lease_seconds).start()
+    # One lead first, so the model client and its connections exist in the idle figure.
+    services.writer.write_opening(list_prefix(Brief(**SAMPLE_BRIEF), emails), _one_lead())
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM back to the current RSS
+    idle = _vm("VmHWM")
+    started = time.monotonic()
+    run_lead_list(services, keeper, made.list_id)
+    seconds = time.monotonic() - started
+    peak = _vm("VmHWM")
+    written = count_written(engine, made.list_id)
+    keeper.stop()
+    services.close()
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "written": written,
+                "bytes": size,
+                "idle_mib": idle / 1024,
+                "rise_mib": (peak - idle) / 1024,
+                "seconds": seconds,
+            }
+        )
+    )
+
+
+def _one_lead():
+    return read_lead_list(lead_csv(1)).leads[0]
+
+
+def _vm(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def print_memory(m: dict) -> None:
+    print(
+        f"a {m['bytes'] / 2**20:.1f} MiB list, {m['rows']:,} rows ({m['written']:,} written) in "
+        f"{m['seconds']:.0f} s: peak RSS {m['rise_mib']:.1f} MiB above the idle process "
+        f"({m['idle_mib']:.0f} MiB)  (target <= {TARGET_MEMORY_MIB} MiB)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=LEADS)
     parser.add_argument("--sequence-after", type=float, default=SEQUENCE_AFTER_S)
+    parser.add_argument("--memory", action="store_true", help="a full-size list's memory")
+    parser.add_argument("--rows", type=int, help="with --memory: only this many rows")
+    parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    print_report(measure(args.leads, args.sequence_after))
+    if args.memory_child:
+        _memory_child(*args.memory_child, rows=args.rows)
+    elif args.memory:
+        print_memory(measure_memory(args.rows))
+    else:
+        print_report(measure(args.leads, args.sequence_after))
 
 
 if __name__ == "__main__":
