@@ -18,6 +18,7 @@ from bot.flows.leases import LeaseKeeper
 from bot.runtime.queue import JobQueue
 from bot.runtime.wiring import build_services
 from bot.slack.account_messages import admin_status_message
+from bot.writing.lead_files import LEAD_FORMATS
 from storage.db import make_engine, reading
 from storage.lead_lists import LeadPolicy, create_lead_list, leads_standing, request_cancel
 from storage.lead_models import LeadListJob, LeadListStatus
@@ -56,7 +57,7 @@ def finished_sequence(engine) -> str:
     return reserved.generation_id
 
 
-def a_list(engine, count: int) -> str:
+def a_list(engine, count: int, **where) -> str:
     made = create_lead_list(
         engine,
         POLICY,
@@ -67,6 +68,7 @@ def a_list(engine, count: int) -> str:
         source=lead_csv(count),
         filename="leads.csv",
         idempotency_key="list-1",
+        **where,
     )
     return made.list_id
 
@@ -204,6 +206,56 @@ def test_a_restarted_serve_resumes_the_list_it_was_writing(tmp_path):
     assert sorted(saved_answers(engine, list_id)) == list(range(count))
     assert leads_standing(engine, POLICY, "T1")[1] == count
     engine.dispose()
+
+
+def test_lead_files_reach_the_thread_once_when_the_process_dies_while_posting_them(tmp_path):
+    database_url = f"sqlite:///{tmp_path / 'coldcopy.db'}"
+    engine = make_engine(database_url)
+    upgrade(engine)
+    count = 6
+    with FakeAnthropic() as claude, FakeSlack() as slack:
+        claude.default_reply = claude.opening_reply()
+        env = coldcopy_env(
+            slack, claude, database_url, COLDCOPY_MODEL_CONCURRENCY="4", COLDCOPY_LEAD_SHARE="0.5"
+        )
+        procs = Processes(env, tmp_path, slack)
+        try:
+            list_id = a_list(engine, count, channel_id="C1", thread_ts="1700000000.000100")
+            # Every lead written and the list finished: the upload is where the kill lands.
+            slack.hold("files.getUploadURLExternal")
+            procs.serve("serve-1")
+            slack.wait_held("files.getUploadURLExternal", 1, timeout=60)
+            assert status_of(engine, list_id) == "succeeded"
+            server = procs.running[0]
+            pids = children(server.pid)
+            server.send_signal(signal.SIGKILL)
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            server.wait(timeout=10)
+            slack.release("files.getUploadURLExternal")
+            procs.serve("serve-2")  # the same deployment, restarted
+            wait_until(lambda: delivered(engine, list_id), timeout=60)
+        finally:
+            procs.stop_all()
+    shared = [u.filename for u in slack.uploads if u.channel_id]
+    assert len(shared) == 1 + len(LEAD_FORMATS) == len(set(shared))  # every file, once
+    assert leads_standing(engine, POLICY, "T1")[1] == count
+    # One progress message, which ends in the result.
+    posted = [c for c in slack.calls_to("chat.postMessage") if "Personalis" in str(c.params)]
+    assert len(posted) == 1
+    last = [
+        c for c in slack.calls_to("chat.update") if c.params.get("ts") == posted[0].params["_ts"]
+    ]
+    assert f"Personalised {count} leads" in last[-1].params["text"]
+    engine.dispose()
+
+
+def delivered(engine, list_id: str) -> bool:
+    with reading(engine) as conn:
+        return (
+            conn.execute(select(L.c.delivered_at).where(L.c.id == list_id)).scalar_one() is not None
+        )
 
 
 class _NoSlack:
