@@ -18,6 +18,7 @@ from bot.flows.leases import LeaseKeeper
 from bot.runtime.queue import JobQueue
 from bot.runtime.wiring import build_services
 from bot.slack.account_messages import admin_status_message
+from bot.slack.lead_thread import RESUMED_NOTE
 from bot.writing.lead_files import LEAD_FORMATS
 from storage.db import make_engine, reading
 from storage.lead_lists import LeadPolicy, create_lead_list, leads_standing, request_cancel
@@ -188,7 +189,8 @@ def test_a_restarted_serve_resumes_the_list_it_was_writing(tmp_path):
         )
         procs = Processes(env, tmp_path, slack)
         try:
-            list_id = a_list(engine, count)  # a queued list: serve's start-up pass runs it
+            # A queued list: serve's start-up pass runs it, its progress in the thread.
+            list_id = a_list(engine, count, channel_id="C1", thread_ts="1700000000.000100")
             procs.serve("serve-1")
             wait_until(lambda: count_written(engine, list_id) >= 3, timeout=60)
             server = procs.running[0]
@@ -200,11 +202,19 @@ def test_a_restarted_serve_resumes_the_list_it_was_writing(tmp_path):
             server.wait(timeout=10)
             assert count_written(engine, list_id) < count
             procs.serve("serve-2")  # the same deployment, restarted
-            wait_until(lambda: status_of(engine, list_id) == "succeeded", timeout=60)
+            wait_until(lambda: delivered(engine, list_id), timeout=60)
         finally:
             procs.stop_all()
     assert sorted(saved_answers(engine, list_id)) == list(range(count))
     assert leads_standing(engine, POLICY, "T1")[1] == count
+    # The takeover went on in the same progress message, said so, and ended it in the result.
+    posted = [c for c in slack.calls_to("chat.postMessage") if "Personalis" in str(c.params)]
+    assert len(posted) == 1
+    ts = posted[0].params["_ts"]
+    updates = [c.params["text"] for c in slack.calls_to("chat.update") if c.params["ts"] == ts]
+    assert any(text.startswith(RESUMED_NOTE) for text in updates)
+    assert updates[-1].startswith(f"Personalised {count} leads")
+    assert len([u for u in slack.uploads if u.channel_id]) == 1 + len(LEAD_FORMATS)
     engine.dispose()
 
 
