@@ -129,7 +129,10 @@ class SlackLeadThread(LeadThread):
 
     def deliver(self, leads: LeadList, answers: dict, gen: GenerationRow) -> None:
         company = (gen.brief or {}).get("company") or "leads"
-        flagged = sum(1 for lead in leads.leads if lead.email not in answers)
+        # As the files flag them: no usable answer (both rejected), or too little to go on.
+        flagged = sum(
+            1 for lead in leads.leads if lead.email not in answers or answers[lead.email].too_little
+        )
         done = f"Personalised {len(leads.leads):,} leads" + (
             f"; {flagged:,} need review (see the needs_review column)." if flagged else "."
         )
