@@ -15,6 +15,7 @@ from sqlalchemy import select
 from bot.core.dispatch import LEAD_LIST
 from bot.flows.lead_job import run_lead_list
 from bot.flows.leases import LeaseKeeper
+from bot.flows.pool import DRAIN_SECONDS, drain
 from bot.runtime.queue import JobQueue
 from bot.runtime.wiring import build_services
 from bot.slack.account_messages import admin_status_message
@@ -131,6 +132,72 @@ def test_a_cancelled_list_stops_and_gives_back_the_leads_it_did_not_write(sqlite
     assert status_of(engine, list_id) == LeadListStatus.CANCELLED
     assert 2 <= written < 20
     assert leads_standing(engine, POLICY, "T1")[1] == written  # the rest given back
+
+
+def a_stopping_process(engine, claude, **settings):
+    services = build_services(
+        make_settings(
+            database_url=str(engine.url),
+            anthropic_base_url=claude.base_url,
+            **{"model_concurrency": 4, "lead_share": 0.5, **settings},
+        ),
+        engine=engine,
+    )
+    return services, LeaseKeeper(engine, 15).start()
+
+
+def test_a_list_handed_back_on_sigterm_is_resumed_with_no_lead_written_or_billed_twice(
+    sqlite_engine,
+):
+    engine, count = sqlite_engine, 12
+    with FakeAnthropic() as claude:
+        claude.default_reply = claude.opening_reply(tokens_per_second=60)
+        services, keeper = a_stopping_process(engine, claude)
+        list_id = a_list(engine, count)
+        runner = threading.Thread(target=run_lead_list, args=(services, keeper, list_id))
+        runner.start()
+        wait_until(lambda: count_written(engine, list_id) >= 2, timeout=30)
+        # What `coldcopy worker` and `serve` do on SIGTERM once the grace period is over.
+        assert drain(services, keeper, grace=0) == [LEAD_LIST + list_id]
+        runner.join(timeout=30)
+        keeper.stop()
+        assert status_of(engine, list_id) == LeadListStatus.QUEUED  # handed back, not abandoned
+        assert count_written(engine, list_id) < count
+        services, keeper = a_stopping_process(engine, claude)  # another process
+        run_lead_list(services, keeper, list_id)
+        keeper.stop()
+    assert status_of(engine, list_id) == LeadListStatus.SUCCEEDED
+    assert sorted(saved_answers(engine, list_id)) == list(range(count))
+    assert leads_standing(engine, POLICY, "T1")[1] == count
+    assert len(claude.requests) == count  # the leads in flight were finished and kept
+    with reading(engine) as conn:
+        assert conn.execute(select(L.c.takeovers).where(L.c.id == list_id)).scalar_one() == 0
+
+
+def test_a_list_still_waiting_on_the_model_when_its_process_stops_is_handed_back(engine):
+    with FakeAnthropic() as claude:
+        # Longer than a stopping process waits for a list to hand itself back.
+        claude.default_reply = claude.opening_reply(first_token_delay=DRAIN_SECONDS + 4)
+        services, keeper = a_stopping_process(engine, claude, lead_share=0.25)
+        list_id = a_list(engine, 3)
+        runner = threading.Thread(target=run_lead_list, args=(services, keeper, list_id))
+        runner.start()
+        wait_until(lambda: len(claude.requests) >= 1, timeout=30)
+        drain(services, keeper, grace=0)
+        keeper.stop_all()  # the worker's last step: whatever still runs stops saving
+        assert status_of(engine, list_id) == LeadListStatus.QUEUED
+        runner.join(timeout=30)
+        keeper.stop()
+        assert count_written(engine, list_id) == 0  # the answer that came late was not kept
+        claude.default_reply = claude.opening_reply()
+        services, keeper = a_stopping_process(engine, claude)  # another process, at once
+        run_lead_list(services, keeper, list_id)
+        keeper.stop()
+    assert status_of(engine, list_id) == LeadListStatus.SUCCEEDED
+    assert sorted(saved_answers(engine, list_id)) == [0, 1, 2]
+    assert leads_standing(engine, POLICY, "T1")[1] == 3
+    with reading(engine) as conn:
+        assert conn.execute(select(L.c.takeovers).where(L.c.id == list_id)).scalar_one() == 0
 
 
 def test_another_worker_resumes_a_list_whose_worker_was_killed(postgres_url, redis_url, tmp_path):
