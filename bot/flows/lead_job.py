@@ -1,7 +1,8 @@
 """Personalising a lead list: claim the list with a lease and its share of the model cap, write
-each lead's opening and save it the moment it arrives, show progress, and finish: the lead
-files to the thread, the leads not written given back. A process that dies loses its lease;
-whoever claims the list next writes only the leads not yet saved.
+each lead's opening and save it the moment it arrives, show progress, and finish: the leads
+not written given back, then the lead files to the thread. A process that dies loses its
+lease; whoever claims the list next writes only the leads not yet saved, or, if it had
+finished, delivers the files it never posted.
 
 The list's row and its saved answers are the source of truth (storage/lead_lists.py): a lead
 is saved once (its key), and billed as what was saved, so a takeover neither writes nor bills a
@@ -104,14 +105,16 @@ def deliver_lead_list(services: Services, keeper: LeaseKeeper, list_id: str) -> 
         row = get_lead_list(engine, list_id, with_source=True)
         leads = read_lead_list(row.source or b"") if row is not None else None
         gen = get_generation(engine, row.generation_id) if row is not None else None
+        if lost.is_set():  # stopping, or taken over: whoever holds the delivery next posts
+            return False
         # A list erased since (retention, a forgotten workspace) has nothing left to send.
-        if isinstance(leads, LeadList) and gen is not None and not lost.is_set():
+        if isinstance(leads, LeadList) and gen is not None:
             answers = by_email(leads, saved_answers(engine, list_id))
             lead_thread_for(services, row).deliver(leads, answers, gen)
         delivered = mark_delivered(engine, list_id, owner=keeper.owner)
     finally:
         keeper.drop(job_id)
-    log.info("lead files delivered", extra={"list_id": list_id, "team_id": row and row.team_id})
+    log.info("lead files delivered", extra={"list_id": list_id})
     return delivered
 
 
