@@ -31,6 +31,16 @@ class ListsBusy:
     """The share of the model cap lead lists may use is taken; try again shortly."""
 
 
+def _undelivered():
+    """Succeeded, its lead files not yet in the thread."""
+    return and_(L.c.status == LeadListStatus.SUCCEEDED, L.c.delivered_at.is_(None))
+
+
+def _leased():
+    """A list whose lease means something: being written, or its files being delivered."""
+    return or_(L.c.status == LeadListStatus.RUNNING, _undelivered())
+
+
 def _claimable(at):
     free = or_(L.c.lease_owner.is_(None), L.c.lease_expires_at < at)
     stale = and_(L.c.status == LeadListStatus.RUNNING, L.c.lease_expires_at < at)
@@ -105,11 +115,7 @@ def renew_list_lease(
         return bool(
             conn.execute(
                 sa_update(L)
-                .where(
-                    L.c.id == list_id,
-                    L.c.lease_owner == owner,
-                    L.c.status == LeadListStatus.RUNNING,
-                )
+                .where(L.c.id == list_id, L.c.lease_owner == owner, _leased())
                 .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
             ).rowcount
         )
@@ -137,6 +143,46 @@ def hand_back_list(engine: Engine, list_id: str, *, owner: str) -> bool:
         )
 
 
+def claim_delivery(
+    engine: Engine,
+    list_id: str,
+    *,
+    owner: str,
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> bool:
+    """Take the right to post a succeeded list's lead files, by one conditional UPDATE: one
+    process at a time, so the thread gets one copy. A process that dies while posting loses
+    it when its lease runs out, and whoever claims it next posts them."""
+    now = now or utcnow()
+    free = or_(L.c.lease_owner.is_(None), L.c.lease_expires_at < literal(now, UTCDateTime()))
+    with transaction(engine) as conn:
+        return bool(
+            conn.execute(
+                sa_update(L)
+                .where(L.c.id == list_id, _undelivered(), free)
+                .values(
+                    lease_owner=owner,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    updated_at=now,
+                )
+            ).rowcount
+        )
+
+
+def mark_delivered(engine: Engine, list_id: str, *, owner: str) -> bool:
+    """The lead files are in the thread (or there was nothing to post): nobody posts again."""
+    now = utcnow()
+    with transaction(engine) as conn:
+        return bool(
+            conn.execute(
+                sa_update(L)
+                .where(L.c.id == list_id, L.c.lease_owner == owner, _undelivered())
+                .values(delivered_at=now, lease_owner=None, lease_expires_at=None, updated_at=now)
+            ).rowcount
+        )
+
+
 def record_progress_message(engine: Engine, list_id: str, channel_id: str, ts: str) -> None:
     with transaction(engine) as conn:
         conn.execute(
@@ -145,11 +191,16 @@ def record_progress_message(engine: Engine, list_id: str, channel_id: str, ts: s
 
 
 def orphaned_lead_lists(engine: Engine, *, now: datetime | None = None) -> list[str]:
-    """Open lists nobody holds: running with an expired lease, or queued and unleased."""
+    """Lists nobody holds: running with an expired lease, queued and unleased, or succeeded
+    with their lead files not delivered and nobody delivering them."""
     at = literal(now or utcnow(), UTCDateTime())
+    free = or_(L.c.lease_owner.is_(None), L.c.lease_expires_at < at)
+    owed = and_(_undelivered(), free)
     with reading(engine) as conn:
         return list(
-            conn.execute(select(L.c.id).where(_claimable(at), L.c.status.in_(OPEN))).scalars()
+            conn.execute(
+                select(L.c.id).where(or_(and_(_claimable(at), L.c.status.in_(OPEN)), owed))
+            ).scalars()
         )
 
 
@@ -194,13 +245,12 @@ def resize_list_slots(
 
 
 def list_owners(engine: Engine) -> list[str]:
-    """The processes holding running lists' leases (a restarted serve checks which are dead)."""
+    """The processes holding lists' leases, writing or delivering (a restarted serve checks
+    which are dead)."""
     with reading(engine) as conn:
         return list(
             conn.execute(
-                select(L.c.lease_owner)
-                .where(L.c.status == LeadListStatus.RUNNING, L.c.lease_owner.is_not(None))
-                .distinct()
+                select(L.c.lease_owner).where(_leased(), L.c.lease_owner.is_not(None)).distinct()
             ).scalars()
         )
 
@@ -213,6 +263,6 @@ def expire_list_leases(engine: Engine, owners: list[str], *, now: datetime | Non
     with transaction(engine) as conn:
         return conn.execute(
             sa_update(L)
-            .where(L.c.status == LeadListStatus.RUNNING, L.c.lease_owner.in_(owners))
+            .where(_leased(), L.c.lease_owner.in_(owners))
             .values(lease_expires_at=now - timedelta(seconds=1), updated_at=now)
         ).rowcount

@@ -67,6 +67,7 @@ class LeadListRow:
     slots: int
     cancel_requested: bool
     takeovers: int
+    delivered_at: datetime | None = None
     source: bytes | None = None
 
 
@@ -87,6 +88,7 @@ def lead_list_row(r) -> LeadListRow:
         slots=r.slots,
         cancel_requested=r.cancel_requested,
         takeovers=r.takeovers,
+        delivered_at=r.delivered_at,
         source=getattr(r, "source", None),
     )
 
@@ -284,6 +286,9 @@ def finish_lead_list(
                 lease_owner=None,
                 slots=0,
                 finished_at=now,
+                # A list that succeeded still owes its lead files (storage/lead_leases.py,
+                # `claim_delivery`); one that failed or was cancelled has none to send.
+                delivered_at=None if status == LeadListStatus.SUCCEEDED else now,
                 updated_at=now,
             )
             .returning(L.c.team_id, L.c.period_start, L.c.reserved)

@@ -70,6 +70,9 @@ class LeadListJob(SQLModel, table=True):
     takeovers: int = Field(default=0)
     created_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=tz_column(nullable=True))
+    # When the lead files reached the thread (or there was nothing to send): a list that
+    # succeeded without it is delivered by whoever claims it next (bot/flows/lead_job.py).
+    delivered_at: datetime | None = Field(default=None, sa_column=tz_column(nullable=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(nullable=False))
 
 

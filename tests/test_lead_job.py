@@ -15,9 +15,12 @@ from sqlalchemy import select
 from bot.core.dispatch import LEAD_LIST
 from bot.flows.lead_job import run_lead_list
 from bot.flows.leases import LeaseKeeper
+from bot.flows.pool import DRAIN_SECONDS, drain
 from bot.runtime.queue import JobQueue
 from bot.runtime.wiring import build_services
 from bot.slack.account_messages import admin_status_message
+from bot.slack.lead_thread import RESUMED_NOTE
+from bot.writing.lead_files import LEAD_FORMATS
 from storage.db import make_engine, reading
 from storage.lead_lists import LeadPolicy, create_lead_list, leads_standing, request_cancel
 from storage.lead_models import LeadListJob, LeadListStatus
@@ -56,7 +59,7 @@ def finished_sequence(engine) -> str:
     return reserved.generation_id
 
 
-def a_list(engine, count: int) -> str:
+def a_list(engine, count: int, **where) -> str:
     made = create_lead_list(
         engine,
         POLICY,
@@ -67,6 +70,7 @@ def a_list(engine, count: int) -> str:
         source=lead_csv(count),
         filename="leads.csv",
         idempotency_key="list-1",
+        **where,
     )
     return made.list_id
 
@@ -130,6 +134,72 @@ def test_a_cancelled_list_stops_and_gives_back_the_leads_it_did_not_write(sqlite
     assert leads_standing(engine, POLICY, "T1")[1] == written  # the rest given back
 
 
+def a_stopping_process(engine, claude, **settings):
+    services = build_services(
+        make_settings(
+            database_url=str(engine.url),
+            anthropic_base_url=claude.base_url,
+            **{"model_concurrency": 4, "lead_share": 0.5, **settings},
+        ),
+        engine=engine,
+    )
+    return services, LeaseKeeper(engine, 15).start()
+
+
+def test_a_list_handed_back_on_sigterm_is_resumed_with_no_lead_written_or_billed_twice(
+    sqlite_engine,
+):
+    engine, count = sqlite_engine, 12
+    with FakeAnthropic() as claude:
+        claude.default_reply = claude.opening_reply(tokens_per_second=60)
+        services, keeper = a_stopping_process(engine, claude)
+        list_id = a_list(engine, count)
+        runner = threading.Thread(target=run_lead_list, args=(services, keeper, list_id))
+        runner.start()
+        wait_until(lambda: count_written(engine, list_id) >= 2, timeout=30)
+        # What `coldcopy worker` and `serve` do on SIGTERM once the grace period is over.
+        assert drain(services, keeper, grace=0) == [LEAD_LIST + list_id]
+        runner.join(timeout=30)
+        keeper.stop()
+        assert status_of(engine, list_id) == LeadListStatus.QUEUED  # handed back, not abandoned
+        assert count_written(engine, list_id) < count
+        services, keeper = a_stopping_process(engine, claude)  # another process
+        run_lead_list(services, keeper, list_id)
+        keeper.stop()
+    assert status_of(engine, list_id) == LeadListStatus.SUCCEEDED
+    assert sorted(saved_answers(engine, list_id)) == list(range(count))
+    assert leads_standing(engine, POLICY, "T1")[1] == count
+    assert len(claude.requests) == count  # the leads in flight were finished and kept
+    with reading(engine) as conn:
+        assert conn.execute(select(L.c.takeovers).where(L.c.id == list_id)).scalar_one() == 0
+
+
+def test_a_list_still_waiting_on_the_model_when_its_process_stops_is_handed_back(engine):
+    with FakeAnthropic() as claude:
+        # Longer than a stopping process waits for a list to hand itself back.
+        claude.default_reply = claude.opening_reply(first_token_delay=DRAIN_SECONDS + 4)
+        services, keeper = a_stopping_process(engine, claude, lead_share=0.25)
+        list_id = a_list(engine, 3)
+        runner = threading.Thread(target=run_lead_list, args=(services, keeper, list_id))
+        runner.start()
+        wait_until(lambda: len(claude.requests) >= 1, timeout=30)
+        drain(services, keeper, grace=0)
+        keeper.stop_all()  # the worker's last step: whatever still runs stops saving
+        assert status_of(engine, list_id) == LeadListStatus.QUEUED
+        runner.join(timeout=30)
+        keeper.stop()
+        assert count_written(engine, list_id) == 0  # the answer that came late was not kept
+        claude.default_reply = claude.opening_reply()
+        services, keeper = a_stopping_process(engine, claude)  # another process, at once
+        run_lead_list(services, keeper, list_id)
+        keeper.stop()
+    assert status_of(engine, list_id) == LeadListStatus.SUCCEEDED
+    assert sorted(saved_answers(engine, list_id)) == [0, 1, 2]
+    assert leads_standing(engine, POLICY, "T1")[1] == 3
+    with reading(engine) as conn:
+        assert conn.execute(select(L.c.takeovers).where(L.c.id == list_id)).scalar_one() == 0
+
+
 def test_another_worker_resumes_a_list_whose_worker_was_killed(postgres_url, redis_url, tmp_path):
     engine = make_engine(postgres_url)
     upgrade(engine)
@@ -186,7 +256,8 @@ def test_a_restarted_serve_resumes_the_list_it_was_writing(tmp_path):
         )
         procs = Processes(env, tmp_path, slack)
         try:
-            list_id = a_list(engine, count)  # a queued list: serve's start-up pass runs it
+            # A queued list: serve's start-up pass runs it, its progress in the thread.
+            list_id = a_list(engine, count, channel_id="C1", thread_ts="1700000000.000100")
             procs.serve("serve-1")
             wait_until(lambda: count_written(engine, list_id) >= 3, timeout=60)
             server = procs.running[0]
@@ -198,12 +269,70 @@ def test_a_restarted_serve_resumes_the_list_it_was_writing(tmp_path):
             server.wait(timeout=10)
             assert count_written(engine, list_id) < count
             procs.serve("serve-2")  # the same deployment, restarted
-            wait_until(lambda: status_of(engine, list_id) == "succeeded", timeout=60)
+            wait_until(lambda: delivered(engine, list_id), timeout=60)
         finally:
             procs.stop_all()
     assert sorted(saved_answers(engine, list_id)) == list(range(count))
     assert leads_standing(engine, POLICY, "T1")[1] == count
+    # The takeover went on in the same progress message, said so, and ended it in the result.
+    posted = [c for c in slack.calls_to("chat.postMessage") if "Personalis" in str(c.params)]
+    assert len(posted) == 1
+    ts = posted[0].params["_ts"]
+    updates = [c.params["text"] for c in slack.calls_to("chat.update") if c.params["ts"] == ts]
+    assert any(text.startswith(RESUMED_NOTE) for text in updates)
+    assert updates[-1].startswith(f"Personalised {count} leads")
+    assert len([u for u in slack.uploads if u.channel_id]) == 1 + len(LEAD_FORMATS)
     engine.dispose()
+
+
+def test_lead_files_reach_the_thread_once_when_the_process_dies_while_posting_them(tmp_path):
+    database_url = f"sqlite:///{tmp_path / 'coldcopy.db'}"
+    engine = make_engine(database_url)
+    upgrade(engine)
+    count = 6
+    with FakeAnthropic() as claude, FakeSlack() as slack:
+        claude.default_reply = claude.opening_reply()
+        env = coldcopy_env(
+            slack, claude, database_url, COLDCOPY_MODEL_CONCURRENCY="4", COLDCOPY_LEAD_SHARE="0.5"
+        )
+        procs = Processes(env, tmp_path, slack)
+        try:
+            list_id = a_list(engine, count, channel_id="C1", thread_ts="1700000000.000100")
+            # Every lead written and the list finished: the upload is where the kill lands.
+            slack.hold("files.getUploadURLExternal")
+            procs.serve("serve-1")
+            slack.wait_held("files.getUploadURLExternal", 1, timeout=60)
+            assert status_of(engine, list_id) == "succeeded"
+            server = procs.running[0]
+            pids = children(server.pid)
+            server.send_signal(signal.SIGKILL)
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            server.wait(timeout=10)
+            slack.release("files.getUploadURLExternal")
+            procs.serve("serve-2")  # the same deployment, restarted
+            wait_until(lambda: delivered(engine, list_id), timeout=60)
+        finally:
+            procs.stop_all()
+    shared = [u.filename for u in slack.uploads if u.channel_id]
+    assert len(shared) == 1 + len(LEAD_FORMATS) == len(set(shared))  # every file, once
+    assert leads_standing(engine, POLICY, "T1")[1] == count
+    # One progress message, which ends in the result.
+    posted = [c for c in slack.calls_to("chat.postMessage") if "Personalis" in str(c.params)]
+    assert len(posted) == 1
+    last = [
+        c for c in slack.calls_to("chat.update") if c.params.get("ts") == posted[0].params["_ts"]
+    ]
+    assert f"Personalised {count} leads" in last[-1].params["text"]
+    engine.dispose()
+
+
+def delivered(engine, list_id: str) -> bool:
+    with reading(engine) as conn:
+        return (
+            conn.execute(select(L.c.delivered_at).where(L.c.id == list_id)).scalar_one() is not None
+        )
 
 
 class _NoSlack:

@@ -17,7 +17,11 @@ from storage.generations import Claimed, ModelsBusy, claim_generation
 from storage.lead_leases import (
     ListClaimed,
     ListsBusy,
+    claim_delivery,
     claim_lead_list,
+    list_owners,
+    mark_delivered,
+    orphaned_lead_lists,
     renew_list_lease,
     resize_list_slots,
 )
@@ -134,6 +138,47 @@ def test_a_dead_process_s_list_is_taken_over_when_its_lease_runs_out(engine):
     taken = claim_lead_list(engine, made.list_id, owner="b", now=later, **claim)
     assert isinstance(taken, ListClaimed) and taken.resumed and taken.lead_list.takeovers == 1
     assert not renew_list_lease(engine, made.list_id, owner="a", lease_seconds=15, now=later)
+
+
+def test_a_succeeded_list_s_files_are_delivered_by_one_process_and_owed_until_they_are(engine):
+    gen = a_generation(engine)
+    made = new_list(engine, gen, 5, "d")
+    now = utcnow()
+    claim_lead_list(engine, made.list_id, owner="a", lease_seconds=15, model_cap=10, share=0.8)
+    assert finish_lead_list(engine, made.list_id, status=LeadListStatus.SUCCEEDED) == 0
+    # Finished but not delivered: the sweeper hands it on, and only one process may post.
+    assert orphaned_lead_lists(engine, now=now) == [made.list_id]
+    with ThreadPoolExecutor(8) as pool:
+        won = list(
+            pool.map(
+                lambda n: claim_delivery(
+                    engine, made.list_id, owner=f"p{n}", lease_seconds=15, now=now
+                ),
+                range(8),
+            )
+        )
+    assert won.count(True) == 1
+    holder = f"p{won.index(True)}"
+    assert orphaned_lead_lists(engine, now=now) == []  # being delivered
+    assert list_owners(engine) == [holder]
+    # The holder died while posting: once its lease runs out another process delivers.
+    later = now + timedelta(seconds=16)
+    assert orphaned_lead_lists(engine, now=later) == [made.list_id]
+    assert claim_delivery(engine, made.list_id, owner="b", lease_seconds=15, now=later)
+    assert not mark_delivered(engine, made.list_id, owner=holder)  # too late: not its own
+    assert mark_delivered(engine, made.list_id, owner="b")
+    assert get_lead_list(engine, made.list_id).delivered_at is not None
+    far = later + timedelta(hours=1)
+    assert not claim_delivery(engine, made.list_id, owner="c", lease_seconds=15, now=far)
+    assert orphaned_lead_lists(engine, now=far) == []
+
+
+def test_a_cancelled_list_owes_no_delivery(engine):
+    gen = a_generation(engine)
+    made = new_list(engine, gen, 5, "x")
+    assert finish_lead_list(engine, made.list_id, status=LeadListStatus.CANCELLED) == 0
+    assert not claim_delivery(engine, made.list_id, owner="a", lease_seconds=15)
+    assert orphaned_lead_lists(engine) == []
 
 
 def test_lists_share_at_most_their_part_of_the_model_cap(engine):

@@ -115,6 +115,39 @@ def test_cancel_stops_the_list_and_gives_back_the_leads_not_written(
     assert not [u for u in slack.uploads if u.channel_id]  # no lead files for a cancelled list
 
 
+def test_a_lead_whose_answers_were_rejected_is_billed_flagged_and_counted_for_review(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app(model_concurrency=2, lead_share=0.5)  # one model slot: leads in row order
+    gen = finished_sequence(app, slack, claude, sqlite_engine)
+    rejected = claude.opening_reply(opening="See https://northwind.example for more.")
+    claude.enqueue(rejected)  # the first lead's two tries both break the rules
+    claude.enqueue(rejected)
+    claude.enqueue(claude.opening_reply(opening="Contoso caught my eye.", too_little=True))
+    claude.default_reply = claude.opening_reply()
+    rows = (
+        b"Email,First Name,Company,Notes\n"
+        b"ann@northwind.example,Ann,Northwind,Opened a Rotterdam hub\n"
+        b"cy@contoso.example,Cy,Contoso,\n"
+        b"di@fabrikam.example,Di,Fabrikam,Hiring engineers\n"
+    )
+    start_a_list(app, slack, gen, rows)
+    wait_until(lambda: len([u for u in slack.uploads if u.channel_id]) >= 5, timeout=30)
+    lead_file = next(u for u in slack.uploads if u.filename.endswith("-leads.csv"))
+    got = list(csv.DictReader(io.StringIO(lead_file.data.decode("utf-8-sig"))))
+    assert [(r["Email"], r["needs_review"]) for r in got] == [
+        ("ann@northwind.example", "TRUE"),
+        ("cy@contoso.example", "TRUE"),
+        ("di@fabrikam.example", "FALSE"),
+    ]
+    assert got[0]["personalization"] == ""  # nothing that broke the rules reaches the file
+    # The rejected lead used the model: it is billed as one lead, like the others.
+    policy = LeadPolicy(free=25, pro=2000)
+    assert leads_standing(sqlite_engine, policy, gen.team_id)[1] == 3
+    final = slack.calls_to("chat.update")[-1].params["text"]
+    assert final.startswith("Personalised 3 leads; 2 need review")
+
+
 def test_a_picked_file_is_handed_over_only_with_a_token_that_has_files_read(slack):
     picked = slack.add_user_file(LEADS, "leads.csv")
     client = WebClient(token="xoxb-test", base_url=slack.base_url)

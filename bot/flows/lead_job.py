@@ -1,7 +1,8 @@
 """Personalising a lead list: claim the list with a lease and its share of the model cap, write
-each lead's opening and save it the moment it arrives, show progress, and finish: the lead
-files to the thread, the leads not written given back. A process that dies loses its lease;
-whoever claims the list next writes only the leads not yet saved.
+each lead's opening and save it the moment it arrives, show progress, and finish: the leads
+not written given back, then the lead files to the thread. A process that dies loses its
+lease; whoever claims the list next writes only the leads not yet saved, or, if it had
+finished, delivers the files it never posted.
 
 The list's row and its saved answers are the source of truth (storage/lead_lists.py): a lead
 is saved once (its key), and billed as what was saved, so a takeover neither writes nor bills a
@@ -27,8 +28,10 @@ from bot.writing.personal_prompt import PersonalOpening, list_prefix
 from storage.generations import get_generation
 from storage.lead_leases import (
     ListsBusy,
+    claim_delivery,
     claim_lead_list,
     hand_back_list,
+    mark_delivered,
     renew_list_lease,
     resize_list_slots,
 )
@@ -72,16 +75,47 @@ def run_lead_list(services: Services, keeper: LeaseKeeper, list_id: str) -> None
     )
     if isinstance(claim, ListsBusy):
         raise TryLater(SLOT_WAIT)
-    if claim is None:
-        return
+    if claim is not None:
+        job_id = LEAD_LIST + list_id
+        lost = keeper.hold(job_id, renew=renew)
+        try:
+            LeadListRun(services, keeper, claim.lead_list, lost).run()
+        except HandedBack:
+            log.info("lead list handed back for resumption", extra={"list_id": list_id})
+        finally:
+            keeper.drop(job_id)
+    # Also when the list was not ours to write: one that succeeded in a process that died
+    # before its files reached the thread is delivered by whoever claims the delivery.
+    deliver_lead_list(services, keeper, list_id)
+
+
+def deliver_lead_list(services: Services, keeper: LeaseKeeper, list_id: str) -> bool:
+    """Post a succeeded list's lead files to its thread, once: the delivery is claimed by one
+    conditional UPDATE and recorded after the upload, so a process killed in between leaves
+    it to the next claimant, and two processes never both post. False when there was nothing
+    to deliver here (not succeeded, already delivered, or being delivered elsewhere)."""
+    engine = services.engine
+    if not claim_delivery(
+        engine, list_id, owner=keeper.owner, lease_seconds=keeper.seconds, now=keeper.clock.now()
+    ):
+        return False
     job_id = LEAD_LIST + list_id
     lost = keeper.hold(job_id, renew=renew)
     try:
-        LeadListRun(services, keeper, claim.lead_list, lost).run()
-    except HandedBack:
-        log.info("lead list handed back for resumption", extra={"list_id": list_id})
+        row = get_lead_list(engine, list_id, with_source=True)
+        leads = read_lead_list(row.source or b"") if row is not None else None
+        gen = get_generation(engine, row.generation_id) if row is not None else None
+        if lost.is_set():  # stopping, or taken over: whoever holds the delivery next posts
+            return False
+        # A list erased since (retention, a forgotten workspace) has nothing left to send.
+        if isinstance(leads, LeadList) and gen is not None:
+            answers = by_email(leads, saved_answers(engine, list_id))
+            lead_thread_for(services, row).deliver(leads, answers, gen)
+        delivered = mark_delivered(engine, list_id, owner=keeper.owner)
     finally:
         keeper.drop(job_id)
+    log.info("lead files delivered", extra={"list_id": list_id})
+    return delivered
 
 
 class LeadListRun:
@@ -124,13 +158,13 @@ class LeadListRun:
         if outcome is not None:
             self._end(*outcome)
             return
-        answers = saved_answers(self.services.engine, self.row.id)
+        # Finished first (billed, the rest given back), then delivered by `deliver_lead_list`:
+        # the files wait in the database for whoever delivers them if this process dies.
         written = finish_lead_list(
             self.services.engine, self.row.id, status=LeadListStatus.SUCCEEDED
         )
         if written is None:  # ended meanwhile (cancelled and finished by another process)
             return
-        self.thread.deliver(leads, by_email(leads, answers), gen)
         log.info(
             "lead list finished: %d leads; prompt cache %s",
             written,

@@ -11,12 +11,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.core.clock import SYSTEM_CLOCK, Clock
-from bot.core.dispatch import TryLater
+from bot.core.dispatch import LEAD_LIST, TryLater
 from bot.flows.jobs import run_job
 from bot.flows.leases import LeaseKeeper
 from bot.flows.sweeper import Announcer
 from bot.slack.services import Services
 from storage.generations import hand_back
+from storage.lead_leases import hand_back_list
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,15 @@ def drain(services: Services, keeper: LeaseKeeper, grace: float) -> list[str]:
     deadline = time.monotonic() + DRAIN_SECONDS
     while keeper.held() and time.monotonic() < deadline:
         time.sleep(0.05)
-    for generation_id in keeper.held():
-        if hand_back(services.engine, generation_id, owner=keeper.owner):
-            log.info("handed back for resumption", extra={"generation_id": generation_id})
+    for job_id in keeper.held():
+        # A lead list's lease is on its own table: left running, it would wait out the lease
+        # and come back as a takeover (counted towards its limit) instead of a hand-back.
+        if job_id.startswith(LEAD_LIST):
+            handed_back = hand_back_list(
+                services.engine, job_id.removeprefix(LEAD_LIST), owner=keeper.owner
+            )
+        else:
+            handed_back = hand_back(services.engine, job_id, owner=keeper.owner)
+        if handed_back:
+            log.info("handed back for resumption", extra={"generation_id": job_id})
     return handed

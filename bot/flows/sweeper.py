@@ -92,8 +92,9 @@ def sweep(
 
 
 def sweep_lead_lists(services: Services, dispatcher: Dispatcher, *, clock: Clock) -> int:
-    """Hand on the lead lists nobody runs: a dead process's (its lease ran out) and queued
-    ones whose job is not waiting; whoever claims one writes only the leads not yet saved."""
+    """Hand on the lead lists nobody runs: a dead process's (its lease ran out), queued ones
+    whose job is not waiting, and finished ones whose files nobody is delivering; whoever
+    claims one writes only the leads not yet saved, or delivers the files once."""
     jobs = [LEAD_LIST + i for i in orphaned_lead_lists(services.engine, now=clock.now())]
     waiting = dispatcher.waiting(jobs)
     handled = 0

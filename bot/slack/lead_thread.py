@@ -45,9 +45,13 @@ def progress_text(done: int, total: int) -> str:
     return f"Personalising {done:,} of {total:,} leads…"
 
 
-def progress_blocks(list_id: str, done: int, total: int) -> list[dict]:
+# Shown with the progress of a list another process took over (its own died or stopped).
+RESUMED_NOTE = "Picked up again where it stopped. "
+
+
+def progress_blocks(list_id: str, done: int, total: int, note: str = "") -> list[dict]:
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": progress_text(done, total)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": note + progress_text(done, total)}},
         {
             "type": "actions",
             "elements": [
@@ -74,8 +78,11 @@ class SlackLeadThread(LeadThread):
         self._last = 0.0
         self._shown = -1
         self._lock = threading.Lock()
+        self.note = ""
 
     def started(self, done: int, total: int) -> None:
+        if done and self.ts is not None:  # a takeover: the same message goes on
+            self.note = RESUMED_NOTE
         if self.ts is None:
             try:
                 answer = self.client.chat_postMessage(
@@ -100,7 +107,9 @@ class SlackLeadThread(LeadThread):
                 return
             self._last, self._shown = now, done
         self._update(
-            progress_text(done, total), progress_blocks(self.row.id, done, total), skippable=True
+            self.note + progress_text(done, total),
+            progress_blocks(self.row.id, done, total, self.note),
+            skippable=True,
         )
 
     def _update(self, text: str, blocks: list[dict] | None = None, skippable=False) -> None:
@@ -120,7 +129,10 @@ class SlackLeadThread(LeadThread):
 
     def deliver(self, leads: LeadList, answers: dict, gen: GenerationRow) -> None:
         company = (gen.brief or {}).get("company") or "leads"
-        flagged = sum(1 for lead in leads.leads if lead.email not in answers)
+        # As the files flag them: no usable answer (both rejected), or too little to go on.
+        flagged = sum(
+            1 for lead in leads.leads if lead.email not in answers or answers[lead.email].too_little
+        )
         done = f"Personalised {len(leads.leads):,} leads" + (
             f"; {flagged:,} need review (see the needs_review column)." if flagged else "."
         )

@@ -57,6 +57,7 @@ def upgrade() -> None:
         sa.Column('takeovers', sa.Integer(), nullable=False),
         sa.Column('created_at', UTCDateTime(), nullable=False),
         sa.Column('finished_at', UTCDateTime(), nullable=True),
+        sa.Column('delivered_at', UTCDateTime(), nullable=True),
         sa.Column('updated_at', UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(['generation_id'], ['generations.id']),
         sa.ForeignKeyConstraint(['team_id'], ['workspaces.team_id']),
