@@ -62,16 +62,20 @@ def parse_send_option(value: str) -> tuple[str, str, str]:
     return generation_id, tool, lead_list_id
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}" + ("" if n == 1 else "s")
+
+
 def list_leads_text(added: int, sent: int, plain: int, unwritten: int, invalid: int) -> str:
     """What went with a lead list's draft, and what did not."""
-    text = f"{added:,} of the list's {sent:,} leads were added with their personal openings"
+    text = f"{added:,} of the list's {_count(sent, 'lead')} added with their personal openings"
     if plain:
         text += f"; {plain:,} had too little to go on and carry a plain line (needs_review)"
     text += "."
     if invalid:
-        text += f" {invalid:,} rows without a valid email address were not sent."
+        text += f" Not sent: {_count(invalid, 'row')} without a valid email address."
     if unwritten:
-        text += f" {unwritten:,} leads without an opening were not sent."
+        text += f" Not sent: {_count(unwritten, 'lead')} without an opening."
     return text
 
 

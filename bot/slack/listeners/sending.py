@@ -49,6 +49,10 @@ NOT_CONNECTED = (
     "{label} isn't connected yet: a workspace admin adds its API key under *Sending tools* in "
     "ColdCopy's App Home."
 )
+LIST_UNAVAILABLE = (
+    "That lead list can't be sent: it has not finished, or its data was erased. Personalise "
+    "the list again to send it."
+)
 NO_CIPHER = (
     "ColdCopy can't store API keys here: its operator has to set COLDCOPY_ENCRYPTION_KEY first."
 )
@@ -119,7 +123,7 @@ def send_to(action: dict, client: WebClient, context: BoltContext, services, ans
     if gen is None:
         return
     if lead_list_id and not _sendable_list(services, gen, lead_list_id):
-        answer.say(GONE)
+        answer.say(LIST_UNAVAILABLE)
         return
     existing = draft_for(services.engine, gen.id, tool, lead_list_id)
     if existing is not None:
