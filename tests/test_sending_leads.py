@@ -7,6 +7,8 @@ Claude fakes and the local fakes of the tools, on both databases where storage m
 
 from __future__ import annotations
 
+import logging
+
 import test_sending
 from bot.slack import constants as K
 from storage.db import transaction
@@ -14,6 +16,7 @@ from storage.drafts import draft_for
 from storage.lead_lists import LeadPolicy, create_lead_list, erase_lead_data, finish_lead_list
 from storage.lead_models import LeadListStatus
 from storage.lead_results import LeadAnswer, save_answer
+from storage.retention import forget_workspace
 from storage.sending_models import DraftStatus
 from test_lead_slack import LEADS, start_a_list
 from test_sending import answers, connect, finished, in_thread, last_answer, send, thread_text
@@ -240,3 +243,25 @@ def test_a_list_is_sent_only_by_the_owner_or_an_admin_and_after_approval(
     assert "requires approval" in last_answer(slack, before + 2)
     assert draft_for(sqlite_engine, world["gen"].id, "instantly", list_id) is None
     assert tools["instantly"].campaigns == {}
+
+
+def test_forgetting_the_workspace_while_its_leads_are_sent_stops_the_rest(
+    start, tools, slack, claude, engine, caplog
+):
+    app = start(engine)
+    fake = tools["lemlist"]
+    connect(app, slack, tools, "lemlist")
+    world = finished(app, slack, claude, engine)
+    list_id = a_finished_list(engine, world)
+    leads_path = r"/api/campaigns/[^/]+/leads/?"
+    fake.latency = 0.5  # the first lead still in flight when the workspace is forgotten
+    caplog.set_level(logging.INFO, logger="bot.flows.sending")
+
+    send_list(app, world, "lemlist", list_id)
+    wait_until(lambda: fake.requests_to("POST", leads_path), what="the first lead sent")
+    assert forget_workspace(engine, world["gen"].team_id) is not None
+    wait_until(lambda: "draft withdrawn" in caplog.text, what="the job stopped")
+
+    assert len(fake.requests_to("POST", leads_path)) == 1  # the one in flight, no more
+    assert "Draft campaign created in lemlist" not in thread_text(slack, world)
+    assert draft_for(engine, world["gen"].team_id, "lemlist", list_id) is None
