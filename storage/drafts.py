@@ -1,4 +1,5 @@
-"""The one draft campaign a sequence has in each sending tool: claimed with an atomic insert
+"""The one draft campaign a sequence has in each sending tool, alone and with each of its lead
+lists: claimed with an atomic insert
 before anything is sent (a second click, or a second process, finds the claim instead of making
 a second campaign), then advanced with the tool's progress record so a resumed attempt
 continues without duplicates."""
@@ -27,6 +28,7 @@ class DraftRow:
     generation_id: str
     team_id: str
     tool: str
+    lead_list_id: str  # "" for the sequence alone
     requested_by: str
     status: str
     campaign_id: str | None
@@ -52,10 +54,16 @@ def get_draft(engine: Engine, draft_id: str) -> DraftRow | None:
     return _row(row) if row is not None else None
 
 
-def draft_for(engine: Engine, generation_id: str, tool: str) -> DraftRow | None:
+def draft_for(
+    engine: Engine, generation_id: str, tool: str, lead_list_id: str = ""
+) -> DraftRow | None:
     with reading(engine) as conn:
         row = conn.execute(
-            select(D).where(D.c.generation_id == generation_id, D.c.tool == tool)
+            select(D).where(
+                D.c.generation_id == generation_id,
+                D.c.tool == tool,
+                D.c.lead_list_id == lead_list_id,
+            )
         ).first()
     return _row(row) if row is not None else None
 
@@ -68,10 +76,11 @@ def claim_draft(
     requested_by: str,
     *,
     timezone: str,
+    lead_list_id: str = "",
 ) -> tuple[DraftRow, bool]:
     """(the draft, True) when this call claimed it; (the existing one, False) otherwise. The
-    unique (generation, tool) constraint decides between two clicks at once. `timezone`: the
-    requester's, kept for the sending window of every attempt."""
+    unique (generation, tool, lead list) constraint decides between two clicks at once.
+    `timezone`: the requester's, kept for the sending window of every attempt."""
     now = utcnow()
     try:
         with transaction(engine) as conn:
@@ -81,6 +90,7 @@ def claim_draft(
                     generation_id=generation_id,
                     team_id=team_id,
                     tool=tool,
+                    lead_list_id=lead_list_id,
                     requested_by=requested_by,
                     status=DraftStatus.QUEUED,
                     progress={"timezone": timezone, "record": None},
@@ -89,10 +99,10 @@ def claim_draft(
                 )
             )
     except IntegrityError:
-        existing = draft_for(engine, generation_id, tool)
+        existing = draft_for(engine, generation_id, tool, lead_list_id)
         assert existing is not None, "a conflicting claim exists"
         return existing, False
-    claimed = draft_for(engine, generation_id, tool)
+    claimed = draft_for(engine, generation_id, tool, lead_list_id)
     assert claimed is not None
     return claimed, True
 
@@ -134,8 +144,9 @@ def start_draft(engine: Engine, draft_id: str) -> bool:
     return _move(engine, draft_id, (DraftStatus.QUEUED,), status=DraftStatus.RUNNING)
 
 
-def save_progress(engine: Engine, draft_id: str, progress: dict) -> None:
-    _move(
+def save_progress(engine: Engine, draft_id: str, progress: dict) -> bool:
+    """False when the draft is no longer running here (erased with its workspace, say)."""
+    return _move(
         engine,
         draft_id,
         (DraftStatus.RUNNING,),

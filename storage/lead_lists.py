@@ -309,6 +309,13 @@ def get_lead_list(engine: Engine, list_id: str, *, with_source: bool = False) ->
     return lead_list_row(row) if row is not None else None
 
 
+def has_source(engine: Engine, list_id: str) -> bool:
+    """Whether the list's file is still there (not erased), without reading it."""
+    with reading(engine) as conn:
+        found = conn.execute(select(L.c.id).where(L.c.id == list_id, L.c.source.is_not(None)))
+        return found.first() is not None
+
+
 def erase_lead_data(conn: Connection, *, team_id: str | None = None, before=None) -> int:
     """Forget the prospects' data of a workspace's lists (or of lists created before
     `before`): the uploaded files and every lead's email and opening. An open list is asked

@@ -39,12 +39,15 @@ class DraftStatus:
 
 
 class SequencerDraft(SQLModel, table=True):
-    """The one draft campaign a sequence has in one tool: claimed before anything is sent, so a
-    second click finds it, and holding the progress record a resumed attempt continues from."""
+    """The one draft campaign a sequence has in one tool, alone or with one of its lead lists:
+    claimed before anything is sent, so a second click finds it, and holding the progress
+    record a resumed attempt continues from."""
 
     __tablename__ = "sequencer_drafts"
     __table_args__ = (
-        UniqueConstraint("generation_id", "tool", name="uq_sequencer_drafts_generation_tool"),
+        UniqueConstraint(
+            "generation_id", "tool", "lead_list_id", name="uq_sequencer_drafts_generation_tool_list"
+        ),
     )
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
@@ -53,6 +56,12 @@ class SequencerDraft(SQLModel, table=True):
     )
     team_id: str = Field(max_length=32, index=True)
     tool: str = Field(max_length=16)
+    # The lead list whose leads go with the sequence; "" for the sequence alone. Not NULL:
+    # PostgreSQL's unique constraints treat NULLs as distinct, so two "no list" drafts of one
+    # sequence in one tool would both be allowed.
+    lead_list_id: str = Field(
+        default="", sa_column=Column(String(36), nullable=False, server_default="")
+    )
     requested_by: str = Field(max_length=32)
     status: str = Field(default=DraftStatus.QUEUED, max_length=16)
     campaign_id: str | None = Field(default=None, max_length=64)

@@ -1,7 +1,8 @@
-"""Send a finished sequence to a sending tool as a draft campaign: a job on this process's pool
-after the click was acked, working from the claimed draft row (storage/drafts.py), so a second
-click finds it and a stopped attempt resumes from its progress record without duplicates. The
-thread gets the draft's link, or what stopped it with a Resume button."""
+"""Send a finished sequence, alone or with one of its personalised lead lists, to a sending tool
+as a draft campaign: a job on this process's pool after the click was acked, working from the
+claimed draft row (storage/drafts.py), so a second click finds it and a stopped attempt resumes
+from its progress record without duplicates (leads included). The thread gets the draft's link,
+or what stopped it with a Resume button."""
 
 from __future__ import annotations
 
@@ -14,9 +15,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.core.metrics import count_slack_error
+from bot.flows.list_leads import ListLeads, list_leads
 from bot.sequencers import SEQUENCERS, DraftFailed, Progress, SequencerError, draft_from_sequence
 from bot.slack.block_kit import Message
-from bot.slack.sending_blocks import draft_link_message, draft_stopped_message, tool_label
+from bot.slack.sending_blocks import (
+    LIST_GONE,
+    draft_link_message,
+    draft_stopped_message,
+    list_leads_text,
+    tool_label,
+)
 from bot.slack.services import Services
 from storage.connections import connection_key
 from storage.drafts import (
@@ -73,11 +81,20 @@ class DraftSender:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def campaign_name(gen: GenerationRow) -> str:
+class DraftWithdrawn(Exception):
+    """The draft's row is gone (its workspace was erased) or no longer running: stop sending."""
+
+
+def campaign_name(gen: GenerationRow, leads: ListLeads | None = None) -> str:
+    """Distinct for the sequence alone and for each of its lists: a client that lost an answer
+    finds its campaign again by this name."""
     brief = gen.brief or {}
     company = brief.get("company") or "Sequence"
     title = brief.get("job_title") or ""
-    return f"{company} · {title} (ColdCopy {gen.id[:8]})"[:200]
+    if leads is None:
+        return f"{company} · {title} (ColdCopy {gen.id[:8]})"[:200]
+    tail = f" (ColdCopy {gen.id[:8]}, list {leads.list_id[:8]})"
+    return f"{company} · {title} · {leads.filename}"[: 200 - len(tail)] + tail
 
 
 def _state(timezone: str, progress: Progress | None) -> dict:
@@ -119,18 +136,35 @@ def run_draft(services: Services, draft_id: str) -> None:
             draft.url,
         )
         return
+    leads: ListLeads | None = None
+    if draft.lead_list_id:
+        # Read at every attempt: a list erased since the click (retention, forget) sends nobody.
+        leads = list_leads(engine, draft.lead_list_id, gen.team_id, draft.tool, gen.sequence or [])
+        if leads is None:
+            stop_draft(engine, draft_id, error=LIST_GONE, progress=None, url=draft.url)
+            _post(client, gen, Message(text=LIST_GONE, blocks=None))
+            return
     try:
-        plan = draft_from_sequence(campaign_name(gen), gen.sequence or [], timezone)
+        plan = draft_from_sequence(
+            campaign_name(gen, leads),
+            leads.emails if leads else gen.sequence or [],
+            timezone,
+            leads.leads if leads else (),
+        )
     except ValueError as exc:
         stopped(f"This sequence can't be sent to {label} as it is: {exc}.", record, None)
         return
     tool = SEQUENCERS[draft.tool].connect(key, services.settings.sequencer_url(draft.tool))
+
+    def saved(progress: Progress) -> None:
+        if not save_progress(engine, draft_id, _state(timezone, progress)):
+            raise DraftWithdrawn(draft_id)
+
     try:
-        result = tool.create_draft(
-            plan,
-            progress=record,
-            on_progress=lambda p: save_progress(engine, draft_id, _state(timezone, p)),
-        )
+        result = tool.create_draft(plan, progress=record, on_progress=saved)
+    except DraftWithdrawn:
+        log.info("draft withdrawn while it was created", extra={"draft_id": draft_id})
+        return
     except DraftFailed as failure:
         stopped(failure.message, failure.progress, failure.url)
         return
@@ -140,11 +174,11 @@ def run_draft(services: Services, draft_id: str) -> None:
     finally:
         tool.close()
     finish_draft(engine, draft_id, url=result.url, progress=_state(timezone, result.progress))
-    message = draft_link_message(draft.tool, result.url)
-    if result.notes:
-        notes = " ".join(result.notes)
-        message = Message(text=f"{message.text} {notes}", blocks=message.blocks)
-    _post(client, gen, message)
+    notes = " ".join(result.notes)
+    if leads is not None:
+        counts = (result.leads_added, len(leads.leads), leads.plain, leads.unwritten)
+        notes = f"{list_leads_text(*counts, leads.invalid)} {notes}".strip()
+    _post(client, gen, draft_link_message(draft.tool, result.url, notes=notes))
 
 
 def _post(client: WebClient, gen: GenerationRow, message: Message) -> None:

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core.metrics import count_slack_error
 from bot.slack import constants as K
+from bot.slack.sending_blocks import send_menu
 from bot.slack.services import Services
 from bot.writing.lead_files import LEAD_FORMATS, lead_csv, personal_email_one, sequencer_lead_file
 from bot.writing.lead_list import LeadList
@@ -136,7 +137,9 @@ class SlackLeadThread(LeadThread):
         done = f"Personalised {len(leads.leads):,} leads" + (
             f"; {flagged:,} need review (see the needs_review column)." if flagged else "."
         )
-        self._update(done, [{"type": "section", "text": {"type": "mrkdwn", "text": done}}])
+        # "Send to…" sends the sequence with this list's leads (bot/flows/sending.py).
+        menu = {"type": "actions", "elements": [send_menu(gen.id, self.row.id).to_dict()]}
+        self._update(done, [{"type": "section", "text": {"type": "mrkdwn", "text": done}}, menu])
         files = [lead_csv(leads, answers, company)]
         files += [sequencer_lead_file(fmt, leads, answers, company) for fmt in LEAD_FORMATS]
         # Slack shares files only where the app is a member (a public channel it never joined).

@@ -1,6 +1,7 @@
-"""Block Kit for sending a sequence to a tool, as pure functions: the "Send to…" menu, the
-draft's link, a stopped draft with Resume, an approval request with its buttons, a decision,
-and the admins' "Sending tools" modal (keys shown only by their last four characters)."""
+"""Block Kit for sending a sequence (alone or with a lead list) to a tool, as pure functions:
+the "Send to…" menu, the draft's link and what went with it, a stopped draft with Resume, an
+approval request with its buttons, a decision, and the admins' "Sending tools" modal (keys
+shown only by their last four characters)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ from storage.connections import Connected
 NO_APPROVAL = "none"
 ADMINS_APPROVE = "admins"
 GROUP_PREFIX = "group:"
+LIST_GONE = (
+    "This lead list's data was erased (the file and the leads' openings), so its draft was not "
+    "made and no lead was sent. Run the list again to send it."
+)
 
 
 def tool_label(tool: str) -> str:
@@ -36,28 +41,52 @@ def tool_label(tool: str) -> str:
     return info.label if info else tool
 
 
-def send_menu(generation_id: str) -> StaticSelectElement:
-    """ "Send to…": one option per tool; the value carries the generation and the tool."""
+def send_menu(generation_id: str, lead_list_id: str = "") -> StaticSelectElement:
+    """ "Send to…": one option per tool; the value carries the generation, the tool and, on a
+    lead list's result, the list (whose leads go with the sequence)."""
+    tail = f":{lead_list_id}" if lead_list_id else ""
     return StaticSelectElement(
         action_id=K.SEND_ACTION,
         placeholder=PlainTextObject(text="Send to…", emoji=True),
         options=[
-            Option(text=f"{info.label} (draft)", value=f"{generation_id}:{key}")
+            Option(text=f"{info.label} (draft)", value=f"{generation_id}:{key}{tail}")
             for key, info in SEQUENCERS.items()
         ],
     )
 
 
-def parse_send_option(value: str) -> tuple[str, str]:
-    generation_id, _, tool = (value or "").partition(":")
-    return generation_id, tool
+def parse_send_option(value: str) -> tuple[str, str, str]:
+    """(generation id, tool, lead list id or "")."""
+    generation_id, _, rest = (value or "").partition(":")
+    tool, _, lead_list_id = rest.partition(":")
+    return generation_id, tool, lead_list_id
 
 
-def draft_link_message(tool: str, url: str, *, existing: bool = False) -> Message:
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}" + ("" if n == 1 else "s")
+
+
+def list_leads_text(added: int, sent: int, plain: int, unwritten: int, invalid: int) -> str:
+    """What went with a lead list's draft, and what did not."""
+    text = f"{added:,} of the list's {_count(sent, 'lead')} added with their personal openings"
+    if plain:
+        text += f"; {plain:,} had too little to go on and carry a plain line (needs_review)"
+    text += "."
+    if invalid:
+        text += f" Not sent: {_count(invalid, 'row')} without a valid email address."
+    if unwritten:
+        text += f" Not sent: {_count(unwritten, 'lead')} without an opening."
+    return text
+
+
+def draft_link_message(
+    tool: str, url: str, *, existing: bool = False, for_list: bool = False, notes: str = ""
+) -> Message:
     label = tool_label(tool)
     if existing:
+        what = "lead list" if for_list else "sequence"
         text = (
-            f"This sequence already has a draft in {label}: <{url}|open the draft>. "
+            f"This {what} already has a draft in {label}: <{url}|open the draft>. "
             "Nothing new was created."
         )
     else:
@@ -65,6 +94,8 @@ def draft_link_message(tool: str, url: str, *, existing: bool = False) -> Messag
             f":outbox_tray: Draft campaign created in {label}: <{url}|open the draft>. It is not "
             "active: check the sending mailbox and the leads there, then launch it."
         )
+    if notes:
+        text = f"{text} {escape(notes)}"
     return Message(text=text, blocks=render([SectionBlock(text=mrkdwn(text))]))
 
 

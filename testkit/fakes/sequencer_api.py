@@ -52,6 +52,7 @@ class _Script:
     statuses: list[int] = field(default_factory=list)
     retry_after: str | None = None
     body: Any = None
+    passes: int = 0  # matching requests served normally before the script acts
 
 
 Handler = Callable[..., Any]
@@ -128,6 +129,12 @@ class FakeSequencerAPI:
         with self.lock:
             self._scripts.append(_Script(method, re.compile(path), "status", [status], body=body))
 
+    def refuse_after(self, passes: int, method: str, path: str, status: int, body: Any) -> None:
+        """Serve `passes` matching requests, then refuse the next one (a batch refused mid-way)."""
+        with self.lock:
+            script = _Script(method, re.compile(path), "status", [status], body=body, passes=passes)
+            self._scripts.append(script)
+
     def lose_next_answer(self, method: str, path: str) -> None:
         """Act on the next matching request, then drop the connection without answering, as a
         timeout after the tool did the work looks to a client."""
@@ -150,6 +157,9 @@ class FakeSequencerAPI:
         with self.lock:
             for script in self._scripts:
                 if script.method == method and script.pattern.fullmatch(path):
+                    if script.passes:
+                        script.passes -= 1
+                        return None
                     status = script.statuses.pop(0) if script.statuses else 0
                     if not script.statuses:
                         self._scripts.remove(script)

@@ -38,6 +38,8 @@ from storage.approvals import sequence_digest as digest_of
 from storage.connections import connections, remove_connection, save_connection
 from storage.drafts import DraftRow, claim_draft, draft_for, get_draft, requeue_draft
 from storage.generations import GenerationRow
+from storage.lead_lists import get_lead_list, has_source
+from storage.lead_models import LeadListStatus
 from storage.models import GenerationStatus
 from storage.sending_models import DraftStatus
 
@@ -46,6 +48,10 @@ log = logging.getLogger(__name__)
 NOT_CONNECTED = (
     "{label} isn't connected yet: a workspace admin adds its API key under *Sending tools* in "
     "ColdCopy's App Home."
+)
+LIST_UNAVAILABLE = (
+    "That lead list can't be sent: it has not finished, or its data was erased. Personalise "
+    "the list again to send it."
 )
 NO_CIPHER = (
     "ColdCopy can't store API keys here: its operator has to set COLDCOPY_ENCRYPTION_KEY first."
@@ -72,9 +78,11 @@ def _approved(services: Services, gen: GenerationRow, answer: Answer) -> bool:
 
 
 def _existing(draft: DraftRow, answer: Answer) -> None:
-    """Where a sequence's draft in a tool stands, instead of making a second one."""
+    """Where a sequence's (or a lead list's) draft in a tool stands, instead of making a
+    second one."""
     if draft.status == DraftStatus.CREATED and draft.url:
-        answer.say(draft_link_message(draft.tool, draft.url, existing=True))
+        listed = bool(draft.lead_list_id)
+        answer.say(draft_link_message(draft.tool, draft.url, existing=True, for_list=listed))
     elif draft.resumable():
         error = (
             draft.error or f"The last attempt to create the {tool_label(draft.tool)} draft stopped."
@@ -82,23 +90,42 @@ def _existing(draft: DraftRow, answer: Answer) -> None:
         answer.say(draft_stopped_message(draft.tool, error, draft.id))
     else:
         answer.say(
-            f"The {tool_label(draft.tool)} draft of this sequence is being created; its link "
+            f"The {tool_label(draft.tool)} draft of this "
+            f"{'lead list' if draft.lead_list_id else 'sequence'} is being created; its link "
             "will appear in the thread."
         )
 
 
+def _sendable_list(services: Services, gen: GenerationRow, lead_list_id: str) -> bool:
+    """A finished list of this sequence whose data is still there (its file: the check that
+    needs no file read; the job reads it again before sending anything)."""
+    row = get_lead_list(services.engine, lead_list_id)
+    return (
+        row is not None
+        and row.generation_id == gen.id
+        and row.team_id == gen.team_id
+        and row.status == LeadListStatus.SUCCEEDED
+        and has_source(services.engine, lead_list_id)
+    )
+
+
 @answering("send the sequence")
 def send_to(action: dict, client: WebClient, context: BoltContext, services, answer: Answer):
-    """ "Send to…" on a finished sequence: claim its draft in the tool, then create it after
-    the ack; a second choice of the same tool says where the first draft is."""
-    generation_id, tool = parse_send_option((action.get("selected_option") or {}).get("value"))
+    """ "Send to…" on a finished sequence or on its finished lead list: claim the draft in the
+    tool, then create it after the ack; a second choice of the same tool (for the same list)
+    says where the first draft is."""
+    value = (action.get("selected_option") or {}).get("value")
+    generation_id, tool, lead_list_id = parse_send_option(value)
     if tool not in SEQUENCERS:
         answer.say("That sending tool is no longer offered. Pick another one.")
         return
     gen = _finished(services, client, context, generation_id, answer, Act.SEND)
     if gen is None:
         return
-    existing = draft_for(services.engine, gen.id, tool)
+    if lead_list_id and not _sendable_list(services, gen, lead_list_id):
+        answer.say(LIST_UNAVAILABLE)
+        return
+    existing = draft_for(services.engine, gen.id, tool, lead_list_id)
     if existing is not None:
         _existing(existing, answer)
         return
@@ -111,7 +138,13 @@ def send_to(action: dict, client: WebClient, context: BoltContext, services, ans
         return
     timezone = services.people.person(client, context.team_id, context.user_id).tz or "UTC"
     draft, claimed = claim_draft(
-        services.engine, gen.id, gen.team_id, tool, context.user_id, timezone=timezone
+        services.engine,
+        gen.id,
+        gen.team_id,
+        tool,
+        context.user_id,
+        timezone=timezone,
+        lead_list_id=lead_list_id,
     )
     if not claimed:
         _existing(draft, answer)

@@ -5,8 +5,8 @@ Revises: 0018
 Create Date: 2026-12-03 17:00:00
 
 New tables only: a workspace's API key per sending tool (encrypted like the Slack tokens), the
-one draft a sequence has in each tool (unique per generation and tool, so a second click finds
-it), whether a workspace wants approval before sending, and every approval decision.
+one draft a sequence has in each tool, alone or with one lead list (unique per generation,
+tool and list, "" meaning none, so a second click finds it), whether a workspace wants approval before sending, and every approval decision.
 """
 from collections.abc import Sequence
 
@@ -40,6 +40,7 @@ def upgrade() -> None:
     sa.Column('generation_id', sa.String(length=36), nullable=False),
     sa.Column('team_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('tool', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('lead_list_id', sa.String(length=36), server_default='', nullable=False),
     sa.Column('requested_by', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('campaign_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
@@ -50,7 +51,7 @@ def upgrade() -> None:
     sa.Column('updated_at', storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['generation_id'], ['generations.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('generation_id', 'tool', name='uq_sequencer_drafts_generation_tool')
+    sa.UniqueConstraint('generation_id', 'tool', 'lead_list_id', name='uq_sequencer_drafts_generation_tool_list')
     )
     with op.batch_alter_table('sequencer_drafts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sequencer_drafts_team_id'), ['team_id'], unique=False)
