@@ -133,27 +133,7 @@ def measure(leads: int = LEADS, sequence_after: float = SEQUENCE_AFTER_S) -> dic
         with _sequence_writer(seq) as writer:
             lone = _first_email(engine, writer, "TLONE", cap)
         # The list.
-        gen = reserve_generation(
-            engine,
-            QuotaPolicy(free=10, pro=10),
-            team_id="T1",
-            user_id="U1",
-            channel_id="C1",
-            idempotency_key="bench-list-gen",
-            brief=dict(SAMPLE_BRIEF),
-        )
-        commit_generation(engine, gen.generation_id, Delivery(emails, settings.model))
-        made = create_lead_list(
-            engine,
-            LeadPolicy(free=leads, pro=leads),
-            team_id="T1",
-            user_id="U1",
-            generation_id=gen.generation_id,
-            leads=leads,
-            source=lead_csv(leads),
-            filename="bench.csv",
-            idempotency_key="bench-list",
-        )
+        made = _list_ready(engine, settings, emails, lead_csv(leads), leads)
         keeper = LeaseKeeper(engine, settings.lease_seconds).start()
         started = time.monotonic()
         ended: list[float] = []
@@ -258,27 +238,7 @@ def _memory_child(url: str, model_url: str, rows: int | None = None) -> None:
     rows = len(read_lead_list(source).leads)
     size = len(source)
     emails = [{"step": n, **e} for n, e in enumerate(sample_sequence(), 1)]
-    gen = reserve_generation(
-        engine,
-        QuotaPolicy(free=10, pro=10),
-        team_id="T1",
-        user_id="U1",
-        channel_id="C1",
-        idempotency_key="bench-memory-gen",
-        brief=dict(SAMPLE_BRIEF),
-    )
-    commit_generation(engine, gen.generation_id, Delivery(emails, settings.model))
-    made = create_lead_list(
-        engine,
-        LeadPolicy(free=rows, pro=rows),
-        team_id="T1",
-        user_id="U1",
-        generation_id=gen.generation_id,
-        leads=rows,
-        source=source,
-        filename="full-size.csv",
-        idempotency_key="bench-memory-list",
-    )
+    made = _list_ready(engine, settings, emails, source, rows)
     del source
     keeper = LeaseKeeper(engine, settings.lease_seconds).start()
     # One lead first, so the model client and its connections exist in the idle figure.
@@ -304,6 +264,31 @@ def _memory_child(url: str, model_url: str, rows: int | None = None) -> None:
                 "seconds": seconds,
             }
         )
+    )
+
+
+def _list_ready(engine, settings: Settings, emails: list[dict], source: bytes, rows: int):
+    """A finished sample sequence and a lead list of `source` for it, ready to run."""
+    gen = reserve_generation(
+        engine,
+        QuotaPolicy(free=10, pro=10),
+        team_id="T1",
+        user_id="U1",
+        channel_id="C1",
+        idempotency_key="bench-list-gen",
+        brief=dict(SAMPLE_BRIEF),
+    )
+    commit_generation(engine, gen.generation_id, Delivery(emails, settings.model))
+    return create_lead_list(
+        engine,
+        LeadPolicy(free=rows, pro=rows),
+        team_id="T1",
+        user_id="U1",
+        generation_id=gen.generation_id,
+        leads=rows,
+        source=source,
+        filename="bench.csv",
+        idempotency_key="bench-list",
     )
 
 
