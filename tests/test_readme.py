@@ -47,3 +47,20 @@ def test_the_run_command_starts_a_server_configured_by_a_dot_env_file(tmp_path):
         # Starting and stopping is quiet: no logging failure, no traceback.
         assert "listening on http://127.0.0.1:" in output
         assert "Logging error" not in output and "Traceback" not in output, output
+
+
+def test_the_unit_command_runs_the_unit_layer_alone_without_services():
+    # As the README says: no PostgreSQL, Redis or served app (their URLs point nowhere here).
+    command = readme_block("unit-command")
+    assert command.startswith(".venv/bin/pytest ")
+    env = {
+        **clean_env(),
+        "COLDCOPY_TEST_POSTGRES_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        "COLDCOPY_TEST_REDIS_URL": "redis://127.0.0.1:1/0",
+    }
+    args = [sys.executable, "-m", "pytest", *command.split()[1:], "-p", "no:cacheprovider"]
+    done = subprocess.run(
+        args, cwd=Path(__file__).parent.parent, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout
