@@ -3,6 +3,7 @@ whole flow, the database cut mid-generation, and forty people submitting at once
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,7 +12,8 @@ from helpers import BRIEF, email_steps, make_settings
 from sqlalchemy import func, select
 
 from bot.slack.modal import brief_view
-from storage.db import make_engine, reading
+from storage.db import SQLITE_BUSY_TIMEOUT_MS, make_engine, reading
+from storage.ledger import reserve_generation
 from storage.migrate import upgrade
 from storage.models import Generation, Workspace
 from testkit.fakes.anthropic import FakeAnthropic, SequenceReply, sample_sequence, sequence_json
@@ -141,3 +143,38 @@ def test_forty_people_at_once_are_written_side_by_side(sqlite_engine):
         # Sixteen at once by default, not one after another.
         assert peak >= 12
         assert len(email_steps(slack)) == 40 * 7
+
+
+def test_a_job_whose_claim_finds_the_database_locked_runs_again(
+    make_app, claude, sqlite_engine, caplog
+):
+    # Under a burst, SQLite's write lock can outlast its busy timeout: the claim fails with
+    # "database is locked". The job must come back, not be dropped until the sweeper notices.
+    app = make_app()
+    claude.enqueue_sequence()
+    reserved = reserve_generation(
+        sqlite_engine,
+        app.services.policy,
+        team_id=app.team_id,
+        user_id="U1",
+        channel_id="C1",
+        idempotency_key="locked-claim",
+        brief=dict(BRIEF),
+    )
+    locker = sqlite3.connect(sqlite_engine.url.database, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another writer holds the lock past the busy timeout
+    try:
+        app.dispatcher.dispatch(reserved.generation_id)
+        wait_until(
+            lambda: any("database unavailable" in r.getMessage() for r in caplog.records),
+            timeout=SQLITE_BUSY_TIMEOUT_MS / 1000 + 20,
+        )
+    finally:
+        locker.rollback()
+        locker.close()
+    wait_until(lambda: status_of(sqlite_engine, reserved.generation_id) == "succeeded", timeout=60)
+
+
+def status_of(engine, generation_id: str) -> str:
+    with reading(engine) as conn:
+        return conn.execute(select(G.c.status).where(G.c.id == generation_id)).scalar_one()

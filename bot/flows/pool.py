@@ -16,10 +16,13 @@ from bot.flows.jobs import run_job
 from bot.flows.leases import LeaseKeeper
 from bot.flows.sweeper import Announcer
 from bot.slack.services import Services
+from storage.db import UNAVAILABLE_ERRORS
 from storage.generations import hand_back
 from storage.lead_leases import hand_back_list
 
 log = logging.getLogger(__name__)
+# A job whose claim found the database unavailable runs again after this long.
+DATABASE_RETRY_SECONDS = 2.0
 
 # After the grace period, how long generations get to hand themselves back at their next email
 # before the rest (still waiting on the model) are handed back from here.
@@ -54,6 +57,16 @@ class InProcessPool:
             run_job(self.services, self.keeper, generation_id)
         except TryLater as busy:
             retry = busy.delay
+        except UNAVAILABLE_ERRORS as exc:
+            # Its claim could not reach the database (SQLite busy past its timeout under a
+            # burst, a restart): the job is not dropped, it is tried again shortly.
+            log.warning(
+                "database unavailable for a job, trying again in %g s: %s",
+                DATABASE_RETRY_SECONDS,
+                exc,
+                extra={"generation_id": generation_id},
+            )
+            retry = DATABASE_RETRY_SECONDS
         except Exception:
             log.exception("generation job failed", extra={"generation_id": generation_id})
         finally:
