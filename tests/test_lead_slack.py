@@ -172,3 +172,19 @@ def test_only_the_owner_or_an_admin_may_start_a_lead_list(make_app, slack, claud
     refusal = slack.wait_for("response_url")[-1].params
     assert "Only <@U1>, who wrote this sequence, or a workspace admin" in refusal["text"]
     assert len(slack.calls_to("views.open")) == opened
+
+
+def test_lead_files_the_thread_refuses_go_to_the_persons_dm_and_the_thread_says_so(
+    make_app, slack, claude, sqlite_engine
+):
+    app = make_app()
+    gen = finished_sequence(app, slack, claude, sqlite_engine)
+    claude.default_reply = claude.opening_reply()
+    # Removed from the channel after joining it (files need membership; the thread says no).
+    slack.fail("files.completeUploadExternal", "not_in_channel")
+    start_a_list(app, slack, gen, LEADS)
+
+    wait_until(lambda: len([u for u in slack.uploads if u.channel_id]) >= 5, timeout=30)
+    shared = {u.channel_id for u in slack.uploads if u.channel_id}
+    assert gen.posted_channel_id not in shared and all(c.startswith("D") for c in shared)
+    wait_until(lambda: "in your DMs" in str(slack.calls_to("chat.update")[-1].params))

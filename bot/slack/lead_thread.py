@@ -13,7 +13,7 @@ import time
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.core.metrics import count_slack_error
+from bot.core.metrics import count_slack_error, slack_error
 from bot.slack import constants as K
 from bot.slack.sending_blocks import send_menu
 from bot.slack.services import Services
@@ -152,18 +152,47 @@ class SlackLeadThread(LeadThread):
             f"{done} Put the opening in email 1 with each tool's merge tag ({tags}); "
             f"for {LEAD_FORMATS[0].label}, email 1 reads:\n\n{first['body']}"
         )
+        uploads = [{"content": f.content, "filename": f.filename, "title": f.title} for f in files]
         try:
             self.client.files_upload_v2(
                 channel=self.channel,
                 thread_ts=self.row.thread_ts,
-                file_uploads=[
-                    {"content": f.content, "filename": f.filename, "title": f.title} for f in files
-                ],
+                file_uploads=uploads,
                 initial_comment=comment[:3000],
             )
+            return
         except SlackApiError as exc:
             count_slack_error("files.upload_v2", exc)
-            log.error("could not upload the lead files: %s", exc, extra={"list_id": self.row.id})
+            refused = slack_error(exc)
+            log.warning("the thread refused the lead files: %s", refused, extra=self._context)
+            if refused == "not_in_channel":
+                self.services.memberships.left(self.row.team_id, self.channel)
+        # Never a finished list without its files: they go to the person's DM instead.
+        self._to_dm(uploads, comment, refused, done, menu)
+
+    def _to_dm(self, uploads: list[dict], comment: str, refused: str, done: str, menu) -> None:
+        try:
+            dm = self.client.conversations_open(users=self.row.user_id)["channel"]["id"]
+            self.client.files_upload_v2(
+                channel=dm,
+                file_uploads=uploads,
+                initial_comment=(
+                    f"The thread refused the lead files ({refused}), so here they are. {comment}"
+                )[:3000],
+            )
+            where = f"{done} The files are in your DMs with ColdCopy: the thread refused them."
+        except SlackApiError as exc:
+            count_slack_error("files.upload_v2", exc)
+            log.error("could not share the lead files: %s", exc, extra=self._context)
+            where = (
+                f"{done} I couldn't share the files here ({refused}) or in a DM "
+                f"({slack_error(exc)}): check that ColdCopy is in this channel."
+            )
+        self._update(where, [{"type": "section", "text": {"type": "mrkdwn", "text": where}}, menu])
+
+    @property
+    def _context(self) -> dict:
+        return {"list_id": self.row.id, "team_id": self.row.team_id}
 
     def ended(self, status: str, message: str, written: int, total: int) -> None:
         what = "cancelled" if status == LeadListStatus.CANCELLED else "stopped"
