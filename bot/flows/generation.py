@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.core.dispatch import TryLater
 from bot.core.metrics import (
@@ -40,6 +38,7 @@ from bot.slack.thread import SequenceThread
 from bot.writing.brief import Brief
 from bot.writing.events import BodyDelta, WriterError, WriterStopped, WriterSummary
 from bot.writing.prompt import SEQUENCE_LENGTH
+from storage.db import UNAVAILABLE_ERRORS
 from storage.erasure import was_erased
 from storage.generations import (
     BeingAnnounced,
@@ -362,7 +361,7 @@ FAILURES: tuple[Failure, ...] = (
         _taken_over,
     ),
     Failure(
-        (OperationalError, InterfaceError, PoolTimeout),
+        UNAVAILABLE_ERRORS,
         "the database is away or its pool is exhausted: stop; whoever claims it when its lease "
         "runs out resumes it",
         _database_away,
