@@ -12,7 +12,7 @@ from sqlalchemy import update as sa_update
 
 from storage.db import reading, transaction
 from storage.generations import CLAIM_LOCK_KEY
-from storage.lead_lists import OPEN, L, LeadListRow, lead_list_row
+from storage.lead_lists import OPEN, L, LeadListRow, lead_list_row, row_columns
 from storage.lead_models import LeadListStatus
 from storage.lead_results import count_written
 from storage.models import Generation, GenerationStatus, UTCDateTime, utcnow
@@ -95,7 +95,7 @@ def claim_lead_list(
                 updated_at=now,
                 takeovers=L.c.takeovers + case((L.c.status == LeadListStatus.RUNNING, 1), else_=0),
             )
-            .returning(*L.c)
+            .returning(*row_columns())
         ).first()
     if row is None:
         return None

@@ -302,8 +302,13 @@ def finish_lead_list(
         return written
 
 
+def row_columns(*, with_source: bool = False) -> list:
+    """A list's columns, without its file unless asked: 5 MB that most readers never use."""
+    return [c for c in L.c if with_source or c.name != "source"]
+
+
 def get_lead_list(engine: Engine, list_id: str, *, with_source: bool = False) -> LeadListRow | None:
-    columns = [c for c in L.c if with_source or c.name != "source"]
+    columns = row_columns(with_source=with_source)
     with reading(engine) as conn:
         row = conn.execute(select(*columns).where(L.c.id == list_id)).first()
     return lead_list_row(row) if row is not None else None

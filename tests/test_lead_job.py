@@ -22,7 +22,14 @@ from bot.slack.account_messages import admin_status_message
 from bot.slack.lead_thread import RESUMED_NOTE
 from bot.writing.lead_files import LEAD_FORMATS
 from storage.db import make_engine, reading
-from storage.lead_lists import LeadPolicy, create_lead_list, leads_standing, request_cancel
+from storage.lead_leases import claim_lead_list
+from storage.lead_lists import (
+    LeadPolicy,
+    create_lead_list,
+    get_lead_list,
+    leads_standing,
+    request_cancel,
+)
 from storage.lead_models import LeadListJob, LeadListStatus
 from storage.lead_results import count_written, saved_answers
 from storage.ledger import Delivery, commit_generation, reserve_generation
@@ -107,6 +114,48 @@ def test_every_lead_is_written_and_billed_once(engine):
     # Every lead's request carries the same cached prefix; only the row differs.
     prefixes = {str(r.body["messages"][0]["content"][0]) for r in claude.requests}
     assert len(prefixes) == 1 and len(claude.requests) == 12
+
+
+def test_a_list_asks_for_its_leads_at_once_without_a_thread_for_each(engine):
+    """A 5,000-lead list at the whole model cap must fit in a worker's memory: its model calls
+    wait on one event loop, not on a thread (stack and malloc arena) per model slot."""
+    with FakeAnthropic() as claude:
+        claude.default_reply = claude.opening_reply(first_token_delay=1.5)
+        services = build_services(
+            make_settings(database_url=str(engine.url), anthropic_base_url=claude.base_url),
+            engine=engine,
+        )
+        keeper = LeaseKeeper(engine, 15).start()
+        list_id = a_list(engine, 24)  # the free plan's allowance is 25
+        ours = lambda: [t for t in threading.enumerate() if "process_request" not in t.name]  # noqa: E731
+        before = len(ours())
+        most = [before]
+        running = threading.Event()
+
+        def count_threads() -> None:
+            while not running.wait(0.05):
+                most.append(len(ours()))
+
+        sampler = threading.Thread(target=count_threads)
+        sampler.start()
+        run_lead_list(services, keeper, list_id)
+        running.set()
+        sampler.join()
+        keeper.stop()
+    assert status_of(engine, list_id) == LeadListStatus.SUCCEEDED
+    asked = sorted(r.received_at for r in claude.requests)
+    # All 24 asked before the first answer could arrive (1.5 s), so all were in flight at once...
+    assert len(asked) == 24 and asked[-1] - asked[0] < 1.5
+    # ...by the job's own thread, two for the database, and the sampler.
+    assert max(most) - before <= 3
+
+
+def test_a_claimed_list_does_not_carry_its_file(engine):
+    """The running list's row lives as long as the run: 5 MB of file in it would too."""
+    list_id = a_list(engine, 3)
+    claim = claim_lead_list(engine, list_id, owner="w1", lease_seconds=15, model_cap=4, share=0.5)
+    assert claim.lead_list.id == list_id and claim.lead_list.source is None
+    assert get_lead_list(engine, list_id, with_source=True).source == lead_csv(3)
 
 
 def test_a_cancelled_list_stops_and_gives_back_the_leads_it_did_not_write(sqlite_engine):

@@ -4,6 +4,7 @@ budget holds over a trickling stream and over the SDK's own retry backoff."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -11,10 +12,12 @@ from collections.abc import Iterator
 import pytest
 from helpers import failed_generation, make_brief, without_body_text
 
-from bot.writing.events import SequenceEmail, WriterSummary
+from bot.writing.events import SequenceEmail, WriterError, WriterSummary
+from bot.writing.lead_list import read_lead_list
+from bot.writing.personal_prompt import list_prefix
 from bot.writing.prompt import SEQUENCE_LENGTH
 from bot.writing.writer import Writer
-from testkit.fakes.anthropic import FakeAnthropic
+from testkit.fakes.anthropic import FakeAnthropic, sample_sequence
 from testkit.waiting import wait_until
 
 
@@ -95,3 +98,24 @@ def test_the_total_timeout_covers_the_sdks_retry_backoff_and_no_retry_follows_it
     assert elapsed < 1.1, "the deadline waited for the SDK's backoff"
     assert len(fake.requests) == 1
     assert fake.pending == 1
+
+
+def test_a_lead_s_opening_keeps_the_budget_over_a_trickling_answer(fake):
+    """Per-read timeouts never fire on a stream that keeps trickling: the budget is the whole
+    answer's, so a list's lead ends in time and is tried again rather than hanging a slot."""
+    fake.default_reply = fake.opening_reply(tokens_per_second=2)  # minutes for ~80 tokens
+    lead = read_lead_list(b"Email,Company\nann@example.com,Northwind\n").leads[0]
+    emails = [{"step": n, **email} for n, email in enumerate(sample_sequence(), 1)]
+    prefix = list_prefix(make_brief(), emails)
+
+    async def one() -> None:
+        async with writer.openings() as openings:
+            await openings.write(prefix, lead)
+
+    with Writer(api_key="sk-ant-test", base_url=fake.base_url, timeout=1.0) as writer:
+        started = time.monotonic()
+        with pytest.raises(WriterError) as failed:
+            asyncio.run(one())
+        took = time.monotonic() - started
+    assert failed.value.kind == "timeout"
+    assert took < 3, f"the answer's budget was 1 s; it took {took:.1f} s"

@@ -11,11 +11,13 @@ lead twice, and loses none.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 
 from bot.core.dispatch import LEAD_LIST, TryLater
 from bot.flows.leases import HandedBack, LeaseKeeper
@@ -23,8 +25,9 @@ from bot.slack.lead_thread import LeadThread, lead_thread_for
 from bot.slack.services import Services
 from bot.writing.brief import Brief
 from bot.writing.events import WriterError
-from bot.writing.lead_list import LeadList, read_lead_list
+from bot.writing.lead_list import LeadList, LeadListRefused, read_lead_list
 from bot.writing.personal_prompt import PersonalOpening, list_prefix
+from bot.writing.personal_writer import Openings
 from storage.generations import get_generation
 from storage.lead_leases import (
     ListsBusy,
@@ -54,6 +57,9 @@ CHECK_EVERY = 0.5
 LEAD_RETRIES = 3
 RETRY_DELAY = 2.0
 MAX_TAKEOVERS = 3
+# Threads for a list's database calls (saving answers, looking for a cancel): the model calls
+# themselves wait on the event loop, not on threads.
+DB_THREADS = 2
 
 
 def renew(engine, job_id: str, **kwargs) -> bool:
@@ -102,8 +108,8 @@ def deliver_lead_list(services: Services, keeper: LeaseKeeper, list_id: str) -> 
     job_id = LEAD_LIST + list_id
     lost = keeper.hold(job_id, renew=renew)
     try:
-        row = get_lead_list(engine, list_id, with_source=True)
-        leads = read_lead_list(row.source or b"") if row is not None else None
+        row = get_lead_list(engine, list_id)
+        leads = _read_leads(engine, list_id)
         gen = get_generation(engine, row.generation_id) if row is not None else None
         if lost.is_set():  # stopping, or taken over: whoever holds the delivery next posts
             return False
@@ -128,12 +134,11 @@ class LeadListRun:
         self.keeper = keeper
         self.row = row
         self.lost = lost
-        self.stop = threading.Event()
+        self.stopped = False  # the writing stopped early: a cancel, a stopping process
         self.context = {"list_id": row.id, "team_id": row.team_id}
         self.thread: LeadThread = lead_thread_for(services, row)
         self.done = 0
         self.slots = row.slots
-        self._counting = threading.Lock()
         # What the API said of the cached prefix, per lead: after the first lead of a list,
         # anything but "read" means the prefix was too short for the model or changed.
         self.cache: Counter[str] = Counter()
@@ -142,8 +147,7 @@ class LeadListRun:
         if self.row.takeovers > MAX_TAKEOVERS:
             self._end(LeadListStatus.FAILED, "ColdCopy's workers stopped too often on this list.")
             return
-        full = get_lead_list(self.services.engine, self.row.id, with_source=True)
-        leads = read_lead_list(full.source or b"")
+        leads = _read_leads(self.services.engine, self.row.id)
         gen = get_generation(self.services.engine, self.row.generation_id)
         if not isinstance(leads, LeadList) or gen is None or not gen.brief or not gen.sequence:
             self._end(LeadListStatus.FAILED, "This list or its sequence can no longer be read.")
@@ -175,44 +179,16 @@ class LeadListRun:
     def _write_all(self, leads: LeadList, prefix, todo: list[int]) -> tuple[str, str] | None:
         """Write every lead of `todo`, `row.slots` at once. None when all were saved, else
         (status, message) to end the list with. Raises HandedBack when this process stops."""
-        failure: list[WriterError] = []
-        pending = iter(todo)
-        running: set[Future] = set()
-        settings = self.services.settings
-        most = max(1, int(settings.model_concurrency * settings.lead_share))
-        with ThreadPoolExecutor(most, thread_name_prefix="lead") as pool:
-
-            def refill() -> None:
-                while len(running) < max(1, self.slots) and not self.stop.is_set():
-                    index = next(pending, None)
-                    if index is None:
-                        return
-                    running.add(pool.submit(self._one, leads, prefix, index, failure))
-
-            refill()
-            last_check = time.monotonic()
-            while running:
-                finished, _ = wait(running, timeout=CHECK_EVERY, return_when=FIRST_COMPLETED)
-                running.difference_update(finished)
-                if failure or self.lost.is_set():
-                    self.stop.set()
-                elif time.monotonic() - last_check >= CHECK_EVERY:
-                    last_check = time.monotonic()
-                    if self.keeper.draining.is_set() or is_cancelled(
-                        self.services.engine, self.row.id
-                    ):
-                        self.stop.set()
-                    self._resize()
-                self.thread.progress(self.done, len(leads.leads))
-                refill()
+        with ThreadPoolExecutor(DB_THREADS, thread_name_prefix="lead-db") as db:
+            failure = asyncio.run(_Writing(self, leads, prefix, db).all(todo))
         if self.lost.is_set():
             log.warning("lost the lead list's lease: another process goes on", extra=self.context)
             raise HandedBack
-        if failure:
-            return LeadListStatus.FAILED, failure[0].user_message
+        if failure is not None:
+            return LeadListStatus.FAILED, failure.user_message
         if is_cancelled(self.services.engine, self.row.id):
             return LeadListStatus.CANCELLED, "Cancelled."
-        if self.keeper.draining.is_set() and self.stop.is_set():
+        if self.keeper.draining.is_set() and self.stopped:
             hand_back_list(self.services.engine, self.row.id, owner=self.keeper.owner)
             raise HandedBack
         return None
@@ -230,22 +206,95 @@ class LeadListRun:
         if slots is not None:
             self.slots = slots
 
-    def _one(self, leads: LeadList, prefix, index: int, failure: list[WriterError]) -> None:
-        lead = leads.leads[index]
+    def _end(self, status: str, message: str) -> None:
+        written = finish_lead_list(self.services.engine, self.row.id, status=status, error=message)
+        if written is not None:
+            self.thread.ended(status, message, written, self.row.total)
+        log.info("lead list ended (%s): %s", status, message, extra=self.context)
+
+
+class _Writing:
+    """A list's leads written on one event loop on the job's thread: `run.slots` model calls at
+    once, each answer saved on a database thread the moment it arrives. Every CHECK_EVERY it
+    looks at the lease, a cancel, a stopping process and the list's share of the model cap.
+    A stop starts no new lead and no retry; the answers already on their way are saved."""
+
+    def __init__(self, run: LeadListRun, leads: LeadList, prefix, db: ThreadPoolExecutor):
+        self.run = run
+        self.leads = leads
+        self.prefix = prefix
+        self.db = db
+        self.failure: WriterError | None = None
+        self.crash: BaseException | None = None
+
+    async def _blocking(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.db, fn, *args)
+
+    async def all(self, todo: list[int]) -> WriterError | None:
+        run = self.run
+        self.stop = asyncio.Event()
+        # Name lookups for the model's connections too, rather than a default pool of six.
+        asyncio.get_running_loop().set_default_executor(self.db)
+        pending = iter(todo)
+        running: set[asyncio.Task] = set()
+        total = len(self.leads.leads)
+        try:
+            openings = run.services.writer.openings()
+        except WriterError as exc:
+            return exc
+        async with openings:
+
+            def refill() -> None:
+                while len(running) < max(1, run.slots) and not self.stop.is_set():
+                    index = next(pending, None)
+                    if index is None:
+                        return
+                    running.add(asyncio.create_task(self._one(openings, index)))
+
+            refill()
+            last_check = time.monotonic()
+            while running:
+                finished, _ = await asyncio.wait(
+                    running, timeout=CHECK_EVERY, return_when=asyncio.FIRST_COMPLETED
+                )
+                running.difference_update(finished)
+                for task in finished:  # a save that failed: nothing may end in silence
+                    self.crash = self.crash or task.exception()
+                if self.failure or self.crash or run.lost.is_set():
+                    self.stop.set()
+                elif time.monotonic() - last_check >= CHECK_EVERY:
+                    last_check = time.monotonic()
+                    if run.keeper.draining.is_set() or await self._blocking(
+                        is_cancelled, run.services.engine, run.row.id
+                    ):
+                        self.stop.set()
+                    await self._blocking(run._resize)
+                await self._blocking(run.thread.progress, run.done, total)
+                refill()
+        run.stopped = self.stop.is_set()
+        if self.crash is not None:
+            raise self.crash
+        return self.failure
+
+    async def _one(self, openings: Openings, index: int) -> None:
+        run = self.run
+        lead = self.leads.leads[index]
         for attempt in range(LEAD_RETRIES + 1):
             if self.stop.is_set():
                 return
             try:
-                written = self.services.writer.write_opening(prefix, lead)
+                written = await openings.write(self.prefix, lead)
                 break
             except WriterError as exc:
                 if exc.kind == "misconfigured" or attempt == LEAD_RETRIES:
-                    failure.append(exc)
+                    self.failure = self.failure or exc
                     return
-                self.stop.wait(RETRY_DELAY * (attempt + 1))
+                # Wait before trying again, unless the list stops meanwhile.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), RETRY_DELAY * (attempt + 1))
         else:
             return
-        if self.lost.is_set():
+        if run.lost.is_set():
             return  # the new holder writes it; saving is harmless but says nothing new
         opening = written.opening
         answer = LeadAnswer(
@@ -257,16 +306,16 @@ class LeadListRun:
             model=written.model,
             tokens=written.tokens,
         )
-        saved = save_answer(self.services.engine, self.row.id, self.row.team_id, answer)
-        with self._counting:
-            self.done += saved
-            self.cache[written.cache] += 1
+        engine = run.services.engine
+        run.done += await self._blocking(save_answer, engine, run.row.id, run.row.team_id, answer)
+        run.cache[written.cache] += 1
 
-    def _end(self, status: str, message: str) -> None:
-        written = finish_lead_list(self.services.engine, self.row.id, status=status, error=message)
-        if written is not None:
-            self.thread.ended(status, message, written, self.row.total)
-        log.info("lead list ended (%s): %s", status, message, extra=self.context)
+
+def _read_leads(engine, list_id: str) -> LeadList | LeadListRefused | None:
+    """The list's leads, parsed from its stored file; the file's bytes are not kept past this
+    (5 MB of them, beside the parsed leads, for the whole run)."""
+    row = get_lead_list(engine, list_id, with_source=True)
+    return read_lead_list(row.source or b"") if row is not None else None
 
 
 def by_email(leads: LeadList, answers: dict[int, LeadAnswer]) -> dict[str, PersonalOpening]:

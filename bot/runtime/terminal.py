@@ -6,8 +6,9 @@ stderr. Bad input is one line naming the file and the problem, exit status 2."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 
 from bot.core.settings import Settings
@@ -15,8 +16,8 @@ from bot.writing.brief import Brief
 from bot.writing.brief_file import BriefFileError, load_brief_file
 from bot.writing.events import SequenceEmail, WriterError, WriterSummary
 from bot.writing.lead_files import lead_csv
-from bot.writing.lead_list import MAX_BYTES, LeadList, read_lead_list
-from bot.writing.personal_prompt import PersonalOpening, list_prefix
+from bot.writing.lead_list import MAX_BYTES, Lead, LeadList, read_lead_list
+from bot.writing.personal_prompt import ListPrefix, PersonalOpening, list_prefix
 from bot.writing.writer import Writer
 
 EXIT_INPUT = 2
@@ -100,6 +101,39 @@ def _leads(path: str) -> LeadList:
     return leads
 
 
+async def _openings(
+    writer: Writer, prefix: ListPrefix, leads: LeadList
+) -> tuple[dict[str, PersonalOpening], Decimal]:
+    """Every lead's opening, LEADS_AT_ONCE at a time on this event loop, progress on stderr.
+    The first lead the model can't be reached for stops the rest and is raised."""
+    answers: dict[str, PersonalOpening] = {}
+    cost = Decimal(0)
+    done = 0
+    at_once = asyncio.Semaphore(LEADS_AT_ONCE)
+    total = len(leads.leads)
+
+    async def one(lead: Lead) -> None:
+        nonlocal cost, done
+        async with at_once:
+            written = await openings.write(prefix, lead)
+        if written.opening is not None:
+            answers[lead.email] = written.opening
+        cost += written.tokens.cost_usd
+        done += 1
+        print(f"\rPersonalised {done} of {total}", end="", file=sys.stderr)
+
+    async with writer.openings() as openings:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for lead in leads.leads:
+                    group.create_task(one(lead))
+        except ExceptionGroup as failed:
+            raise next(
+                (e for e in failed.exceptions if isinstance(e, WriterError)), failed
+            ) from None
+    return answers, cost
+
+
 def _personalise(settings: Settings, args: argparse.Namespace) -> int:
     leads = _leads(args.leads)  # the cheap checks first: no model call for a bad file
     brief = _brief(args.brief)
@@ -108,18 +142,7 @@ def _personalise(settings: Settings, args: argparse.Namespace) -> int:
     with Writer.from_settings(settings) as writer:
         emails, _ = _sequence(writer, brief)
         prefix = list_prefix(brief, [email.as_dict() for email in emails])
-        answers: dict[str, PersonalOpening] = {}
-        cost = 0
-
-        def one(lead):
-            return lead, writer.write_opening(prefix, lead)
-
-        with ThreadPoolExecutor(LEADS_AT_ONCE) as pool:
-            for done, (lead, written) in enumerate(pool.map(one, leads.leads), 1):
-                if written.opening is not None:
-                    answers[lead.email] = written.opening
-                cost += written.tokens.cost_usd
-                print(f"\rPersonalised {done} of {len(leads.leads)}", end="", file=sys.stderr)
+        answers, cost = asyncio.run(_openings(writer, prefix, leads))
     print(f"\nModel cost: ${cost:.4f}", file=sys.stderr)
     file = lead_csv(leads, answers, brief.company)
     if args.out:

@@ -140,8 +140,6 @@ class SlackLeadThread(LeadThread):
         # "Send to…" sends the sequence with this list's leads (bot/flows/sending.py).
         menu = {"type": "actions", "elements": [send_menu(gen.id, self.row.id).to_dict()]}
         self._update(done, [{"type": "section", "text": {"type": "mrkdwn", "text": done}}, menu])
-        files = [lead_csv(leads, answers, company)]
-        files += [sequencer_lead_file(fmt, leads, answers, company) for fmt in LEAD_FORMATS]
         # Slack shares files only where the app is a member (a public channel it never joined).
         self.services.memberships.join(
             self.client, self.services.budget, self.row.team_id, self.channel
@@ -152,7 +150,12 @@ class SlackLeadThread(LeadThread):
             f"{done} Put the opening in email 1 with each tool's merge tag ({tags}); "
             f"for {LEAD_FORMATS[0].label}, email 1 reads:\n\n{first['body']}"
         )
-        uploads = [{"content": f.content, "filename": f.filename, "title": f.title} for f in files]
+        # Each file encoded as it is built and its text dropped: a 5,000-lead list's five files
+        # are about 4 MB each, and text and bytes of all five at once would double that.
+        uploads = [
+            _upload(lead_csv(leads, answers, company)),
+            *(_upload(sequencer_lead_file(fmt, leads, answers, company)) for fmt in LEAD_FORMATS),
+        ]
         try:
             self.client.files_upload_v2(
                 channel=self.channel,
@@ -201,6 +204,10 @@ class SlackLeadThread(LeadThread):
             f"The {total - written:,} leads not written were not counted."
         )
         self._update(text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+
+
+def _upload(file) -> dict:
+    return {"file": file.content.encode(), "filename": file.filename, "title": file.title}
 
 
 def lead_thread_for(services: Services, row: LeadListRow) -> LeadThread:

@@ -21,10 +21,8 @@ from bot.core.metrics import MODEL_TOKENS
 from bot.core.settings import DEFAULT_MODEL, Settings
 from bot.writing.brief import Brief
 from bot.writing.events import BodyDelta, SequenceEmail, WriterError, WriterSummary
-from bot.writing.lead_list import Lead
 from bot.writing.model_stream import ModelStream, skip_abandoned_attempts
-from bot.writing.personal_prompt import ListPrefix
-from bot.writing.personal_writer import OpeningWritten, write_opening
+from bot.writing.personal_writer import Openings
 from bot.writing.pricing import priced
 from bot.writing.prompt import (
     REWRITE_TOOL_NAME,
@@ -147,11 +145,18 @@ class Writer:
             stop,
         )
 
-    def write_opening(self, prefix: ListPrefix, lead: Lead) -> OpeningWritten:
-        """One lead's opening of a lead list (bot/writing/personal_writer.py)."""
+    def openings(self) -> Openings:
+        """A lead list's openings, written on the calling event loop with a client of its own
+        (an async client's connections belong to one loop): `async with writer.openings()`."""
         if self._client is None:
             raise WriterError("misconfigured", "ANTHROPIC_API_KEY is not set")
-        return write_opening(self._client, self.model, prefix, lead)
+        client = anthropic.AsyncAnthropic(
+            api_key=self._client.api_key,
+            base_url=self._client.base_url,
+            timeout=self._client.timeout,
+            max_retries=self._client.max_retries,
+        )
+        return Openings(client, self.model, self.timeout)
 
     def _answer(
         self,

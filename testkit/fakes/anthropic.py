@@ -315,6 +315,9 @@ class FakeAnthropic:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # The API takes every connection; socketserver's default backlog of 5 would drop a lead
+    # list's burst of them, and a dropped SYN costs the client a one-second retransmit.
+    request_queue_size = 256
     fake: FakeAnthropic
 
     def handle_error(self, request: Any, client_address: Any) -> None:
