@@ -517,10 +517,10 @@ def run_leads(args) -> tuple[list[Row], dict]:
     rows.append(
         Row(
             f"leads: a {memory['bytes'] / 2**20:.1f} MiB list of {memory['rows']:,} rows through "
-            "the job in a fresh process (serve's database pool, the model at 80 tokens/s): peak "
-            "RSS above the idle process",
+            "the job in a fresh process (serve's database pool, the model at 80 tokens/s) to "
+            "its five lead files in the thread: peak RSS above the idle process",
             f"{memory['rise_mib']:.1f} MiB ({memory['written']:,} written in "
-            f"{memory['seconds']:.0f} s)",
+            f"{memory['seconds']:.0f} s; {memory['files']} files, {memory['file_mib']:.1f} MiB)",
             f"<= {lb.TARGET_MEMORY_MIB} MiB",
             memory["rise_mib"] <= lb.TARGET_MEMORY_MIB,
             f"`{PY} -m bench.leads_bench --memory` (bench/leads_bench.py)",

@@ -11,7 +11,8 @@ same sequence run alone.
 
 `--memory`: a full-size list (5,000 rows, just under 5 MB) through the same job in a fresh
 process with the database pool `serve` runs (the embedded mode: the larger one), the fake
-model at the same speed: the rise of that process's peak resident set (VmHWM) over the process
+model at the same speed, to its five lead files shared in the sequence's thread (a fake Slack in
+the parent process): the rise of that process's peak resident set (VmHWM) over the process
 idle with the list stored and ready. Target: at most 64 MiB. About two minutes.
 """
 
@@ -47,6 +48,7 @@ from storage.ledger import Delivery, commit_generation, reserve_generation
 from storage.quota import QuotaPolicy
 from testkit.briefs import SAMPLE_BRIEF
 from testkit.fakes.anthropic import FakeAnthropic, sample_sequence
+from testkit.fakes.slack import FakeSlack
 from testkit.lead_files import lead_list
 
 TOKENS_PER_SECOND = 80.0
@@ -200,19 +202,29 @@ def print_report(f: dict) -> None:
 
 
 TARGET_MEMORY_MIB = 64
+# The sequence's thread the memory run's list delivers its lead files to.
+CHANNEL = "C1"
+THREAD_TS = "1700000000.000100"
 
 
 def measure_memory(rows: int | None = None) -> dict:
-    """A full-size list's job in a fresh process: its peak RSS rise over that idle process."""
-    with fresh_postgres("coldcopy_leads_memory") as url, FakeAnthropic() as claude:
+    """A full-size list's job in a fresh process: its peak RSS rise over that idle process,
+    from the first lead to its five lead files shared in the sequence's thread."""
+    with (
+        fresh_postgres("coldcopy_leads_memory") as url,
+        FakeAnthropic() as claude,
+        FakeSlack(team_id="T1") as slack,
+    ):
         claude.default_reply = claude.opening_reply(
             opening=OPENING,
             subject_a="Rotterdam and the second cross-dock",
             tokens_per_second=TOKENS_PER_SECOND,
             first_token_delay=FIRST_TOKEN_S,
         )
+        slack.add_channel(CHANNEL)
         child = subprocess.run(
             [sys.executable, "-m", "bench.leads_bench", "--memory-child", url, claude.base_url]
+            + [slack.base_url]
             + ([f"--rows={rows}"] if rows else []),
             capture_output=True,
             text=True,
@@ -220,13 +232,17 @@ def measure_memory(rows: int | None = None) -> dict:
         )
         if child.returncode != 0:
             raise RuntimeError(f"the measured process failed: {child.stderr[-2000:]}")
-        return json.loads(child.stdout.strip().splitlines()[-1])
+        figures = json.loads(child.stdout.strip().splitlines()[-1])
+        shared = [u for u in slack.uploads if u.thread_ts == THREAD_TS]
+        mib = sum(len(u.data) for u in shared) / 2**20
+        return {**figures, "files": len(shared), "file_mib": mib}
 
 
-def _memory_child(url: str, model_url: str, rows: int | None = None) -> None:
+def _memory_child(url: str, model_url: str, slack_url: str, rows: int | None = None) -> None:
     settings = Settings(
         _env_file=None,
         slack_bot_token="xoxb-bench",
+        slack_api_url=slack_url,
         anthropic_api_key="sk-ant-bench",
         anthropic_base_url=model_url,
         database_url=url,
@@ -239,7 +255,9 @@ def _memory_child(url: str, model_url: str, rows: int | None = None) -> None:
     rows = len(read_lead_list(source).leads)
     size = len(source)
     emails = [{"step": n, **e} for n, e in enumerate(sample_sequence(), 1)]
-    made = _list_ready(engine, settings, emails, source, rows)
+    made = _list_ready(
+        engine, settings, emails, source, rows, channel_id=CHANNEL, thread_ts=THREAD_TS
+    )
     del source
     keeper = LeaseKeeper(engine, settings.lease_seconds).start()
     # One lead first, so the model client's code is loaded in the idle figure.
@@ -268,7 +286,7 @@ def _memory_child(url: str, model_url: str, rows: int | None = None) -> None:
     )
 
 
-def _list_ready(engine, settings: Settings, emails: list[dict], source: bytes, rows: int):
+def _list_ready(engine, settings: Settings, emails: list[dict], source: bytes, rows: int, **where):
     """A finished sample sequence and a lead list of `source` for it, ready to run."""
     gen = reserve_generation(
         engine,
@@ -290,6 +308,7 @@ def _list_ready(engine, settings: Settings, emails: list[dict], source: bytes, r
         source=source,
         filename="bench.csv",
         idempotency_key="bench-list",
+        **where,
     )
 
 
@@ -315,7 +334,8 @@ def _vm(field: str) -> int:
 def print_memory(m: dict) -> None:
     print(
         f"a {m['bytes'] / 2**20:.1f} MiB list, {m['rows']:,} rows ({m['written']:,} written) in "
-        f"{m['seconds']:.0f} s: peak RSS {m['rise_mib']:.1f} MiB above the idle process "
+        f"{m['seconds']:.0f} s, {m['files']} lead files ({m['file_mib']:.1f} MiB) shared: "
+        f"peak RSS {m['rise_mib']:.1f} MiB above the idle process "
         f"({m['idle_mib']:.0f} MiB)  (target <= {TARGET_MEMORY_MIB} MiB)"
     )
 
@@ -326,7 +346,7 @@ def main() -> None:
     parser.add_argument("--sequence-after", type=float, default=SEQUENCE_AFTER_S)
     parser.add_argument("--memory", action="store_true", help="a full-size list's memory")
     parser.add_argument("--rows", type=int, help="with --memory: only this many rows")
-    parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         _memory_child(*args.memory_child, rows=args.rows)

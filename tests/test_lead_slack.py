@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import urllib.request
+from itertools import pairwise
 
 from helpers import BRIEF, generations, open_form
 from slack_sdk import WebClient
@@ -72,6 +73,11 @@ def test_a_lead_list_from_the_button_to_the_lead_files_in_the_thread(
     assert [r["Email"] for r in rows] == ["ann@northwind.example", "cy@contoso.example"]
     assert all(r["personalization"] for r in rows)
     assert any(name.endswith("-leads-instantly.csv") for name in files)
+    # One message with all five, each file built and sent before the next is asked for (a
+    # full-size list's five files are 4 MB each: not all held at once).
+    assert len(slack.calls_to("files.completeUploadExternal")) == 1
+    sent = sorted(files.values(), key=lambda u: u.asked_at)
+    assert all(a.sent_at < b.asked_at for a, b in pairwise(sent))
     # Progress was shown in the thread, and the leads were counted once.
     progress = [c for c in slack.calls_to("chat.update") if "Personalis" in str(c.params)]
     assert progress

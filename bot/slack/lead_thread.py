@@ -9,14 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from functools import partial
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.core.metrics import count_slack_error, slack_error
 from bot.slack import constants as K
+from bot.slack.file_shares import share_files
 from bot.slack.sending_blocks import send_menu
 from bot.slack.services import Services
+from bot.writing.export import ExportFile
 from bot.writing.lead_files import LEAD_FORMATS, lead_csv, personal_email_one, sequencer_lead_file
 from bot.writing.lead_list import LeadList
 from storage.generations import GenerationRow
@@ -150,17 +154,14 @@ class SlackLeadThread(LeadThread):
             f"{done} Put the opening in email 1 with each tool's merge tag ({tags}); "
             f"for {LEAD_FORMATS[0].label}, email 1 reads:\n\n{first['body']}"
         )
-        # Each file encoded as it is built and its text dropped: a 5,000-lead list's five files
-        # are about 4 MB each, and text and bytes of all five at once would double that.
-        uploads = [
-            _upload(lead_csv(leads, answers, company)),
-            *(_upload(sequencer_lead_file(fmt, leads, answers, company)) for fmt in LEAD_FORMATS),
-        ]
+        # Built when sent, one at a time: a 5,000-lead list's five files are about 4 MB each.
+        files = partial(_lead_files, leads, answers, company)
         try:
-            self.client.files_upload_v2(
+            share_files(
+                self.client,
+                files(),
                 channel=self.channel,
                 thread_ts=self.row.thread_ts,
-                file_uploads=uploads,
                 initial_comment=comment[:3000],
             )
             return
@@ -171,14 +172,15 @@ class SlackLeadThread(LeadThread):
             if refused == "not_in_channel":
                 self.services.memberships.left(self.row.team_id, self.channel)
         # Never a finished list without its files: they go to the person's DM instead.
-        self._to_dm(uploads, comment, refused, done, menu)
+        self._to_dm(files, comment, refused, done, menu)
 
-    def _to_dm(self, uploads: list[dict], comment: str, refused: str, done: str, menu) -> None:
+    def _to_dm(self, files, comment: str, refused: str, done: str, menu) -> None:
         try:
             dm = self.client.conversations_open(users=self.row.user_id)["channel"]["id"]
-            self.client.files_upload_v2(
+            share_files(
+                self.client,
+                files(),
                 channel=dm,
-                file_uploads=uploads,
                 initial_comment=(
                     f"The thread refused the lead files ({refused}), so here they are. {comment}"
                 )[:3000],
@@ -206,8 +208,11 @@ class SlackLeadThread(LeadThread):
         self._update(text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
 
 
-def _upload(file) -> dict:
-    return {"file": file.content.encode(), "filename": file.filename, "title": file.title}
+def _lead_files(leads: LeadList, answers: dict, company: str) -> Iterator[ExportFile]:
+    """The lead CSV, then one lead file per sequencer, each built when asked for."""
+    yield lead_csv(leads, answers, company)
+    for fmt in LEAD_FORMATS:
+        yield sequencer_lead_file(fmt, leads, answers, company)
 
 
 def lead_thread_for(services: Services, row: LeadListRow) -> LeadThread:

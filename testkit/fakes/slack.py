@@ -470,6 +470,7 @@ class FakeSlack(ScriptsAndRecords, ChatMethods, WorkspaceMethods, UsergroupMetho
             upload = self._uploads.get(file_id)
             if upload is not None:
                 upload.data = body
+                upload.sent_at = time.monotonic()
         if upload is None:
             self._violation(f"upload to unknown file id {file_id}")
             _send(request, 404, b"file not found", "text/plain")

@@ -21,6 +21,8 @@ class Upload:
     thread_ts: str | None = None
     initial_comment: str | None = None
     completed: bool = False
+    asked_at: float = 0.0  # files.getUploadURLExternal answered (time.monotonic())
+    sent_at: float | None = None  # its bytes arrived at the upload URL
 
 
 @dataclass

@@ -374,7 +374,9 @@ class WorkspaceMethods:
             return _invalid_arguments("must be an integer [json-pointer:/length]")
         with self._lock:
             file_id = f"F{next(self._ids):010d}"
-            self._uploads[file_id] = Upload(file_id, str(params["filename"]), length)
+            self._uploads[file_id] = Upload(
+                file_id, str(params["filename"]), length, asked_at=time.monotonic()
+            )
         return _Answer(
             {
                 "ok": True,

@@ -34,6 +34,10 @@ SCOPE_OF_METHOD = {
     "usergroups_list": "usergroups:read",
     "usergroups_users_list": "usergroups:read",
     "files_upload_v2": "files:write",
+    # https://docs.slack.dev/reference/methods/files.getUploadURLExternal and
+    # files.completeUploadExternal: the two steps files_upload_v2 makes (bot/slack/file_shares.py)
+    "files_getUploadURLExternal": "files:write",
+    "files_completeUploadExternal": "files:write",
     "files_info": "files:read",  # also what file_input needs to hand a file over
     "views_open": None,
     "auth_test": None,  # the start-up check of SLACK_BOT_TOKEN needs no scope
