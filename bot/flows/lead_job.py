@@ -20,6 +20,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.core.dispatch import LEAD_LIST, TryLater
+from bot.core.memory import give_back_freed_memory
 from bot.flows.leases import HandedBack, LeaseKeeper
 from bot.slack.lead_thread import LeadThread, lead_thread_for
 from bot.slack.services import Services
@@ -148,6 +149,7 @@ class LeadListRun:
             self._end(LeadListStatus.FAILED, "ColdCopy's workers stopped too often on this list.")
             return
         leads = _read_leads(self.services.engine, self.row.id)
+        give_back_freed_memory()  # the file's bytes and its decoded text, read once
         gen = get_generation(self.services.engine, self.row.generation_id)
         if not isinstance(leads, LeadList) or gen is None or not gen.brief or not gen.sequence:
             self._end(LeadListStatus.FAILED, "This list or its sequence can no longer be read.")

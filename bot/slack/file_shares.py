@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackRequestError
 
+from bot.core.memory import give_back_freed_memory
 from bot.writing.export import ExportFile
 
 
@@ -44,6 +45,7 @@ def share_files(
             ssl=client.ssl,
         )
         del data
+        give_back_freed_memory()  # before the next file is built
         if sent.status != 200:
             raise SlackRequestError(f"Slack refused the upload of {filename} ({sent.status})")
         uploaded.append({"id": answer["file_id"], "title": title})
