@@ -120,7 +120,7 @@ def test_a_list_asks_for_its_leads_at_once_without_a_thread_for_each(engine):
     """A 5,000-lead list at the whole model cap must fit in a worker's memory: its model calls
     wait on one event loop, not on a thread (stack and malloc arena) per model slot."""
     with FakeAnthropic() as claude:
-        claude.default_reply = claude.opening_reply(first_token_delay=1.5)
+        claude.default_reply = claude.opening_reply(first_token_delay=3.0)
         services = build_services(
             make_settings(database_url=str(engine.url), anthropic_base_url=claude.base_url),
             engine=engine,
@@ -129,12 +129,12 @@ def test_a_list_asks_for_its_leads_at_once_without_a_thread_for_each(engine):
         list_id = a_list(engine, 24)  # the free plan's allowance is 25
         ours = lambda: [t for t in threading.enumerate() if "process_request" not in t.name]  # noqa: E731
         before = len(ours())
-        most = [before]
+        seen = [[t.name for t in ours()]]
         running = threading.Event()
 
         def count_threads() -> None:
             while not running.wait(0.05):
-                most.append(len(ours()))
+                seen.append([t.name for t in ours()])
 
         sampler = threading.Thread(target=count_threads)
         sampler.start()
@@ -144,10 +144,11 @@ def test_a_list_asks_for_its_leads_at_once_without_a_thread_for_each(engine):
         keeper.stop()
     assert status_of(engine, list_id) == LeadListStatus.SUCCEEDED
     asked = sorted(r.received_at for r in claude.requests)
-    # All 24 asked before the first answer could arrive (1.5 s), so all were in flight at once...
-    assert len(asked) == 24 and asked[-1] - asked[0] < 1.5
+    # All 24 asked before the first answer could arrive (3 s), so all were in flight at once...
+    assert len(asked) == 24 and asked[-1] - asked[0] < 3.0, [a - asked[0] for a in asked]
     # ...by the job's own thread, two for the database, and the sampler.
-    assert max(most) - before <= 3
+    most = max(seen, key=len)
+    assert len(most) - before <= 3, most
 
 
 def test_a_claimed_list_does_not_carry_its_file(engine):
