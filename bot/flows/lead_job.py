@@ -228,13 +228,13 @@ class _Writing:
         self.db = db
         self.failure: WriterError | None = None
         self.crash: BaseException | None = None
+        self.stop = asyncio.Event()  # no new lead, no retry
 
     async def _blocking(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.db, fn, *args)
 
     async def all(self, todo: list[int]) -> WriterError | None:
         run = self.run
-        self.stop = asyncio.Event()
         # Name lookups for the model's connections too, rather than a default pool of six.
         asyncio.get_running_loop().set_default_executor(self.db)
         pending = iter(todo)
